@@ -1,0 +1,3 @@
+"""runenv: relocatable Python runtime tarballs from one declarative workspace."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""Command-line interface: parses arguments, calls the stages, renders results; no logic."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from runenv.cli import build_cmds, config_cmds, ops_cmds, publish_cmds  # noqa: F401  (register commands)
+from runenv.cli.app import app
+from runenv.errors import RunenvError
+
+_GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
+_GLOBAL_FLAGS = {"--quiet", "-q", "--verbose", "-v", "-vv"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options given after the command name to the front (`runenv versions --output json`).
+
+    Everything after `--` belongs to the command being run and is left alone.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_WITH_VALUE:
+            front.append(arg)
+            if "=" not in arg and i + 1 < len(argv):
+                front.append(argv[i + 1])
+                i += 1
+        elif arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; runenv errors become one line on stderr and their exit code."""
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = app(args=args, prog_name="runenv", standalone_mode=False)
+    except RunenvError as exc:
+        print(exc.render(), file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        # click's (or typer's vendored click's) usage errors know how to show themselves.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,94 @@
+"""The typer app, global options, and rendering of results as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from runenv.workspace import Workspace, find_workspace
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@dataclass
+class Options:
+    """Global options, shared by every command through the typer context."""
+
+    workspace_dir: Path | None
+    output: OutputFormat
+    verbosity: int
+
+    def workspace(self) -> Workspace:
+        return find_workspace(explicit=self.workspace_dir)
+
+    @property
+    def json(self) -> bool:
+        return self.output is OutputFormat.json
+
+    @property
+    def progress(self) -> bool:
+        """Progress output only on a TTY, never in JSON mode or with -q."""
+        return sys.stderr.isatty() and not self.json and self.verbosity >= 0
+
+    @property
+    def color(self) -> bool:
+        return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+    def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
+        """Print `data` as JSON, or its text rendering."""
+        if self.json:
+            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        elif text is not None:
+            rendered = text() if callable(text) else text
+            if rendered:
+                typer.echo(rendered)
+
+    def info(self, message: str) -> None:
+        """A progress line on stderr (hidden with -q)."""
+        if self.verbosity >= 0:
+            typer.echo(message, err=True)
+
+    def debug(self, message: str) -> None:
+        if self.verbosity > 0:
+            typer.echo(message, err=True)
+
+    def warn(self, message: str) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+
+app = typer.Typer(
+    name="runenv",
+    help="Build relocatable Python runtime tarballs from one declarative workspace.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    workspace: Optional[Path] = typer.Option(
+        None, "--workspace", "-w", help="Workspace root (default: walk up from cwd to shared-config.json)."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text or json."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results."),
+) -> None:
+    ctx.obj = Options(workspace, output, -1 if quiet else verbose)
+
+
+def options(ctx: typer.Context) -> Options:
+    """The global options of the running command."""
+    return ctx.find_root().obj

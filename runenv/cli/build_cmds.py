@@ -1,0 +1,1 @@
+"""CLI commands: build (see the matching stage modules)."""

@@ -1,0 +1,97 @@
+"""CLI commands: `versions`, `config show|validate|schema`."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from runenv.cli.app import app, options
+from runenv.config import config_schema, load_runtime_config
+from runenv.errors import ConfigError
+from runenv.plan import RuntimePlan, build_plan
+from runenv.platforms import PLATFORM_KEYS, get_platform
+
+config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.command()
+def versions(ctx: typer.Context) -> None:
+    """List the runtimes in the workspace."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    rows = [
+        {"name": rt.name, "python": rt.version, "variant": rt.variant, "directory": str(rt.directory)}
+        for rt in ws.runtimes()
+    ]
+    opts.emit(rows, lambda: "\n".join(f"{r['name']:<20} Python {r['python']}" for r in rows) or "no runtimes")
+
+
+def _plan_text(plan: RuntimePlan) -> str:
+    lines = [f"runtime {plan.runtime} (Python {plan.python_version}) on {plan.platform}"]
+    indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.registries
+    lines.append("registries: " + ", ".join(indexes))
+    width = max((len(p.requirement) for p in plan.packages), default=10)
+    for p in plan.packages:
+        extra = f"fallback {p.fallback}" if p.fallback else ""
+        if p.reason:
+            extra = f"{extra}; {p.reason}" if extra else p.reason
+        lines.append(f"  {p.requirement:<{width}}  {p.action:<11} {extra}".rstrip())
+    for name, reason in sorted(plan.excluded.items()):
+        if plan.package(name) is None:
+            lines.append(f"  excluded wherever it appears: {name}" + (f" ({reason})" if reason else ""))
+    return "\n".join(lines)
+
+
+@config_app.command("show")
+def show(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
+    platform: Optional[str] = typer.Option(None, "--platform", "-p", help="Show the plan for this platform."),
+) -> None:
+    """Show a runtime's merged config, or with --platform its plan."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    if platform is None:
+        data = loaded.as_json()
+        opts.emit(data, lambda: json.dumps(data, indent=2))
+        return
+    get_platform(platform)
+    plan = build_plan(loaded, platform)
+    opts.emit(plan.as_json(), lambda: _plan_text(plan))
+
+
+@config_app.command("validate")
+def validate(ctx: typer.Context) -> None:
+    """Validate every runtime on every platform; exit 0 when all are valid."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    results = []
+    failures = []
+    for rt in ws.runtimes():
+        try:
+            loaded = load_runtime_config(ws, rt)
+            for key in PLATFORM_KEYS:
+                build_plan(loaded, key)
+            results.append({"runtime": rt.name, "valid": True})
+        except ConfigError as exc:
+            results.append({"runtime": rt.name, "valid": False, "error": exc.message})
+            failures.append(exc)
+    if opts.json:
+        opts.emit({"valid": not failures, "runtimes": results})
+    else:
+        for failure in failures:
+            typer.echo(failure.render(), err=True)
+        ok = [r["runtime"] for r in results if r["valid"]]
+        opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}" if ok else None)
+    if failures:
+        raise typer.Exit(ConfigError.exit_code)
+
+
+@config_app.command("schema")
+def schema(ctx: typer.Context) -> None:
+    """Print the JSON Schema of a config file."""
+    typer.echo(json.dumps(config_schema(), indent=2))

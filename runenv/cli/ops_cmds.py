@@ -1,0 +1,1 @@
+"""CLI commands: ops (see the matching stage modules)."""

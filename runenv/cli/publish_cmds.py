@@ -1,0 +1,1 @@
+"""CLI commands: publish (see the matching stage modules)."""

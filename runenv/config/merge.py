@@ -1,0 +1,32 @@
+"""Merge of the shared config with a runtime's config (ARCHITECTURE §4), on plain JSON data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Lists that accumulate across files (union, order kept, no duplicates); every other list replaces.
+UNION_LISTS = frozenset(
+    {"additional", "noDeps", "copyFiles", "allowSourceList", "forceNoBinaryList", "onlyBinaryList"}
+)
+
+
+def _union(first: list, second: list) -> list:
+    out: list = []
+    for item in [*first, *second]:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def merge(shared: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
+    """`runtime` over `shared`: objects merge key by key, union lists accumulate, the rest is replaced."""
+    out = dict(shared)
+    for key, value in runtime.items():
+        base = out.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            out[key] = merge(base, value)
+        elif isinstance(base, list) and isinstance(value, list) and key in UNION_LISTS:
+            out[key] = _union(base, value)
+        else:
+            out[key] = value
+    return out

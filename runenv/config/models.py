@@ -1,0 +1,222 @@
+"""Pydantic models of a config file; the same shape for shared-config.json and python-*/config.json."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from runenv.platforms import PLATFORM_KEYS, PlatformKey
+
+
+def _requirement(value: str) -> str:
+    try:
+        Requirement(value)
+    except InvalidRequirement as exc:
+        raise ValueError(f"invalid requirement {value!r}: {str(exc).splitlines()[0]}") from None
+    return value
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", value):
+        raise ValueError(f"invalid package name {value!r}")
+    return canonicalize_name(value)
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^(https?|file)://\S+$", value):
+        raise ValueError(f"invalid index URL {value!r} (expected http://, https:// or file://)")
+    return value.rstrip("/")
+
+
+def _sha256(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError(f"invalid sha256 {value!r} (expected 64 hex digits)")
+    return value.lower()
+
+
+def _override(value: str) -> str:
+    spec = value if value[:1] in "=!<>~" else f"=={value}"
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise ValueError(f"invalid override {value!r} (expected a version like 2.3.0 or a specifier like >=2,<3)")
+    return value
+
+
+RequirementStr = Annotated[str, AfterValidator(_requirement)]
+PackageName = Annotated[str, AfterValidator(_name)]
+IndexUrl = Annotated[str, AfterValidator(_url)]
+Sha256Hex = Annotated[str, AfterValidator(_sha256)]
+Reason = str
+
+
+def _merge_name_keys(value: object) -> object:
+    """Fold keys that are one package under PEP 503 (`NumPy`, `numpy`) into one normalised key."""
+    if not isinstance(value, dict):
+        return value
+    merged: dict = {}
+    for key, item in value.items():
+        norm = canonicalize_name(key) if isinstance(key, str) else key
+        if isinstance(merged.get(norm), dict) and isinstance(item, dict):
+            merged[norm] = {**merged[norm], **item}
+        else:
+            merged[norm] = item
+    return merged
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class PythonConfig(Model):
+    """Where the interpreter comes from."""
+
+    source: Literal["pbs", "local"] = Field("pbs", description="pbs: python-build-standalone; local: a prefix")
+    release: str | None = Field(None, description="python-build-standalone release tag, e.g. 20250517")
+    flavor: Literal["install_only_stripped", "install_only"] = "install_only_stripped"
+    mirror: IndexUrl | None = Field(None, description="base URL of PBS release downloads")
+    sha256: dict[PlatformKey, Sha256Hex] = Field(default_factory=dict, description="pinned archive hashes")
+    path: str | None = Field(None, description="installed CPython prefix for source 'local'")
+
+
+class RegistriesConfig(Model):
+    """Package indexes: `default` replaces the machine's configured index, `additional` add to it."""
+
+    default: list[IndexUrl] = Field(default_factory=list)
+    additional: list[IndexUrl] = Field(default_factory=list)
+
+
+class ResolutionPolicy(Model):
+    """What happens when a package has no fitting wheel."""
+
+    allow_source_all: bool = Field(False, alias="allowSourceAll")
+    strict_missing: bool = Field(False, alias="strictMissing")
+    allow_source_list: list[PackageName] = Field(default_factory=list, alias="allowSourceList")
+    force_no_binary_list: list[PackageName] = Field(default_factory=list, alias="forceNoBinaryList")
+    only_binary_list: list[PackageName] = Field(default_factory=list, alias="onlyBinaryList")
+
+
+class CopyFile(Model):
+    """A file from the workspace copied into the runtime; `{site-packages}` in `to` is expanded."""
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+class PlatformBlock(Model):
+    """Additions for one platform: extra dependencies, files and resolution policy."""
+
+    dependencies: list[RequirementStr] = Field(default_factory=list)
+    copy_files: list[CopyFile] = Field(default_factory=list, alias="copyFiles")
+    resolution: ResolutionPolicy = Field(default_factory=ResolutionPolicy)
+
+
+class PackageRule(Model):
+    action: Literal["skip", "forceSource"]
+    reason: Reason | None = None
+
+
+class PlatformSpecific(BaseModel):
+    """Platform keys hold a PlatformBlock; any other key is a package name holding per-platform rules."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    __pydantic_extra__: dict[PackageName, dict[PlatformKey, PackageRule]]
+
+    linux_x64: PlatformBlock | None = Field(None, alias="linux-x64")
+    linux_aarch64: PlatformBlock | None = Field(None, alias="linux-aarch64")
+    macosx_x64: PlatformBlock | None = Field(None, alias="macosx-x64")
+    macosx_aarch64: PlatformBlock | None = Field(None, alias="macosx-aarch64")
+    windows_x64: PlatformBlock | None = Field(None, alias="windows-x64")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _package_keys(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        for key in value:
+            if key not in PLATFORM_KEYS and re.match(r"^(linux|macos|macosx|darwin|windows|win)[-_]", str(key)):
+                close = difflib.get_close_matches(str(key), PLATFORM_KEYS, n=1, cutoff=0.4)
+                hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(PLATFORM_KEYS)}"
+                raise ValueError(f"unknown platform key {key!r} ({hint})")
+        blocks = {k: v for k, v in value.items() if k in PLATFORM_KEYS}
+        packages = _merge_name_keys({k: v for k, v in value.items() if k not in PLATFORM_KEYS})
+        return {**blocks, **packages}
+
+    def block(self, platform: str) -> PlatformBlock:
+        return getattr(self, platform.replace("-", "_")) or PlatformBlock()
+
+    def package_rules(self) -> dict[str, dict[str, PackageRule]]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class BuildWheelSpec(Model):
+    """Build this package's wheel from its sdist on the target platform."""
+
+    reason: Reason | None = None
+    build_requires: list[RequirementStr] = Field(default_factory=list, alias="buildRequires")
+    config_settings: list[str] = Field(default_factory=list, alias="configSettings")
+
+
+class PackagesConfig(Model):
+    dependencies: list[RequirementStr] = Field(default_factory=list)
+    overrides: dict[PackageName, Annotated[str, AfterValidator(_override)]] = Field(default_factory=dict)
+    skip: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict)
+    force_source: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict, alias="forceSource")
+    platform_specific: PlatformSpecific = Field(default_factory=PlatformSpecific, alias="platformSpecific")
+    resolution: ResolutionPolicy = Field(default_factory=ResolutionPolicy)
+    build_wheel: dict[PackageName, dict[PlatformKey, BuildWheelSpec]] = Field(
+        default_factory=dict, alias="buildWheel"
+    )
+    no_deps: list[PackageName] = Field(default_factory=list, alias="noDeps")
+    copy_files: list[CopyFile] = Field(default_factory=list, alias="copyFiles")
+
+    @field_validator("overrides", "skip", "force_source", "build_wheel", mode="before")
+    @classmethod
+    def _fold_names(cls, value: object) -> object:
+        return _merge_name_keys(value)
+
+
+class BuildConfig(Model):
+    enable_logging: bool = Field(True, alias="enableLogging")
+    parallel_downloads: bool = Field(True, alias="parallelDownloads")
+    timeout: int = Field(300, gt=0, description="seconds for one network operation")
+    platforms: list[PlatformKey] = Field(default_factory=lambda: list(PLATFORM_KEYS))
+    distutils_shim: bool = Field(True, alias="distutilsShim")
+    compression: Literal["gz", "zst"] = "gz"
+    manylinux: str = Field("2_28", pattern=r"^2_\d+$", description="glibc floor for linux wheels")
+    macosx: str | None = Field(None, pattern=r"^1\d\.\d+$", description="macOS deployment target floor")
+    ship_sdists: bool = Field(False, alias="shipSdists")
+    wheelhouse: bool = False
+
+
+class VerifyConfig(Model):
+    allow: dict[PackageName, dict[str, str]] = Field(
+        default_factory=dict, description="{distribution: {module: error substring}} accepted import failures"
+    )
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _fold_names(cls, value: object) -> object:
+        return _merge_name_keys(value)
+
+
+class PublishConfig(Model):
+    target: str | None = Field(None, description="directory, file://, http(s):// or oci:// target")
+
+
+class RuntimeConfig(Model):
+    """One config file, or the merged config of a runtime."""
+
+    schema_: str | None = Field(None, alias="$schema")
+    python: PythonConfig = Field(default_factory=PythonConfig)
+    registries: RegistriesConfig = Field(default_factory=RegistriesConfig)
+    packages: PackagesConfig = Field(default_factory=PackagesConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)

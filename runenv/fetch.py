@@ -1,0 +1,174 @@
+"""Downloads into the content-addressed cache: parallel, retried, verified before use."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from runenv.cache import CHUNK, Cache
+from runenv.errors import FetchError, IntegrityError
+
+RETRIES = 4
+BACKOFF = 0.5  # seconds, doubled after each failed attempt
+MAX_PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class Download:
+    """One artifact to fetch: where from, and the sha256 it must have."""
+
+    url: str
+    sha256: str
+    name: str = ""  # what to call it in messages (file name by default)
+
+    @property
+    def label(self) -> str:
+        return self.name or urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1] or redact(self.url)
+
+
+def redact(url: str) -> str:
+    """The URL without credentials (`https://user:secret@host` → `https://***@host`)."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
+
+
+def make_client(timeout: float) -> httpx.Client:
+    """An HTTP client honouring the machine's proxy settings; one per operation, shared by threads."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=MAX_PARALLEL * 2, max_keepalive_connections=MAX_PARALLEL),
+        headers={"User-Agent": "runenv"},
+    )
+
+
+def _local_path(url: str) -> Path | None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return Path(urllib.parse.unquote(parts.path))
+    return None
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, (httpx.TransportError, httpx.StreamError))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+
+
+def fetch_one(client: httpx.Client, item: Download, cache: Cache, *, retries: int = RETRIES) -> Path:
+    """Download `item` into the cache (unless present) and return its cache path."""
+    if cache.has(item.sha256):
+        return cache.path(item.sha256)
+    local = _local_path(item.url)
+    if local is not None:
+        if not local.is_file():
+            raise FetchError(f"{item.label}: {local} does not exist")
+        return cache.add_file(local, item.sha256)
+    delay = BACKOFF
+    for attempt in range(1, retries + 1):
+        try:
+            with client.stream("GET", item.url) as response:
+                response.raise_for_status()
+                with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+            return cache.path(item.sha256)
+        except IntegrityError:
+            raise
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            if attempt == retries or not _transient(exc):
+                raise FetchError(
+                    f"cannot download {item.label} from {redact(item.url)}: {_describe(exc)}"
+                    + (f" (after {attempt} attempts)" if attempt > 1 else "")
+                ) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def fetch_text(client: httpx.Client, url: str, cache: Cache, *, offline: bool = False) -> str:
+    """A small document with no pinned hash (e.g. SHA256SUMS); cached by URL for offline use."""
+    if offline:
+        sha = cache.recall(url)
+        if sha is None:
+            raise FetchError(f"offline and {redact(url)} is not in the cache", hint="run once without --offline")
+        return cache.path(sha).read_text(encoding="utf-8")
+    local = _local_path(url)
+    if local is not None:
+        try:
+            return local.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FetchError(f"cannot read {local}: {exc}") from None
+    delay = BACKOFF
+    for attempt in range(1, RETRIES + 1):
+        try:
+            response = client.get(url)
+            response.raise_for_status()
+            break
+        except httpx.HTTPError as exc:
+            if attempt == RETRIES or not _transient(exc):
+                raise FetchError(f"cannot download {redact(url)}: {_describe(exc)}") from None
+            time.sleep(delay)
+            delay *= 2
+    with cache.writer(None, redact(url)) as out:
+        out.write(response.content)
+    cache.remember(url, out.sha256)  # type: ignore[attr-defined]
+    return response.text
+
+
+def fetch_all(
+    items: list[Download],
+    cache: Cache,
+    *,
+    timeout: float = 300,
+    parallel: bool = True,
+    offline: bool = False,
+    on_done: Callable[[Download, Path], None] | None = None,
+) -> dict[str, Path]:
+    """Fetch every item (each sha256 once) and return {sha256: cache path}.
+
+    Offline, only the cache is used and every missing artifact is named in one error.
+    On failure the other downloads still finish (they are valid cache entries) and the first error is raised.
+    """
+    unique = list({item.sha256: item for item in items}.values())
+    done: dict[str, Path] = {}
+    missing = []
+    for item in unique:
+        if cache.has(item.sha256):
+            done[item.sha256] = cache.path(item.sha256)
+            if on_done:
+                on_done(item, done[item.sha256])
+        else:
+            missing.append(item)
+    if not missing:
+        return done
+    if offline:
+        names = ", ".join(i.label for i in missing)
+        raise FetchError(f"offline and not in the cache: {names}", hint="run once without --offline")
+    errors: list[Exception] = []
+    with make_client(timeout) as client, ThreadPoolExecutor(MAX_PARALLEL if parallel else 1) as pool:
+        futures = {pool.submit(fetch_one, client, item, cache): item for item in missing}
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                done[item.sha256] = future.result()
+            except Exception as exc:  # collected; the first is raised after the rest finish
+                errors.append(exc)
+                continue
+            if on_done:
+                on_done(item, done[item.sha256])
+    if errors:
+        raise errors[0]
+    return done

@@ -1,0 +1,237 @@
+"""Per (runtime, platform): the final package list with one action per package (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from runenv.config.load import LoadedConfig
+from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
+from runenv.errors import ConfigError
+from runenv.platforms import get_platform
+
+Action = Literal["wheel", "source", "build-wheel", "skip"]
+Fallback = Literal["source", "error", "skip"]
+
+
+@dataclass(frozen=True)
+class PlannedPackage:
+    """One requirement of the runtime on one platform and what to do with it."""
+
+    name: str  # PEP 503 normalised
+    requirement: str  # PEP 508, after overrides
+    action: Action
+    fallback: Fallback | None = None  # only for action "wheel"
+    reason: str | None = None
+    no_deps: bool = False
+    build_wheel: BuildWheelSpec | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "requirement": self.requirement,
+            "action": self.action,
+            "fallback": self.fallback,
+            "reason": self.reason,
+        }
+        if self.no_deps:
+            out["noDeps"] = True
+        if self.build_wheel is not None:
+            out["buildWheel"] = self.build_wheel.model_dump(mode="json", by_alias=True)
+        return out
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """Everything later stages need for one runtime on one platform; built once, read everywhere."""
+
+    runtime: str
+    python_version: str
+    platform: str
+    registries: list[str]  # explicit index URLs in order: registries.default, then additional
+    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes first
+    packages: list[PlannedPackage]
+    # Rules for packages that may arrive as transitive dependencies: name -> (action, reason)
+    excluded: dict[str, str | None] = field(default_factory=dict)  # skipped wherever they appear
+    no_binary: list[str] = field(default_factory=list)  # built from source wherever they appear
+    only_binary: list[str] = field(default_factory=list)  # never built from source
+    overrides: list[str] = field(default_factory=list)  # pins for packages that are not direct dependencies
+    copy_files: list[CopyFile] = field(default_factory=list)
+    config_digest: str = ""
+
+    def package(self, name: str) -> PlannedPackage | None:
+        wanted = canonicalize_name(name)
+        return next((p for p in self.packages if p.name == wanted), None)
+
+    @property
+    def installable(self) -> list[PlannedPackage]:
+        return [p for p in self.packages if p.action != "skip"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "python": self.python_version,
+            "platform": self.platform,
+            "registries": self.registries,
+            "usesMachineIndex": self.uses_machine_index,
+            "packages": [p.as_json() for p in self.packages],
+            "excluded": [{"name": n, "reason": r} for n, r in sorted(self.excluded.items())],
+            "noBinary": self.no_binary,
+            "onlyBinary": self.only_binary,
+            "overrides": self.overrides,
+            "copyFiles": [c.model_dump(mode="json", by_alias=True) for c in self.copy_files],
+            "configDigest": self.config_digest,
+        }
+
+
+def _effective_policy(base: ResolutionPolicy, extra: ResolutionPolicy) -> ResolutionPolicy:
+    """The platform block's policy over the package-level one: flags set there win, lists add up."""
+    lists = {
+        "allow_source_list": list(dict.fromkeys([*base.allow_source_list, *extra.allow_source_list])),
+        "force_no_binary_list": list(dict.fromkeys([*base.force_no_binary_list, *extra.force_no_binary_list])),
+        "only_binary_list": list(dict.fromkeys([*base.only_binary_list, *extra.only_binary_list])),
+    }
+    flags = {k: getattr(extra, k) for k in ("allow_source_all", "strict_missing") if k in extra.model_fields_set}
+    return base.model_copy(update={**lists, **flags})
+
+
+def _apply_override(req: Requirement, overrides: dict[str, str]) -> str:
+    value = overrides.get(canonicalize_name(req.name))
+    if value is not None:
+        req.specifier = SpecifierSet(value if value[:1] in "=!<>~" else f"=={value}")
+    return str(req)
+
+
+def _rules(loaded: LoadedConfig, platform: str) -> dict[str, dict[str, tuple[str, str | None]]]:
+    """name -> {rule path: (action, reason)} for every per-platform rule naming `platform`."""
+    pkgs = loaded.config.packages
+    found: dict[str, dict[str, tuple[str, str | None]]] = {}
+
+    def add(name: str, where: str, action: str, reason: str | None) -> None:
+        found.setdefault(name, {})[where] = (action, reason)
+
+    for name, per in pkgs.skip.items():
+        if platform in per:
+            add(name, f"packages.skip.{name}.{platform}", "skip", per[platform])
+    for name, per in pkgs.force_source.items():
+        if platform in per:
+            add(name, f"packages.forceSource.{name}.{platform}", "source", per[platform])
+    for name, per in pkgs.platform_specific.package_rules().items():
+        rule = per.get(platform)
+        if rule is not None:
+            action = "skip" if rule.action == "skip" else "source"
+            add(name, f"packages.platformSpecific.{name}.{platform}", action, rule.reason)
+    for name, per in pkgs.build_wheel.items():
+        if platform in per:
+            add(name, f"packages.buildWheel.{name}.{platform}", "build-wheel", per[platform].reason)
+    return found
+
+
+def _decide(
+    name: str, rules: dict[str, tuple[str, str | None]], policy: ResolutionPolicy, origin: str, platform: str
+) -> tuple[Action, str | None]:
+    actions = {action for action, _ in rules.values()}
+    if name in policy.only_binary_list:
+        if "source" in actions or name in policy.force_no_binary_list:
+            where = [w for w, (a, _) in rules.items() if a == "source"] or ["packages.resolution.forceNoBinaryList"]
+            raise ConfigError(
+                f"{origin}: {name} on {platform} is in packages.resolution.onlyBinaryList and forced to "
+                f"build from source by {where[0]}",
+                hint="remove one of the two rules",
+            )
+    if len(actions) > 1:
+        paths = " and ".join(sorted(rules))
+        raise ConfigError(
+            f"{origin}: conflicting rules for {name} on {platform}: {paths} name different actions",
+            hint="keep one rule per package and platform",
+        )
+    for action in ("skip", "build-wheel", "source"):
+        reasons = [reason for a, reason in rules.values() if a == action]
+        if reasons:
+            return action, next((r for r in reasons if r), None)  # type: ignore[return-value]
+    if name in policy.force_no_binary_list:
+        return "source", "in packages.resolution.forceNoBinaryList"
+    return "wheel", None
+
+
+def _fallback(name: str, policy: ResolutionPolicy) -> Fallback:
+    if name not in policy.only_binary_list and (policy.allow_source_all or name in policy.allow_source_list):
+        return "source"
+    return "error" if policy.strict_missing else "skip"
+
+
+def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
+    """The plan for `loaded`'s runtime on `platform`; conflicting rules raise ConfigError."""
+    get_platform(platform)
+    cfg = loaded.config
+    pkgs = cfg.packages
+    origin = f"runtime {loaded.runtime.name}"
+    block = pkgs.platform_specific.block(platform)
+    policy = _effective_policy(pkgs.resolution, block.resolution)
+    rules = _rules(loaded, platform)
+
+    requirements: dict[str, str] = {}
+    for where, reqs in (("packages.dependencies", pkgs.dependencies),
+                        (f"packages.platformSpecific.{platform}.dependencies", block.dependencies)):
+        seen: dict[str, str] = {}
+        for text in reqs:
+            req = Requirement(text)
+            name = canonicalize_name(req.name)
+            if name in seen and seen[name] != text:
+                raise ConfigError(
+                    f"{origin}: {where} lists {name} twice ({seen[name]!r} and {text!r})",
+                    hint="keep one requirement per package",
+                )
+            seen[name] = text
+            requirements[name] = _apply_override(req, pkgs.overrides)  # platform block replaces
+
+    packages = []
+    for name, requirement in requirements.items():
+        action, reason = _decide(name, rules.get(name, {}), policy, origin, platform)
+        spec = pkgs.build_wheel.get(name, {}).get(platform) if action == "build-wheel" else None
+        packages.append(
+            PlannedPackage(
+                name=name,
+                requirement=requirement,
+                action=action,
+                fallback=_fallback(name, policy) if action == "wheel" else None,
+                reason=reason,
+                no_deps=name in pkgs.no_deps,
+                build_wheel=spec,
+            )
+        )
+
+    excluded: dict[str, str | None] = {}
+    no_binary: list[str] = []
+    for name, named in sorted(rules.items()):
+        action, reason = _decide(name, named, policy, origin, platform)
+        if action == "skip":
+            excluded[name] = reason
+        elif action in ("source", "build-wheel"):
+            no_binary.append(name)
+    no_binary += [n for n in policy.force_no_binary_list if n not in no_binary and n not in excluded]
+    overrides = [
+        f"{name}{value if value[:1] in '=!<>~' else '==' + value}"
+        for name, value in pkgs.overrides.items()
+        if name not in requirements
+    ]
+    return RuntimePlan(
+        runtime=loaded.runtime.name,
+        python_version=loaded.runtime.version,
+        platform=platform,
+        registries=[*cfg.registries.default, *cfg.registries.additional],
+        uses_machine_index=not cfg.registries.default,
+        packages=packages,
+        excluded=excluded,
+        no_binary=no_binary,
+        only_binary=[n for n in policy.only_binary_list if n not in excluded],
+        overrides=overrides,
+        copy_files=[*pkgs.copy_files, *(c for c in block.copy_files if c not in pkgs.copy_files)],
+        config_digest=loaded.digest,
+    )
+
+

@@ -1,0 +1,109 @@
+"""The one table of platform facts: PBS triples, wheel tags, layout of a runtime prefix."""
+
+from __future__ import annotations
+
+import platform as _platform
+import sys
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+PlatformKey = Literal["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch64", "windows-x64"]
+PLATFORM_KEYS: tuple[str, ...] = get_args(PlatformKey)
+
+DEFAULT_MANYLINUX = "2_28"
+DEFAULT_MACOSX = {"macosx-x64": "10.13", "macosx-aarch64": "11.0"}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Facts about one target platform."""
+
+    key: str
+    os: Literal["linux", "macos", "windows"]
+    arch: Literal["x86_64", "aarch64"]
+    pbs_triple: str
+    uv_platform: str
+
+    @property
+    def is_windows(self) -> bool:
+        return self.os == "windows"
+
+    @property
+    def scripts_dir(self) -> str:
+        return "Scripts" if self.is_windows else "bin"
+
+    def site_packages(self, python_version: str) -> str:
+        """Relative path of site-packages inside the runtime prefix."""
+        if self.is_windows:
+            return "Lib/site-packages"
+        major, minor = python_version.split(".")[:2]
+        return f"lib/python{major}.{minor}/site-packages"
+
+    def stdlib(self, python_version: str) -> str:
+        if self.is_windows:
+            return "Lib"
+        major, minor = python_version.split(".")[:2]
+        return f"lib/python{major}.{minor}"
+
+    def python_exe(self, python_version: str) -> str:
+        """Relative path of the interpreter executable inside the runtime prefix."""
+        if self.is_windows:
+            return "python.exe"
+        return f"bin/python{python_version.split('.')[0]}"
+
+    def wheel_platform_tags(self, manylinux: str = DEFAULT_MANYLINUX, macosx: str | None = None) -> list[str]:
+        """Platform tags a wheel may carry to install here, most specific first."""
+        if self.is_windows:
+            return ["win_amd64"]
+        if self.os == "linux":
+            floor_major, floor_minor = (int(p) for p in manylinux.split("_"))
+            tags = [f"manylinux_{floor_major}_{m}_{self.arch}" for m in range(floor_minor, 4, -1)]
+            legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+            tags += [f"{name}_{self.arch}" for m, name in legacy.items() if m <= floor_minor]
+            return tags
+        arch = "arm64" if self.arch == "aarch64" else "x86_64"
+        floor = macosx or DEFAULT_MACOSX[self.key]
+        fmaj, fmin = (int(p) for p in floor.split(".")[:2])
+        tags = []
+        for major in range(fmaj, 9, -1):
+            minors = range(fmin, -1, -1) if major == fmaj else range(15 if major == 10 else 0, -1, -1)
+            for minor in minors:
+                tags += [f"macosx_{major}_{minor}_{a}" for a in (arch, "universal2")]
+        return tags
+
+
+PLATFORMS: dict[str, Platform] = {
+    "linux-x64": Platform("linux-x64", "linux", "x86_64", "x86_64-unknown-linux-gnu", "x86_64-manylinux_2_28"),
+    "linux-aarch64": Platform(
+        "linux-aarch64", "linux", "aarch64", "aarch64-unknown-linux-gnu", "aarch64-manylinux_2_28"
+    ),
+    "macosx-x64": Platform("macosx-x64", "macos", "x86_64", "x86_64-apple-darwin", "x86_64-apple-darwin"),
+    "macosx-aarch64": Platform("macosx-aarch64", "macos", "aarch64", "aarch64-apple-darwin", "aarch64-apple-darwin"),
+    "windows-x64": Platform("windows-x64", "windows", "x86_64", "x86_64-pc-windows-msvc", "x86_64-pc-windows-msvc"),
+}
+
+
+def get_platform(key: str) -> Platform:
+    """The platform for `key`; raises UsageError naming the valid keys."""
+    from runenv.errors import UsageError
+
+    try:
+        return PLATFORMS[key]
+    except KeyError:
+        raise UsageError(
+            f"unknown platform {key!r}", hint=f"valid platforms: {', '.join(PLATFORM_KEYS)}"
+        ) from None
+
+
+def host_platform_key() -> str | None:
+    """The key of the machine runenv runs on, or None when it is not one of the five."""
+    machine = _platform.machine().lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "aarch64", "arm64": "aarch64"}.get(machine)
+    os_name = {"linux": "linux", "darwin": "macosx", "win32": "windows"}.get(sys.platform)
+    key = f"{os_name}-{arch}"
+    return key if key in PLATFORMS else None
+
+
+def is_host_runnable(key: str) -> bool:
+    """Whether binaries built for `key` run on this machine."""
+    return key == host_platform_key()

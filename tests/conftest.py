@@ -1,0 +1,85 @@
+"""Shared fixtures: a sandboxed HOME and cache, workspaces written from dicts, the CLI run in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from runenv.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME and RUNENV_CACHE_DIR; nothing touches the real ones."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("RUNENV_CACHE_DIR", str(home / "runenv-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for var in ("RUNENV_PBS_MIRROR", "RUNENV_PUBLISH_TARGET", "RUNENV_DISABLE_DISTUTILS_SHIM", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `runenv ARGS…` in-process and capture exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+def run_runenv(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """Run the real `python -m runenv` in a subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "runenv", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) if not isinstance(data, str) else data)
+    return path
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path) -> Callable[..., Path]:
+    """Write a workspace: `make_workspace(shared={...}, runtimes={"3.12.10": {...}})` → its root."""
+
+    def make(shared: dict | str | None = None, runtimes: dict[str, dict | str] | None = None,
+             root: Path | None = None) -> Path:
+        ws = root or tmp_path / "ws"
+        ws.mkdir(parents=True, exist_ok=True)
+        write_json(ws / "shared-config.json", shared if shared is not None else {})
+        for name, cfg in (runtimes if runtimes is not None else {"3.12.10": {}}).items():
+            write_json(ws / f"python-{name}" / "config.json", cfg)
+        return ws
+
+    return make
