@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,9 +57,11 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 
 def run_runenv(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
-    """Run the real `python -m runenv` in a subprocess."""
+    """Run the real `python -m runenv` (of this checkout) in a subprocess."""
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "runenv", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "runenv", *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

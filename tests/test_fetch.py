@@ -1,0 +1,84 @@
+"""Downloads into the content-addressed cache (runenv/fetch.py, runenv/cache.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from runenv.cache import Cache
+from runenv.errors import FetchError, IntegrityError
+from runenv.fetch import Download, fetch_all, redact
+from tests.helpers.http import StaticServer
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "srv"
+    root.mkdir()
+    blobs = {}
+    for i in range(6):
+        data = f"artifact {i}\n".encode() * (1000 + i)
+        (root / f"a{i}.bin").write_bytes(data)
+        blobs[f"a{i}.bin"] = hashlib.sha256(data).hexdigest()
+    with StaticServer(root) as server:
+        yield server, blobs
+
+
+def items(server, blobs):
+    return [Download(f"{server.url}/{name}", sha) for name, sha in blobs.items()]
+
+
+def test_parallel_fetch_caches_each_once(served, tmp_path):
+    server, blobs = served
+    cache = Cache(tmp_path / "cache")
+    got = fetch_all(items(server, blobs) + items(server, blobs), cache)
+    assert set(got) == set(blobs.values())
+    for sha, path in got.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    assert server.count("/a*.bin") == len(blobs)
+    fetch_all(items(server, blobs), cache)
+    assert server.count("/a*.bin") == len(blobs), "second fetch must come from the cache"
+
+
+def test_retries_5xx_and_dropped_connections(served, tmp_path):
+    server, blobs = served
+    server.fail("/a0.bin", 503, times=2)
+    server.fail("/a1.bin", None, times=1)
+    got = fetch_all(items(server, blobs), Cache(tmp_path / "cache"))
+    assert len(got) == len(blobs)
+    assert server.count("/a0.bin") == 3 and server.count("/a1.bin") == 2
+
+
+def test_hash_mismatch_caches_nothing(served, tmp_path):
+    server, blobs = served
+    cache = Cache(tmp_path / "cache")
+    bad = Download(f"{server.url}/a0.bin", "0" * 64)
+    with pytest.raises(IntegrityError, match="sha256 mismatch for a0.bin"):
+        fetch_all([bad], cache)
+    assert not any((cache.root / "sha256").glob("*")) if (cache.root / "sha256").exists() else True
+    assert not any((cache.root / "tmp").iterdir())
+
+
+def test_404_is_not_retried_and_names_url(served, tmp_path):
+    server, _ = served
+    with pytest.raises(FetchError, match=r"missing.bin .*HTTP 404"):
+        fetch_all([Download(f"{server.url}/missing.bin", "1" * 64)], Cache(tmp_path / "c"))
+    assert server.count("/missing.bin") == 1
+
+
+def test_offline_names_what_is_missing(served, tmp_path):
+    server, blobs = served
+    with pytest.raises(FetchError, match="offline and not in the cache: a0.bin"):
+        fetch_all(items(server, blobs)[:1], Cache(tmp_path / "c"), offline=True)
+    assert server.requests == []
+
+
+def test_unreachable_host(tmp_path):
+    with pytest.raises(FetchError, match="cannot download x.bin from http://127.0.0.1:9/x.bin"):
+        fetch_all([Download("http://127.0.0.1:9/x.bin", "2" * 64)], Cache(tmp_path / "c"), timeout=5)
+
+
+def test_credentials_are_redacted():
+    assert redact("https://user:s3cret@idx.example/simple/") == "https://***@idx.example/simple/"
+    assert "s3cret" not in redact("https://token@idx.example/x")
