@@ -101,3 +101,15 @@ def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:
     from runenv.publish.directory import DirectoryTarget
 
     return DirectoryTarget(Path(url).expanduser())
+
+
+def choose_target(flag: str | None, environment: str | None, configured: str | None, root: Path) -> str | None:
+    """`--to` beats RUNENV_PUBLISH_TARGET beats `publish.target`; a relative configured path is the workspace's."""
+    if flag or environment:
+        return flag or environment
+    if not configured:
+        return None
+    scheme = urllib.parse.urlsplit(configured).scheme
+    if (not scheme or len(scheme) == 1) and not Path(configured).expanduser().is_absolute():
+        return str(root / configured)
+    return configured
