@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
+
+import pytest
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,17 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
     manifest_path = dist / f"{stem}.manifest.toml"
     manifest_path.write_text(manifest)
     return BuiltArtifact(tarball, digest, tarball.stat().st_size, manifest_path)
+
+
+@pytest.fixture
+def built_workspace(make_workspace: Callable[..., Path]) -> Path:
+    """A workspace whose runtime 3.12.10 is built for linux-x64 and windows-x64 (3.11.9 is not built)."""
+    ws = make_workspace(shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}},
+                        runtimes={"3.12.10": {}, "3.11.9": {}})
+    make_artifact(ws, "3.12.10", "linux-x64")
+    make_artifact(ws, "3.12.10", "windows-x64")
+    return ws
+
+
+def read_catalogue(root: Path) -> dict[str, Any]:
+    return json.loads((root / "index.json").read_text())
