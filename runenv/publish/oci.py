@@ -10,6 +10,7 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.errors import PublishError, UsageError
+from runenv.fetch import redact
 from runenv.platforms import get_platform
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
@@ -42,7 +43,7 @@ def registry_base(url: str, insecure: bool) -> tuple[str, str]:
     repo = parts.path.strip("/")
     host = parts.netloc.rsplit("@", 1)[-1]
     if not host or not repo:
-        raise UsageError(f"OCI target {host and f'oci://{host}/'!s} needs a repository",
+        raise UsageError(f"OCI target {redact(url)!r} names no repository",
                          hint="use oci://host[:port]/repository, e.g. oci://127.0.0.1:5000/runenv/python")
     scheme = "http" if insecure or parts.hostname in LOOPBACK else "https"
     return f"{scheme}://{host}/v2/{repo}/", repo

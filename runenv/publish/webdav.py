@@ -10,7 +10,7 @@ from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
 from runenv.publish.directory import artifact_dir
 from runenv.publish.target import Credentials, Progress, RemoteFile, strip_userinfo
-from runenv.publish.transport import PublishClient
+from runenv.publish.transport import Body, PublishClient
 
 # Headers in which stores such as Artifactory and Nexus report a file's sha256, sparing a download.
 CHECKSUM_HEADERS = ("X-Checksum-Sha256", "X-Checksum-SHA256")
@@ -78,14 +78,14 @@ class WebDavTarget:
     def close(self) -> None:
         self.http.close()
 
-    def _put(self, relative: str, body: object, what: str, progress: Progress | None = None) -> None:
+    def _put(self, relative: str, body: Body, what: str, progress: Progress | None = None) -> None:
         """PUT one file; on 409 (parent collection missing) create the collections with MKCOL and retry."""
         url = self._url(relative)
-        response = self.http.request("PUT", url, what, body=body, ok=(200, 201, 204, 409),  # type: ignore[arg-type]
+        response = self.http.request("PUT", url, what, body=body, ok=(200, 201, 204, 409),
                                      progress=progress)
         if response.status_code != 409:
             return
         parts = relative.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             self.http.request("MKCOL", self._url("/".join(parts[:depth]) + "/"), what, ok=(201, 405))
-        self.http.request("PUT", url, what, body=body, progress=progress)  # type: ignore[arg-type]
+        self.http.request("PUT", url, what, body=body, progress=progress)
