@@ -6,7 +6,12 @@ import hashlib
 import json
 import sys
 
+import pytest
+
+from runenv.errors import PublishError
+from runenv.publish import open_target, plan_item, publish
 from runenv.publish.oci import CATALOGUE_TAG, CONFIG, INDEX, MANIFEST
+from runenv.workspace import find_workspace
 from tests.helpers.dist import built_workspace, make_artifact  # noqa: F401  (fixture)
 from tests.helpers.publish_servers import registry  # noqa: F401  (fixture)
 
@@ -105,3 +110,21 @@ def test_dry_run_pushes_nothing(run_cli, built_workspace, registry):
 def test_oci_url_without_repository_is_a_usage_error(run_cli, built_workspace, registry):
     result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", f"oci://{registry.host}")
     assert result.code == 2 and "repository" in result.stderr
+
+
+def test_registry_dying_mid_upload_leaves_the_catalogue_unchanged(run_cli, built_workspace, registry):
+    target_url = f"oci://{registry.host}/{REPO}"
+    assert run_cli("-w", built_workspace, "publish", "3.12.10", "-p", "windows-x64", "--to", target_url).code == 0
+    catalogue = registry.get(f"{REPO}/manifests/{CATALOGUE_TAG}", MANIFEST).content
+    make_artifact(built_workspace, "3.12.10", "linux-x64", payload=8 << 20)
+    ws = find_workspace(explicit=built_workspace)
+    target = open_target(target_url, timeout=30)
+    item = plan_item(ws, ws.runtime("3.12.10"), "linux-x64", target, force=False)
+    with pytest.raises(PublishError) as failure:
+        publish(target, [item], dry_run=False, progress=lambda _item: lambda sent: registry.kill())
+    target.close()
+    assert "uploading python-3.12.10-linux-x64.tar.gz" in failure.value.message
+    registry.start()  # same storage, as after a restart
+    assert registry.get(f"{REPO}/manifests/{CATALOGUE_TAG}", MANIFEST).content == catalogue
+    index = registry.get(f"{REPO}/manifests/3.12.10", INDEX).json()
+    assert [m["annotations"]["org.runenv.platform"] for m in index["manifests"]] == ["windows-x64"]

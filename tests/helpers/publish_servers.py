@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -37,14 +36,32 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float =
     raise RuntimeError(f"server did not listen on {port}: {log.read_text(errors='replace')[-2000:]}")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+class LoopbackServer:
+    """A server process of ours listening on 127.0.0.1:`port`, with its config and logs under `prefix`."""
+
+    def __init__(self, prefix: Path, port: int) -> None:
+        self.prefix = prefix
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+
+    def launch(self, argv: list[str], log: Path) -> None:
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=out)
+        wait_for_port(self.port, self.proc, log)
+
+    def kill(self) -> None:
+        """Die at once, as a crashed server would (in-flight uploads see a dropped connection)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 NGINX_CONF = """
@@ -77,14 +94,12 @@ http {{
 """
 
 
-@dataclass
-class Nginx:
+class Nginx(LoopbackServer):
     """nginx serving `root` with WebDAV PUT/MKCOL/MOVE behind basic auth."""
 
-    prefix: Path
-    root: Path
-    port: int
-    proc: subprocess.Popen | None = None
+    def __init__(self, prefix: Path, root: Path, port: int) -> None:
+        super().__init__(prefix, port)
+        self.root = root
 
     @property
     def url(self) -> str:
@@ -98,22 +113,8 @@ class Nginx:
         conf = self.prefix / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port, root=self.root))
         log = self.prefix / "error.log"
-        self.proc = subprocess.Popen(
-            [shutil.which("nginx") or "nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, self.proc, log)
+        self.launch([shutil.which("nginx") or "nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(log)], log)
         return self
-
-    def kill(self) -> None:
-        """Die at once, as a crashed server would (in-flight uploads see a dropped connection)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc:
-            stop(self.proc)
 
 
 REGISTRY_CONF = """
@@ -132,13 +133,8 @@ http:
 """
 
 
-@dataclass
-class Registry:
+class Registry(LoopbackServer):
     """The CNCF distribution registry (Debian's `docker-registry`) over plain HTTP on loopback."""
-
-    prefix: Path
-    port: int
-    proc: subprocess.Popen | None = None
 
     @property
     def host(self) -> str:
@@ -151,17 +147,9 @@ class Registry:
     def start(self) -> Registry:
         conf = self.prefix / "config.yml"
         conf.write_text(REGISTRY_CONF.format(root=self.prefix / "storage", port=self.port))
-        log = self.prefix / "registry.log"
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [shutil.which("docker-registry") or "docker-registry", "serve", str(conf)], stdout=out, stderr=out
-            )
-        wait_for_port(self.port, self.proc, log)
+        self.launch([shutil.which("docker-registry") or "docker-registry", "serve", str(conf)],
+                    self.prefix / "registry.log")
         return self
-
-    def stop(self) -> None:
-        if self.proc:
-            stop(self.proc)
 
     def get(self, path: str, accept: str | None = None) -> httpx.Response:
         headers = {"Accept": accept} if accept else {}
