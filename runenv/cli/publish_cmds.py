@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -23,7 +23,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def _progress(opts: Options, target: str) -> Any:
+def _progress(opts: Options, target: str) -> Callable[[PublishItem], Progress]:
     """Per-item progress: one line per upload, a running percentage on a TTY."""
 
     def start(item: PublishItem) -> Progress:

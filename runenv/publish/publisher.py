@@ -94,9 +94,9 @@ def plan_item(ws: Workspace, rt: Runtime, platform: str, target: Target, force: 
 
 def not_built(rt: Runtime, platforms: list[str]) -> PublishItem:
     """The refusal for a runtime with no built artifact among its configured platforms."""
-    return PublishItem(rt.name, "-", "refuse", f"runtime {rt.name} has no built artifact for "
-                       f"{', '.join(platforms) or 'any platform'}", build_hint(rt.name, platforms[0])
-                       if len(platforms) == 1 else f"run `runenv build {rt.name}`")
+    hint = build_hint(rt.name, platforms[0]) if len(platforms) == 1 else f"run `runenv build {rt.name}`"
+    where = ", ".join(platforms) or "any platform"
+    return PublishItem(rt.name, "-", "refuse", f"runtime {rt.name} is not built for {where}", hint)
 
 
 def publish(
