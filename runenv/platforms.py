@@ -29,6 +29,12 @@ class Platform:
         return self.os == "windows"
 
     @property
+    def oci_platform(self) -> dict[str, str]:
+        """The `platform` object of an OCI image index entry (`os`, `architecture`)."""
+        oci_os = "darwin" if self.os == "macos" else self.os
+        return {"architecture": "arm64" if self.arch == "aarch64" else "amd64", "os": oci_os}
+
+    @property
     def scripts_dir(self) -> str:
         return "Scripts" if self.is_windows else "bin"
 

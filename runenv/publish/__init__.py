@@ -1,0 +1,6 @@
+"""Publish built artifacts to a directory, an HTTP/WebDAV store or an OCI registry, with a catalogue."""
+
+from runenv.publish.publisher import PublishItem, PublishReport, decide, not_built, plan_item, publish
+from runenv.publish.target import Target, open_target
+
+__all__ = ["PublishItem", "PublishReport", "Target", "decide", "not_built", "open_target", "plan_item", "publish"]

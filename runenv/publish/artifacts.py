@@ -1,0 +1,133 @@
+"""The built artifacts in `dist/` that publish uploads: finding them, and refusing missing or stale ones."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runenv.cache import sha256_file
+from runenv.errors import PublishError
+from runenv.workspace import Runtime, Workspace
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Archive suffix → OCI layer media type; the packer writes gzip by default, zstd when configured.
+ARCHIVE_KINDS = {
+    ".tar.gz": "application/vnd.runenv.runtime.layer.v1.tar+gzip",
+    ".tar.zst": "application/vnd.runenv.runtime.layer.v1.tar+zstd",
+}
+
+
+@dataclass(frozen=True)
+class LocalArtifact:
+    """One built (runtime, platform): the tarball, its `.sha256` and its manifest TOML."""
+
+    runtime: str
+    platform: str
+    tarball: Path
+    sha256: str  # as recorded in the .sha256 file
+    size: int
+    manifest: Path
+    python_version: str
+
+    @property
+    def filename(self) -> str:
+        return self.tarball.name
+
+    @property
+    def checksum_file(self) -> Path:
+        return self.tarball.with_name(self.tarball.name + ".sha256")
+
+    @property
+    def layer_media_type(self) -> str:
+        return next(media for suffix, media in ARCHIVE_KINDS.items() if self.filename.endswith(suffix))
+
+    def files(self) -> list[Path]:
+        """Every file to publish, the tarball first (sidecars are only written once it is in place)."""
+        return [self.tarball, self.checksum_file, self.manifest]
+
+
+def build_hint(runtime: str, platform: str) -> str:
+    """The command that (re)builds the artifact."""
+    return f"run `runenv build {runtime} --platform {platform}`"
+
+
+def find_tarball(ws: Workspace, rt: Runtime, platform: str) -> Path | None:
+    """The built tarball of (runtime, platform) in dist/, whatever its compression, or None."""
+    for suffix in ARCHIVE_KINDS:
+        candidate = ws.dist_dir / f"{rt.artifact_stem(platform)}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def built_platforms(ws: Workspace, rt: Runtime, platforms: list[str]) -> list[str]:
+    """Those of `platforms` that have a tarball in dist/."""
+    return [p for p in platforms if find_tarball(ws, rt, p) is not None]
+
+
+def _read_checksum(path: Path, filename: str) -> str:
+    try:
+        fields = path.read_text(encoding="utf-8").split()
+    except OSError as exc:
+        raise PublishError(f"cannot read {path}: {exc.strerror}") from None
+    digest = fields[0].lower() if fields else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise PublishError(f"{path}: not a sha256 line for {filename}")
+    return digest
+
+
+def _python_version(manifest: dict[str, Any], fallback: str) -> str:
+    """The Python version a manifest names (`python_version`, `python` or `python.version`)."""
+    for value in (manifest.get("python_version"), manifest.get("python")):
+        if isinstance(value, dict):
+            value = value.get("version")
+        if isinstance(value, str) and value:
+            return value
+    return fallback
+
+
+def load_artifact(ws: Workspace, rt: Runtime, platform: str) -> LocalArtifact:
+    """The built artifact of (runtime, platform); refused when missing, incomplete or older than its lock."""
+    hint = build_hint(rt.name, platform)
+    tarball = find_tarball(ws, rt, platform)
+    if tarball is None:
+        raise PublishError(f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz "
+                           f"in {ws.dist_dir})", hint=hint)
+    checksum = tarball.with_name(tarball.name + ".sha256")
+    manifest = ws.dist_dir / f"{rt.artifact_stem(platform)}.manifest.toml"
+    for needed in (checksum, manifest):
+        if not needed.is_file():
+            raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {ws.dist_dir}", hint=hint)
+    lock = rt.lock_path(platform)
+    if lock.is_file() and lock.stat().st_mtime > tarball.stat().st_mtime:
+        raise PublishError(f"{tarball.name} is older than its lock {lock.relative_to(ws.root)}", hint=hint)
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PublishError(f"{manifest}: unreadable manifest: {exc}", hint=hint) from None
+    return LocalArtifact(
+        runtime=rt.name,
+        platform=platform,
+        tarball=tarball,
+        sha256=_read_checksum(checksum, tarball.name),
+        size=tarball.stat().st_size,
+        manifest=manifest,
+        python_version=_python_version(data, rt.version),
+    )
+
+
+def verify_local(artifact: LocalArtifact) -> None:
+    """Re-hash the tarball; refuse it when the bytes no longer match its `.sha256`."""
+    actual = sha256_file(artifact.tarball)
+    if actual != artifact.sha256:
+        raise PublishError(
+            f"{artifact.tarball} does not match {artifact.checksum_file.name}: file has sha256 {actual}, "
+            f"recorded {artifact.sha256}",
+            hint=build_hint(artifact.runtime, artifact.platform),
+        )

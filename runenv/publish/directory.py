@@ -1,0 +1,94 @@
+"""The directory target: `<root>/<runtime>/<platform>/<file>`, every file written under a temp name then renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from runenv.cache import CHUNK, sha256_file
+from runenv.errors import PublishError
+from runenv.publish.artifacts import LocalArtifact
+from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
+from runenv.publish.target import Progress, RemoteFile
+
+
+def artifact_dir(artifact: LocalArtifact) -> str:
+    """`<runtime>/<platform>`: where dir and HTTP targets keep an artifact's files."""
+    return f"{artifact.runtime}/{artifact.platform}"
+
+
+class DirectoryTarget:
+    """A local or mounted directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.display = str(self.root)
+
+    def _path(self, artifact: LocalArtifact, name: str) -> Path:
+        return self.root / artifact_dir(artifact) / name
+
+    def lookup(self, artifact: LocalArtifact) -> RemoteFile | None:
+        path = self._path(artifact, artifact.filename)
+        if not path.is_file():
+            return None
+        return RemoteFile(path.stat().st_size, sha256_file(path))
+
+    def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
+        for source in artifact.files():
+            self._write(self._path(artifact, source.name), source, progress if source == artifact.tarball else None)
+        remote = self.lookup(artifact)
+        assert remote is not None  # just written
+        return remote
+
+    def location(self, artifact: LocalArtifact) -> dict[str, str]:
+        return {"file": f"{artifact_dir(artifact)}/{artifact.filename}"}
+
+    def read_catalogue(self) -> Catalogue | None:
+        path = self.root / CATALOGUE_NAME
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise PublishError(f"cannot read {path}: {exc.strerror}") from None
+        return parse_catalogue(data, str(path))
+
+    def write_catalogue(self, catalogue: Catalogue) -> None:
+        self._write_bytes(self.root / CATALOGUE_NAME, render_catalogue(catalogue))
+
+    def close(self) -> None:
+        pass
+
+    def _write(self, dest: Path, source: Path, progress: Progress | None) -> None:
+        with temp_beside(dest) as out, source.open("rb") as src:
+            for chunk in iter(lambda: src.read(CHUNK), b""):
+                out.write(chunk)
+                if progress:
+                    progress(len(chunk))
+
+    def _write_bytes(self, dest: Path, data: bytes) -> None:
+        with temp_beside(dest) as out:
+            out.write(data)
+
+
+@contextmanager
+def temp_beside(dest: Path) -> Iterator[BinaryIO]:
+    """An open temp file beside `dest`, renamed onto it on success and removed on failure."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise PublishError(f"cannot write in {dest.parent}: {exc.strerror}") from None
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise PublishError(f"cannot write {dest}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

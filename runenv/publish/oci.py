@@ -1,0 +1,192 @@
+"""The OCI target: one image manifest per platform, an index tagged `<runtime>`, the catalogue under tag `catalogue`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from runenv.cache import sha256_file
+from runenv.errors import PublishError, UsageError
+from runenv.fetch import redact
+from runenv.platforms import get_platform
+from runenv.publish.artifacts import LocalArtifact
+from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
+from runenv.publish.target import Credentials, Progress, RemoteFile
+from runenv.publish.transport import PublishClient
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX = "application/vnd.oci.image.index.v1+json"
+CONFIG = "application/vnd.runenv.manifest.v1+toml"
+CATALOGUE_LAYER = "application/vnd.runenv.catalogue.v1+json"
+CATALOGUE_ARTIFACT = "application/vnd.runenv.catalogue.v1"
+EMPTY = "application/vnd.oci.empty.v1+json"
+CATALOGUE_TAG = "catalogue"
+TITLE = "org.opencontainers.image.title"
+PLATFORM_KEY = "org.runenv.platform"
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _canonical(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def registry_base(url: str, insecure: bool) -> tuple[str, str]:
+    """(`http(s)://host/v2/<repo>/`, repository) for `oci://host[:port]/repo`; plain http only for loopback or --insecure."""
+    parts = urllib.parse.urlsplit(url)
+    repo = parts.path.strip("/")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if not host or not repo:
+        raise UsageError(f"OCI target {redact(url)!r} names no repository",
+                         hint="use oci://host[:port]/repository, e.g. oci://127.0.0.1:5000/runenv/python")
+    scheme = "http" if insecure or parts.hostname in LOOPBACK else "https"
+    return f"{scheme}://{host}/v2/{repo}/", repo
+
+
+def layer_manifest(artifact: LocalArtifact, config_digest: str, config_size: int) -> dict[str, Any]:
+    """The image manifest of one platform: the runenv manifest TOML as config, the tarball as the one layer."""
+    title = {TITLE: artifact.filename}
+    return {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": artifact.layer_media_type, "digest": f"sha256:{artifact.sha256}",
+                    "size": artifact.size, "annotations": title}],
+        "annotations": {
+            **title,
+            "org.runenv.runtime": artifact.runtime,
+            PLATFORM_KEY: artifact.platform,
+            "org.runenv.python.version": artifact.python_version,
+        },
+    }
+
+
+def index_with(index: dict[str, Any] | None, platform: str, digest: str, size: int) -> dict[str, Any]:
+    """The runtime's image index with `platform`'s entry added or replaced, entries sorted by platform."""
+    entries = [m for m in (index or {}).get("manifests", [])
+               if m.get("annotations", {}).get(PLATFORM_KEY) != platform]
+    entries.append({"mediaType": MANIFEST, "digest": digest, "size": size,
+                    "platform": get_platform(platform).oci_platform, "annotations": {PLATFORM_KEY: platform}})
+    entries.sort(key=lambda m: m.get("annotations", {}).get(PLATFORM_KEY, ""))
+    return {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}
+
+
+class OciTarget:
+    """`oci://host[:port]/repository` on an OCI distribution registry."""
+
+    def __init__(self, url: str, creds: Credentials, *, timeout: float, insecure: bool = False) -> None:
+        self.base, self.repo = registry_base(url, insecure)
+        self.display = "oci://" + self.base.split("://", 1)[1].replace("/v2/", "/", 1).rstrip("/")
+        self.http = PublishClient(creds, timeout)
+
+    # -- manifests and blobs --------------------------------------------------------------
+
+    def _get_manifest(self, reference: str, what: str) -> tuple[dict[str, Any], str] | None:
+        response = self.http.request("GET", self.base + f"manifests/{reference}", what, ok=(200, 404),
+                                     headers={"Accept": f"{INDEX}, {MANIFEST}"})
+        if response.status_code == 404:
+            return None
+        try:
+            return response.json(), _digest(response.content)
+        except ValueError:
+            raise PublishError(f"{what}: {self.display}:{reference} is not a JSON manifest") from None
+
+    def _put_manifest(self, reference: str, document: dict[str, Any], media_type: str, what: str) -> tuple[str, int]:
+        data = _canonical(document)
+        self.http.request("PUT", self.base + f"manifests/{reference}", what, body=data,
+                          headers={"Content-Type": media_type}, ok=(201,))
+        return _digest(data), len(data)
+
+    def _blob_size(self, digest: str, what: str) -> int | None:
+        response = self.http.request("HEAD", self.base + f"blobs/{digest}", what, ok=(200, 404))
+        if response.status_code == 404:
+            return None
+        if response.headers.get("Docker-Content-Digest", digest) != digest:
+            raise PublishError(f"{what}: registry returned digest {response.headers['Docker-Content-Digest']} "
+                               f"for blob {digest}")
+        return int(response.headers.get("Content-Length", "-1"))
+
+    def _push_blob(self, body: Path | bytes, digest: str, what: str, progress: Progress | None = None) -> None:
+        """POST an upload session, then PUT the whole blob into it (streamed), unless the registry has it."""
+        if self._blob_size(digest, what) is not None:
+            return
+        started = self.http.request("POST", self.base + "blobs/uploads/", what, ok=(202,))
+        location = urllib.parse.urljoin(self.base, started.headers.get("Location", ""))
+        separator = "&" if urllib.parse.urlsplit(location).query else "?"
+        self.http.request("PUT", f"{location}{separator}digest={urllib.parse.quote(digest)}", what, body=body,
+                          headers={"Content-Type": "application/octet-stream"}, ok=(201,), progress=progress)
+
+    def _layer_of(self, index: dict[str, Any], platform: str, what: str) -> dict[str, Any] | None:
+        for entry in index.get("manifests", []):
+            if entry.get("annotations", {}).get(PLATFORM_KEY) == platform:
+                found = self._get_manifest(entry["digest"], what)
+                layers = found[0].get("layers", []) if found else []
+                return layers[0] if layers else None
+        return None
+
+    # -- the Target interface ------------------------------------------------------------
+
+    def lookup(self, artifact: LocalArtifact) -> RemoteFile | None:
+        what = f"checking {artifact.filename}"
+        found = self._get_manifest(artifact.runtime, what)
+        layer = self._layer_of(found[0], artifact.platform, what) if found else None
+        if layer is None:
+            return None
+        return RemoteFile(int(layer.get("size", -1)), str(layer.get("digest", "")).removeprefix("sha256:"))
+
+    def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
+        what = f"uploading {artifact.filename}"
+        config_digest = "sha256:" + sha256_file(artifact.manifest)
+        self._push_blob(artifact.manifest, config_digest, what)
+        layer_digest = f"sha256:{artifact.sha256}"
+        self._push_blob(artifact.tarball, layer_digest, what, progress)
+        manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
+        digest = _digest(_canonical(manifest))
+        self._put_manifest(digest, manifest, MANIFEST, what)
+        current = self._get_manifest(artifact.runtime, what)
+        self._put_manifest(artifact.runtime, index_with(current[0] if current else None, artifact.platform,
+                                                         digest, len(_canonical(manifest))), INDEX, what)
+        size = self._blob_size(layer_digest, f"verifying {artifact.filename}")
+        if size is None:
+            raise PublishError(f"verifying {artifact.filename}: {self.display} lacks blob {layer_digest} after upload")
+        return RemoteFile(size, artifact.sha256)
+
+    def location(self, artifact: LocalArtifact) -> dict[str, str]:
+        return {"file": artifact.filename, "ref": f"{self.display}:{artifact.runtime}"}
+
+    def read_catalogue(self) -> Catalogue | None:
+        what = "reading the catalogue"
+        found = self._get_manifest(CATALOGUE_TAG, what)
+        if found is None:
+            return None
+        layers = found[0].get("layers", [])
+        if not layers:
+            raise PublishError(f"{what}: {self.display}:{CATALOGUE_TAG} has no layer")
+        response = self.http.request("GET", self.base + f"blobs/{layers[0]['digest']}", what)
+        return parse_catalogue(response.content, f"{self.display}:{CATALOGUE_TAG}")
+
+    def write_catalogue(self, catalogue: Catalogue) -> None:
+        """Push index.json as the one layer of an artifact tagged `catalogue` (a tag moves atomically)."""
+        what = "writing the catalogue"
+        data = render_catalogue(catalogue)
+        empty = b"{}"
+        self._push_blob(empty, _digest(empty), what)
+        self._push_blob(data, _digest(data), what)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "artifactType": CATALOGUE_ARTIFACT,
+            "config": {"mediaType": EMPTY, "digest": _digest(empty), "size": len(empty)},
+            "layers": [{"mediaType": CATALOGUE_LAYER, "digest": _digest(data), "size": len(data),
+                        "annotations": {TITLE: CATALOGUE_NAME}}],
+        }
+        self._put_manifest(CATALOGUE_TAG, manifest, MANIFEST, what)
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,134 @@
+"""Publishing: decide per artifact (upload, already published, refused), upload, then update the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from runenv.errors import PublishError
+from runenv.publish.artifacts import LocalArtifact, build_hint, load_artifact, verify_local
+from runenv.publish.catalogue import catalogue_entry, empty_catalogue, now_utc, with_entries
+from runenv.publish.target import Progress, RemoteFile, Target
+from runenv.workspace import Runtime, Workspace
+
+Action = Literal["upload", "replace", "skip", "refuse"]
+
+
+@dataclass
+class PublishItem:
+    """One (runtime, platform) and what publish does with it."""
+
+    runtime: str
+    platform: str
+    action: Action
+    reason: str = ""
+    hint: str | None = None
+    artifact: LocalArtifact | None = None
+    remote: RemoteFile | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"runtime": self.runtime, "platform": self.platform}
+        if self.artifact:
+            data.update(file=self.artifact.filename, size=self.artifact.size, sha256=self.artifact.sha256)
+        if self.remote and self.action in ("refuse", "replace"):
+            data["remote_sha256"] = self.remote.sha256
+        if self.reason:
+            data["reason"] = self.reason
+        if self.hint:
+            data["hint"] = self.hint
+        return data
+
+
+@dataclass
+class PublishReport:
+    target: str
+    items: list[PublishItem]
+    dry_run: bool
+    uploaded: list[PublishItem] = field(default_factory=list)
+
+    def of(self, *actions: Action) -> list[PublishItem]:
+        return [i for i in self.items if i.action in actions]
+
+    @property
+    def refused(self) -> list[PublishItem]:
+        return self.of("refuse")
+
+    def as_json(self) -> dict[str, Any]:
+        data = {
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "uploaded": [i.as_json() for i in self.uploaded],
+            "skipped": [i.as_json() for i in self.of("skip")],
+            "refused": [i.as_json() for i in self.refused],
+        }
+        if self.dry_run:
+            data["would_upload"] = [i.as_json() for i in self.of("upload", "replace")]
+        return data
+
+
+def decide(artifact: LocalArtifact, remote: RemoteFile | None, force: bool) -> tuple[Action, str]:
+    """What to do with a local artifact given what the target holds under its name."""
+    if remote is None:
+        return "upload", ""
+    if remote.sha256 == artifact.sha256 and remote.size == artifact.size:
+        return "skip", "already published"
+    conflict = (f"{artifact.filename} is already published with other bytes: remote sha256 {remote.sha256}, "
+                f"local sha256 {artifact.sha256}")
+    if force:
+        return "replace", conflict + " (replaced: --force)"
+    return "refuse", conflict
+
+
+def plan_item(ws: Workspace, rt: Runtime, platform: str, target: Target, force: bool) -> PublishItem:
+    """Check the local artifact (built, fresh, intact) and compare it with the target."""
+    try:
+        artifact = load_artifact(ws, rt, platform)
+        verify_local(artifact)
+    except PublishError as exc:
+        return PublishItem(rt.name, platform, "refuse", exc.message, exc.hint)
+    remote = target.lookup(artifact)
+    action, reason = decide(artifact, remote, force)
+    hint = "pass --force to replace it, or publish a new runtime version" if action == "refuse" else None
+    return PublishItem(rt.name, platform, action, reason, hint, artifact, remote)
+
+
+def not_built(rt: Runtime, platforms: list[str]) -> PublishItem:
+    """The refusal for a runtime with no built artifact among its configured platforms."""
+    hint = build_hint(rt.name, platforms[0]) if len(platforms) == 1 else f"run `runenv build {rt.name}`"
+    where = ", ".join(platforms) or "any platform"
+    return PublishItem(rt.name, "-", "refuse", f"runtime {rt.name} is not built for {where}", hint)
+
+
+def publish(
+    target: Target,
+    items: list[PublishItem],
+    *,
+    dry_run: bool,
+    progress: Callable[[PublishItem], Progress],
+) -> PublishReport:
+    """Upload every item that needs it, then list everything in place in the catalogue.
+
+    Nothing is uploaded when any item is refused; the catalogue is written only after all uploads are verified.
+    """
+    report = PublishReport(target.display, items, dry_run)
+    if dry_run or report.refused:
+        return report
+    catalogue = target.read_catalogue()
+    for item in report.of("upload", "replace"):
+        assert item.artifact is not None
+        remote = target.upload(item.artifact, progress(item))
+        if (remote.size, remote.sha256) != (item.artifact.size, item.artifact.sha256):
+            raise PublishError(
+                f"{item.artifact.filename} on {target.display} does not match after upload: remote "
+                f"{remote.size} bytes sha256 {remote.sha256}, local {item.artifact.size} bytes sha256 "
+                f"{item.artifact.sha256}"
+            )
+        report.uploaded.append(item)
+    published = now_utc()
+    placed = [i for i in items if i.action != "refuse" and i.artifact is not None]
+    before = catalogue or empty_catalogue()
+    after = with_entries(before, [(i.artifact, catalogue_entry(i.artifact, target.location(i.artifact), published))
+                                  for i in placed if i.artifact is not None])
+    if after != catalogue:
+        target.write_catalogue(after)
+    return report

@@ -1,0 +1,115 @@
+"""What every publish target offers, and choosing one from a URL."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from runenv.errors import UsageError
+from runenv.fetch import redact
+from runenv.publish.artifacts import LocalArtifact
+from runenv.publish.catalogue import Catalogue
+
+Progress = Callable[[int], None]  # called with the number of bytes just sent
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """What a target holds under an artifact's name."""
+
+    size: int
+    sha256: str
+
+
+class Target(Protocol):
+    """A place artifacts are published to: directory, HTTP/WebDAV store or OCI registry."""
+
+    display: str  # the target URL without credentials
+
+    def lookup(self, artifact: LocalArtifact) -> RemoteFile | None:
+        """The remote tarball published under the artifact's name, or None."""
+
+    def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
+        """Upload the tarball and its sidecars (streamed from disk); return what the target now holds."""
+
+    def location(self, artifact: LocalArtifact) -> dict[str, str]:
+        """Catalogue fields saying where the artifact lives on this target."""
+
+    def read_catalogue(self) -> Catalogue | None:
+        """The target's catalogue, or None when it has none yet."""
+
+    def write_catalogue(self, catalogue: Catalogue) -> None:
+        """Replace the catalogue (atomically where the target allows it)."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Publish credentials from the environment (or the URL); never printed."""
+
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+    @classmethod
+    def from_env(cls, url: str) -> Credentials:
+        parts = urllib.parse.urlsplit(url)
+        user = os.environ.get("RUNENV_PUBLISH_USER") or urllib.parse.unquote(parts.username or "") or None
+        password = os.environ.get("RUNENV_PUBLISH_PASSWORD") or urllib.parse.unquote(parts.password or "") or None
+        return cls(user, password, os.environ.get("RUNENV_PUBLISH_TOKEN") or None)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.token) if s]
+
+    def scrub(self, text: str) -> str:
+        """`text` with credentials in URLs and every secret value replaced by ***."""
+        text = redact(text)
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+
+def strip_userinfo(url: str) -> str:
+    """`url` without `user:password@` (credentials travel in headers, not in URLs)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
+def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:
+    """The target a URL names: `oci://`, `http(s)://`, `file://` or a plain directory path."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "oci":
+        from runenv.publish.oci import OciTarget
+
+        return OciTarget(url, Credentials.from_env(url), timeout=timeout, insecure=insecure)
+    if scheme in ("http", "https"):
+        from runenv.publish.webdav import WebDavTarget
+
+        return WebDavTarget(url, Credentials.from_env(url), timeout=timeout)
+    if scheme == "file":
+        from runenv.publish.directory import DirectoryTarget
+
+        return DirectoryTarget(Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)))
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise UsageError(f"unsupported publish target {redact(url)!r}",
+                         hint="use a directory, file://, http(s):// or oci://host[:port]/repository")
+    from runenv.publish.directory import DirectoryTarget
+
+    return DirectoryTarget(Path(url).expanduser())
+
+
+def choose_target(flag: str | None, environment: str | None, configured: str | None, root: Path) -> str | None:
+    """`--to` beats RUNENV_PUBLISH_TARGET beats `publish.target`; a relative configured path is the workspace's."""
+    if flag or environment:
+        return flag or environment
+    if not configured:
+        return None
+    scheme = urllib.parse.urlsplit(configured).scheme
+    if (not scheme or len(scheme) == 1) and not Path(configured).expanduser().is_absolute():
+        return str(root / configured)
+    return configured

@@ -1,0 +1,147 @@
+"""HTTP for publish targets: authenticated, retried, streamed from disk, errors without credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from runenv.cache import CHUNK
+from runenv.errors import PublishError
+from runenv.fetch import BACKOFF, RETRIES, make_client
+from runenv.publish.target import Credentials, Progress, RemoteFile
+
+Body = Path | bytes | None
+AUTH_HINT = "set RUNENV_PUBLISH_USER and RUNENV_PUBLISH_PASSWORD, or RUNENV_PUBLISH_TOKEN"
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _stream(path: Path, progress: Progress | None) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            yield chunk
+            if progress:
+                progress(len(chunk))
+
+
+def _transient(status: int) -> bool:
+    return status in (429, 500, 502, 503, 504)
+
+
+class PublishClient:
+    """One HTTP client per publish run; `request` raises PublishError naming what failed and where."""
+
+    def __init__(self, creds: Credentials, timeout: float) -> None:
+        self.creds = creds
+        self.client = make_client(timeout)
+        self.client.follow_redirects = False  # a redirected PUT must not silently lose its body
+        self._bearer = creds.token
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._bearer:
+            return {"Authorization": f"Bearer {self._bearer}"}
+        if self.creds.user is not None:
+            basic = httpx.BasicAuth(self.creds.user, self.creds.password or "")
+            return {"Authorization": basic._auth_header}
+        return {}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        body: Body = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200, 201, 204),
+        progress: Progress | None = None,
+    ) -> httpx.Response:
+        """Send one request (retried on 5xx and dropped connections); a status outside `ok` raises."""
+        delay = BACKOFF
+        tried_token = False
+        attempt = 0
+        while True:
+            attempt += 1
+            all_headers = {**(headers or {}), **self._auth_headers()}
+            content: bytes | Iterator[bytes] | None = body if not isinstance(body, Path) else _stream(body, progress)
+            if isinstance(body, Path):
+                all_headers["Content-Length"] = str(body.stat().st_size)
+            try:
+                response = self.client.request(method, url, content=content, headers=all_headers)
+            except httpx.HTTPError as exc:
+                if attempt < RETRIES:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise PublishError(self.creds.scrub(
+                    f"{what}: {method} {url} failed after {attempt} attempts: {type(exc).__name__}"
+                    + (f": {exc}" if str(exc) else ""))) from None
+            if response.status_code in ok:
+                return response
+            if response.status_code == 401 and not tried_token and self._fetch_token(response):
+                tried_token = True
+                continue
+            if _transient(response.status_code) and attempt < RETRIES:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            raise self.status_error(response, what)
+
+    def status_error(self, response: httpx.Response, what: str) -> PublishError:
+        """The error for an unexpected status, naming the request and, for 401/403, the credentials."""
+        req = response.request
+        where = self.creds.scrub(f"{req.method} {req.url}")
+        status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+        if response.status_code == 401:
+            given = "rejected the credentials" if (self.creds.user or self.creds.token) else "requires credentials"
+            return PublishError(f"{what}: the server {given} ({status} on {where})", hint=AUTH_HINT)
+        if response.status_code == 403:
+            return PublishError(f"{what}: permission denied ({status} on {where})", hint=AUTH_HINT)
+        detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        return PublishError(self.creds.scrub(f"{what}: {status} on {where}" + (f": {detail}" if detail else "")))
+
+    def _fetch_token(self, response: httpx.Response) -> bool:
+        """Answer a registry's `Bearer realm=…` challenge with a token (basic credentials if any)."""
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if not challenge.lower().startswith("bearer "):
+            return False
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        realm = params.pop("realm", None)
+        if not realm:
+            return False
+        auth = httpx.BasicAuth(self.creds.user, self.creds.password or "") if self.creds.user else None
+        try:
+            answer = self.client.get(realm, params=params, auth=auth)
+        except httpx.HTTPError:
+            return False
+        if answer.status_code != 200:
+            return False
+        data = answer.json()
+        token = data.get("token") or data.get("access_token")
+        if not token:
+            return False
+        self._bearer = token
+        return True
+
+    def hash_remote(self, url: str, what: str) -> RemoteFile:
+        """GET `url` streamed and hash it: size and sha256 of what the server really serves."""
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self.client.stream("GET", url, headers=self._auth_headers(), follow_redirects=True) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise self.status_error(response, what)
+                for chunk in response.iter_bytes(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except httpx.HTTPError as exc:
+            raise PublishError(self.creds.scrub(f"{what}: GET {url} failed: {type(exc).__name__}")) from None
+        return RemoteFile(size, digest.hexdigest())

@@ -1,0 +1,185 @@
+"""Real publish targets on loopback: nginx with WebDAV and basic auth, and the CNCF `docker-registry`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+USER = "publisher"
+PASSWORD = "s3cret-Pa55word"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port}: {log.read_text(errors='replace')[-2000:]}")
+
+
+class LoopbackServer:
+    """A server process of ours listening on 127.0.0.1:`port`, with its config and logs under `prefix`."""
+
+    def __init__(self, prefix: Path, port: int) -> None:
+        self.prefix = prefix
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+
+    def launch(self, argv: list[str], log: Path) -> None:
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=out)
+        wait_for_port(self.port, self.proc, log)
+
+    def kill(self) -> None:
+        """Die at once, as a crashed server would (in-flight uploads see a dropped connection)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            create_full_put_path on;
+            dav_access user:rw group:r all:r;
+            client_max_body_size 0;
+            auth_basic "runenv";
+            auth_basic_user_file {prefix}/htpasswd;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx(LoopbackServer):
+    """nginx serving `root` with WebDAV PUT/MKCOL/MOVE behind basic auth."""
+
+    def __init__(self, prefix: Path, root: Path, port: int) -> None:
+        super().__init__(prefix, port)
+        self.root = root
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/runtimes/"
+
+    def start(self) -> Nginx:
+        hashed = subprocess.run(["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        (self.prefix / "htpasswd").write_text(f"{USER}:{hashed}\n")
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port, root=self.root))
+        log = self.prefix / "error.log"
+        self.launch([shutil.which("nginx") or "nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(log)], log)
+        return self
+
+
+REGISTRY_CONF = """
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+class Registry(LoopbackServer):
+    """The CNCF distribution registry (Debian's `docker-registry`) over plain HTTP on loopback."""
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.host}/v2"
+
+    def start(self) -> Registry:
+        conf = self.prefix / "config.yml"
+        conf.write_text(REGISTRY_CONF.format(root=self.prefix / "storage", port=self.port))
+        self.launch([shutil.which("docker-registry") or "docker-registry", "serve", str(conf)],
+                    self.prefix / "registry.log")
+        return self
+
+    def get(self, path: str, accept: str | None = None) -> httpx.Response:
+        headers = {"Accept": accept} if accept else {}
+        return httpx.get(f"{self.api}/{path}", headers=headers, timeout=30)
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed (.ci/run installs it)")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Nginx:
+    """A running nginx WebDAV server; its files are under `.root`."""
+    _need("nginx")
+    prefix = tmp_path / "nginx"
+    root = tmp_path / "dav"
+    for d in (prefix, root / "runtimes"):
+        d.mkdir(parents=True)
+    server = Nginx(prefix, root, free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    """A running OCI distribution registry."""
+    _need("docker-registry")
+    prefix = tmp_path / "registry"
+    prefix.mkdir()
+    server = Registry(prefix, free_port()).start()
+    yield server
+    server.stop()
