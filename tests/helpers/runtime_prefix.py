@@ -88,7 +88,7 @@ def fixture_wheels(dest: Path) -> list[Path]:
             "raisepkg/__init__.py": "raise RuntimeError('raisepkg refuses to import')\n",
         }),
         make_wheel(dest, "brokenext", "0.1", {
-            f"brokenext{EXT_SUFFIX}": b"\x7fELF this is not a shared object" * 4,
+            f"brokenext{EXT_SUFFIX}": b"this is not a shared object\n" * 8,
         }, top_level=False),
     ]
 
