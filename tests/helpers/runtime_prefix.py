@@ -171,3 +171,21 @@ def runtime_prefix(runtime_template: Path, tmp_path: Path) -> Path:
 def runtime_tarball(runtime_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template packed as `dist/<stem>.tar.gz` (copy it into a workspace's dist/ to use)."""
     return pack_runtime(runtime_template, tmp_path_factory.mktemp("packed") / "dist")
+
+
+def place_artifact(tarball: Path, workspace: Path) -> Path:
+    """Copy a packed tarball with its .sha256 and manifest into `<workspace>/dist/`; returns the copy."""
+    dist = workspace / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    stem = tarball.name.removesuffix(".tar.gz")
+    for source in (tarball, Path(f"{tarball}.sha256"), tarball.parent / f"{stem}.manifest.toml"):
+        shutil.copy2(source, dist / source.name)
+    return dist / tarball.name
+
+
+@pytest.fixture
+def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
+    """A workspace whose runtime `<this Python's version>` is built for linux-x64 (only)."""
+    ws = make_workspace(runtimes={PY_VERSION: {"build": {"platforms": [PLATFORM]}}})
+    place_artifact(runtime_tarball, ws)
+    return ws
