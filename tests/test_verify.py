@@ -12,7 +12,7 @@ from runenv.errors import BuildError, ConfigError
 from runenv.platforms import get_platform
 from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PLATFORM, PY_MINOR, PY_VERSION, STEM, install_wheel, make_wheel, pack_runtime, runtime_prefix,
+    PLATFORM, PY_MINOR, PY_VERSION, STEM, built_workspace, install_wheel, make_wheel, pack_runtime, runtime_prefix,
     runtime_tarball, runtime_template,
 )
 
@@ -110,3 +110,22 @@ def test_allowlist_merges_checks_file_with_config(tmp_path):
     checks.write_text(json.dumps({"raisepkg": ["not", "a", "map"]}))
     with pytest.raises(ConfigError, match=r"checks/linux-x64.json: raisepkg"):
         load_allowlist(tmp_path, "linux-x64", {})
+
+
+def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_workspace, run_cli):
+    failed = run_cli("-w", built_workspace, "verify", PY_VERSION)
+    assert failed.code == 1
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "distribution" in errors[0] and "Traceback" not in failed.stderr
+    checks = built_workspace / "checks" / "linux-x64.json"
+    checks.parent.mkdir()
+    checks.write_text(json.dumps({"brokenext": {"brokenext": "ELF"}}))
+    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config.write_text(json.dumps({"build": {"platforms": ["linux-x64"]},
+                                  "verify": {"allow": {"raisepkg": {"raisepkg": "refuses to import"}}}}))
+    passed = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION)
+    assert passed.code == 0, passed.stderr
+    report = passed.json()
+    assert report["ok"] and report["relocated"] and report["modules_checked"] == 3
+    assert sorted(f["module"] for f in report["allowed"]) == ["brokenext", "raisepkg"]
+    assert not (built_workspace / ".runenv" / "verify").exists() or not any((built_workspace / ".runenv" / "verify").iterdir())
