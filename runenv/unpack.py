@@ -12,6 +12,8 @@ from pathlib import Path, PurePosixPath
 from runenv.cache import sha256_file
 from runenv.errors import BuildError, IntegrityError
 
+_FILTER_ERRORS: tuple[type[Exception], ...] = tuple(filter(None, [getattr(tarfile, "FilterError", None)]))
+
 
 def _check_member(member: tarfile.TarInfo, tarball: Path) -> None:
     """Refuse what the `data` filter refuses, for Pythons that lack it (< 3.10.12 / 3.11.4)."""
@@ -37,7 +39,7 @@ def extract_tarball(tarball: Path, dest: Path) -> None:
                 for member in archive:
                     _check_member(member, tarball)
                 archive.extractall(dest)
-    except tarfile.FilterError as exc:
+    except _FILTER_ERRORS as exc:
         raise IntegrityError(f"{tarball}: refusing unsafe archive member: {exc}") from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BuildError(f"cannot unpack {tarball}: {exc}") from None
