@@ -1,1 +1,200 @@
-"""CLI commands: ops (see the matching stage modules)."""
+"""CLI commands: `verify`, `run`, `activate`, `check`, `cleanup`, `new`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from runenv.cache import default_cache_dir
+from runenv.cleanup import CleanupPlan, execute, plan_cleanup
+from runenv.cli.app import Options, app, options
+from runenv.config import load_runtime_config
+from runenv.errors import UsageError
+from runenv.platforms import Platform
+from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
+from runenv.scaffold import scaffold_runtime
+from runenv.status import ArtifactStatus, artifact_status, require_artifact
+from runenv.unpack import unpack_cached
+from runenv.verify import VerifyError, VerifyReport, load_allowlist, verify_tarball
+from runenv.workspace import Workspace
+
+PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> tuple[Path, Platform, str]:
+    """The runtime's prefix unpacked in the cache, its platform, and its Python version."""
+    ws = opts.workspace()
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    platform = host_runnable_platform(platform_key, verb)
+    tarball = require_artifact(ws, loaded, platform.key)
+    opts.debug(f"using {tarball}")
+    return unpack_cached(tarball, default_cache_dir()), platform, loaded.runtime.version
+
+
+def _report_text(report: VerifyReport) -> str:
+    lines = [report.summary()]
+    for failure in report.allowed:
+        lines.append(f"  allowed: {failure.module} ({failure.distribution}): {failure.error}")
+    for failure in report.failures:
+        lines.append(f"  FAILED: {failure.module} ({failure.distribution}):")
+        lines.extend(f"    {line}" for line in failure.detail.splitlines())
+    return "\n".join(lines)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    platform: Optional[str] = PLATFORM_OPTION,
+) -> None:
+    """Unpack a built runtime at a new path, import every module, run console scripts."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    target = host_runnable_platform(platform, "verify")
+    tarball = require_artifact(ws, loaded, target.key)
+    allow = load_allowlist(ws.root, target.key, loaded.config.verify.allow)
+    opts.info(f"verifying {tarball.name}")
+    try:
+        report = verify_tarball(tarball, target, loaded.runtime.version, allow, scratch=ws.state_dir / "verify")
+    except VerifyError as exc:
+        opts.emit(exc.report.as_json(), lambda: _report_text(exc.report))
+        raise
+    opts.emit(report.as_json(), lambda: _report_text(report))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    command: List[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
+    platform: Optional[str] = PLATFORM_OPTION,
+) -> None:
+    """Run a command with a built runtime: `runenv run 3.12.10 -- python script.py`."""
+    opts = options(ctx)
+    if not command:
+        raise UsageError("no command given", hint=f"runenv run {runtime} -- python -c 'print(1)'")
+    prefix, target, version = _unpacked(opts, runtime, platform, "run")
+    env = runtime_env(prefix, target)
+    argv = resolve_command(prefix, target, version, list(command), env)
+    opts.debug(f"running {argv}")
+    code = subprocess.run(argv, env=env).returncode
+    raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+@app.command()
+def activate(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+) -> None:
+    """Print shell lines that put a built runtime first on PATH: eval "$(runenv activate 3.12.10)"."""
+    opts = options(ctx)
+    prefix, target, _version = _unpacked(opts, runtime, None, "activate")
+    lines = activation_lines(prefix, target, runtime.removeprefix("python-"))
+    opts.emit({"runtime": runtime, "prefix": str(prefix), "lines": lines}, "\n".join(lines))
+
+
+def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
+    def state(row: ArtifactStatus) -> str:
+        if not row.built:
+            return "missing"
+        if row.fresh:
+            return "fresh"
+        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons += ["lock stale"] if row.lock_fresh is False else []
+        return "stale (" + "; ".join(reasons) + ")"
+
+    table = [("RUNTIME", "PLATFORM", "SIZE", "AGE", "SHA256", "STATUS", "PATH")]
+    for row in rows:
+        path = row.path.relative_to(root) if row.path.is_relative_to(root) else row.path
+        table.append((row.runtime, row.platform, human_size(row.size), human_age(row.age_seconds),
+                      (row.sha256 or "-")[:12], state(row), str(path)))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in table)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    runtimes: List[str] = typer.Argument(None, help="Runtime names (default: every runtime)."),
+) -> None:
+    """Status of each runtime × platform in build.platforms; exit 0 only when all are built and fresh."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    selected = [ws.runtime(n) for n in runtimes] if runtimes else ws.runtimes()
+    rows = []
+    for rt in selected:
+        loaded = load_runtime_config(ws, rt)
+        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+    ok = all(row.fresh for row in rows)
+    opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _cleanup_text(plan: CleanupPlan, dry_run: bool) -> str:
+    def show(path: Path) -> str:
+        return str(path.relative_to(plan.workspace)) if path.is_relative_to(plan.workspace) else str(path)
+
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb}  {show(i.path)}  ({i.kind}, {human_size(i.size)})" for i in plan.items]
+    lines += [f"kept  {show(k.path)}  ({k.reason})" for k in plan.kept]
+    lines += [f"refused  {show(r.path)}  ({r.reason})" for r in plan.refused]
+    lines.append(f"{'would free' if dry_run else 'freed'} {human_size(plan.total)}")
+    return "\n".join(lines)
+
+
+@app.command()
+def cleanup(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
+    cache: bool = typer.Option(False, "--cache", help="Also remove runenv's download and unpack cache."),
+    remnants: bool = typer.Option(False, "--remnants", help="Also remove virtual-environment remnants."),
+) -> None:
+    """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
+    opts = options(ctx)
+    ws: Workspace = opts.workspace()
+    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants)
+    if not dry_run:
+        execute(plan)
+    opts.emit(plan.as_json(dry_run), lambda: _cleanup_text(plan, dry_run))
+
+
+@app.command()
+def new(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="VERSION[-VARIANT], e.g. 3.13.5 or 3.12.10-slim."),
+    release: Optional[str] = typer.Option(None, "--release", help="python-build-standalone release tag."),
+) -> None:
+    """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
+    opts = options(ctx)
+    made = scaffold_runtime(opts.workspace(), name, release)
+    if not made.release_known:
+        opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
+    opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
+    data = {"runtime": made.runtime, "config": str(made.config_path), "release": made.release,
+            "releaseKnown": made.release_known}
+    opts.emit(data, f"created {made.config_path}")

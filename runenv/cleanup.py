@@ -1,0 +1,194 @@
+"""Cleanup: what runenv made in a workspace (and its cache), virtual-environment remnants, an audit log."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from runenv.errors import UsageError
+from runenv.platforms import PLATFORM_KEYS
+
+# Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
+SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
+LOG_NAME = "cleanup.log"
+ARTIFACT_RE = re.compile(
+    r"^\.?python-\d+\.\d+\.\d+(?:-[A-Za-z0-9][A-Za-z0-9_.]*)?-(?:" + "|".join(map(re.escape, PLATFORM_KEYS)) + r")"
+    r"(?:\.tar\.(?:gz|zst)(?:\.sha256)?|\.manifest\.toml)?(?:[.-][\w.-]*\.(?:tmp|part))?$"
+)
+REMNANT_NAME_RE = re.compile(r"^\.?(?:venv|virtualenv|env|python-?env|py-?env)(?:[-_.]?[\w.-]*)?$|^.+[-_.]venv$")
+ACTIVATION_SCRIPTS = ("activate", "activate.bat", "Activate.ps1", "activate.fish", "activate.csh")
+NEVER_DESCEND = {".git", ".hg", ".svn", "node_modules", "dist", ".runenv", "__pycache__"}
+
+Kind = Literal["artifact", "scratch", "cache", "remnant"]
+
+
+@dataclass(frozen=True)
+class CleanupItem:
+    """One path cleanup removes (or would remove), its kind, and its size in bytes."""
+
+    path: Path
+    kind: Kind
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "kind": self.kind, "size": self.size}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path cleanup leaves alone, and why."""
+
+    path: Path
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass
+class CleanupPlan:
+    """What to remove, what is kept (remnants without --remnants, files runenv did not make), what is refused."""
+
+    workspace: Path
+    items: list[CleanupItem] = field(default_factory=list)
+    kept: list[Skipped] = field(default_factory=list)
+    refused: list[Skipped] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(item.size for item in self.items)
+
+    def as_json(self, dry_run: bool) -> dict[str, Any]:
+        return {
+            "workspace": str(self.workspace),
+            "dryRun": dry_run,
+            "items": [i.as_json() for i in self.items],
+            "kept": [k.as_json() for k in self.kept],
+            "refused": [r.as_json() for r in self.refused],
+            "total": self.total,
+        }
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the regular files under `path`, never following symlinks."""
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        return info.st_size if stat.S_ISREG(info.st_mode) else 0
+    total = 0
+    for dirpath, _dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
+def guard_root(root: Path, what: str) -> Path:
+    """`root` resolved; refuses `/` and the home directory (and their parents)."""
+    resolved = root.resolve()
+    home = Path.home().resolve()
+    if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
+        raise UsageError(f"refusing to clean {what} {resolved}: it is / or the home directory",
+                         hint="run cleanup inside a runenv workspace of its own")
+    return resolved
+
+
+def is_remnant(directory: Path) -> bool:
+    """A virtual environment: pyvenv.cfg or activation scripts, and a bin/ or Scripts/ layout."""
+    layouts = [directory / d for d in ("bin", "Scripts") if (directory / d).is_dir()]
+    markers = (directory / "pyvenv.cfg").is_file() or any((d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS)
+    return bool(layouts) and markers
+
+
+def find_remnants(root: Path) -> list[Path]:
+    """Virtual-environment directories inside the workspace, never following symlinks."""
+    found = []
+    for dirpath, dirnames, _files in os.walk(root, followlinks=False):
+        keep = []
+        for name in sorted(dirnames):
+            child = Path(dirpath) / name
+            if name in NEVER_DESCEND or child.is_symlink():
+                continue
+            if REMNANT_NAME_RE.match(name) and is_remnant(child):
+                found.append(child)
+            else:
+                keep.append(name)
+        dirnames[:] = keep
+    return found
+
+
+def _artifacts(root: Path, plan: CleanupPlan) -> None:
+    dist = root / "dist"
+    if dist.is_symlink():
+        plan.refused.append(Skipped(dist, f"symlink to {os.readlink(dist)}; not followed"))
+        return
+    if not dist.is_dir():
+        return
+    for entry in sorted(dist.iterdir()):
+        if ARTIFACT_RE.match(entry.name):
+            plan.items.append(CleanupItem(entry, "artifact", tree_size(entry)))
+        else:
+            plan.kept.append(Skipped(entry, "not made by runenv"))
+
+
+def _scratch(root: Path, plan: CleanupPlan) -> None:
+    state = root / ".runenv"
+    if state.is_symlink():
+        plan.refused.append(Skipped(state, f"symlink to {os.readlink(state)}; not followed"))
+        return
+    for name in SCRATCH_DIRS:
+        path = state / name
+        if path.is_symlink():
+            plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
+        elif path.exists():
+            plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
+
+
+def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False) -> CleanupPlan:
+    """Decide what cleanup removes; reads sizes once and changes nothing."""
+    root = guard_root(workspace_root, "workspace")
+    plan = CleanupPlan(root)
+    _artifacts(root, plan)
+    _scratch(root, plan)
+    for path in find_remnants(root):
+        if remnants:
+            plan.items.append(CleanupItem(path, "remnant", tree_size(path)))
+        else:
+            plan.kept.append(Skipped(path, "virtual-environment remnant; pass --remnants to remove it"))
+    if cache_dir is not None and cache_dir.exists():
+        cache = guard_root(cache_dir, "cache")
+        if cache == root or cache in root.parents:
+            raise UsageError(f"refusing to clean cache {cache}: it holds the workspace {root}",
+                             hint="point RUNENV_CACHE_DIR at a directory of its own")
+        plan.items.append(CleanupItem(cache, "cache", tree_size(cache)))
+    return plan
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def execute(plan: CleanupPlan) -> None:
+    """Remove every planned item and append one JSON line per removal to `.runenv/cleanup.log`."""
+    state = plan.workspace / ".runenv"
+    log = None if state.is_symlink() else state / LOG_NAME
+    for item in plan.items:
+        _remove(item.path)
+        if log is not None:
+            log.parent.mkdir(exist_ok=True)
+            entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "path": str(item.path),
+                     "kind": item.kind, "size": item.size}
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+    dist = plan.workspace / "dist"
+    if dist.is_dir() and not dist.is_symlink() and not any(dist.iterdir()):
+        dist.rmdir()

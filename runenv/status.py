@@ -1,0 +1,94 @@
+"""Where a runtime's artifact is and whether it is built and fresh (for `check`, `run`, `verify`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runenv.config.load import LoadedConfig
+from runenv.errors import StepError
+from runenv.plan import build_plan
+from runenv.workspace import Workspace
+
+SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
+
+
+def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
+    """`dist/python-<runtime>-<platform>.tar.gz` (or `.tar.zst` with `build.compression: zst`)."""
+    return ws.dist_dir / (loaded.runtime.artifact_stem(platform) + SUFFIXES[loaded.config.build.compression])
+
+
+def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
+    """The built tarball, or a one-line error saying how to build it."""
+    path = artifact_path(ws, loaded, platform)
+    if not path.is_file():
+        raise StepError(f"runtime {loaded.runtime.name} is not built for {platform}: {path} does not exist",
+                        hint=f"run: runenv build {loaded.runtime.name} --platform {platform}")
+    return path
+
+
+def lock_freshness(loaded: LoadedConfig, platform: str) -> bool | None:
+    """Whether the platform's lock matches the config; None while runenv.lock is not there to say."""
+    try:
+        from runenv.lock import lock_is_fresh  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return bool(lock_is_fresh(loaded, build_plan(loaded, platform)))
+
+
+def read_sha256_file(tarball: Path) -> str | None:
+    """The hash recorded beside the tarball in `<tarball>.sha256` (`<hex>  <name>`)."""
+    try:
+        words = Path(f"{tarball}.sha256").read_text(encoding="utf-8").split()
+    except OSError:
+        return None
+    return words[0].lower() if words else None
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    """One runtime × platform: built or not, where, how big, which hash, how old, and why it is stale."""
+
+    runtime: str
+    platform: str
+    path: Path
+    built: bool
+    size: int | None = None
+    sha256: str | None = None
+    age_seconds: float | None = None
+    newer_inputs: list[str] = field(default_factory=list)
+    lock_fresh: bool | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.built and not self.newer_inputs and self.lock_fresh is not False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime, "platform": self.platform, "path": str(self.path), "built": self.built,
+            "size": self.size, "sha256": self.sha256, "ageSeconds": self.age_seconds,
+            "newerInputs": self.newer_inputs, "lockFresh": self.lock_fresh, "fresh": self.fresh,
+        }
+
+
+def inputs_of(ws: Workspace, loaded: LoadedConfig, platform: str) -> list[Path]:
+    """Files an artifact is made from: the configs, the platform's lock, the platform's verify allowlist."""
+    candidates = [*loaded.sources, loaded.runtime.lock_path(platform), ws.root / "checks" / f"{platform}.json"]
+    return [p for p in candidates if p.is_file()]
+
+
+def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: float | None = None) -> ArtifactStatus:
+    """The status of one runtime × platform."""
+    path = artifact_path(ws, loaded, platform)
+    name = loaded.runtime.name
+    if not path.is_file():
+        return ArtifactStatus(name, platform, path, built=False, lock_fresh=lock_freshness(loaded, platform))
+    info = path.stat()
+    newer = [str(p.relative_to(ws.root)) for p in inputs_of(ws, loaded, platform) if p.stat().st_mtime > info.st_mtime]
+    return ArtifactStatus(
+        name, platform, path, built=True, size=info.st_size, sha256=read_sha256_file(path),
+        age_seconds=round((now or time.time()) - info.st_mtime, 1), newer_inputs=newer,
+        lock_fresh=lock_freshness(loaded, platform),
+    )

@@ -1,0 +1,298 @@
+"""The import checker and relocation smoke test over an unpacked runtime (ARCHITECTURE §7)."""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import email.parser
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from packaging.utils import canonicalize_name
+from pydantic import ValidationError
+
+from runenv.config.load import read_json
+from runenv.config.models import VerifyConfig
+from runenv.errors import BuildError, ConfigError
+from runenv.platforms import Platform
+from runenv.unpack import extract_tarball, single_top_dir
+
+Allowlist = dict[str, dict[str, str]]  # {distribution: {module or console script: error substring}}
+
+IMPORT_TIMEOUT = 300
+SCRIPT_TIMEOUT = 120
+ERROR_LINES = 8
+_IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
+_PREFIX = "import sys; print(sys.prefix)"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One installed distribution: its top-level modules and the console script to try."""
+
+    name: str  # PEP 503 normalised
+    version: str
+    modules: tuple[str, ...]
+    console_script: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A module that did not import, or a console script that answered neither --version nor --help."""
+
+    distribution: str
+    module: str  # module name, or the console script's name when kind is "script"
+    kind: Literal["import", "script"]
+    error: str  # the last line of the error: the exception
+    detail: str  # the last lines of stderr
+
+
+@dataclass
+class VerifyReport:
+    """What the checker did and what failed; `ok` when every failure is allowed."""
+
+    platform: str
+    distributions: int = 0
+    modules_checked: int = 0
+    scripts_checked: int = 0
+    relocated: bool = False
+    allowed: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> str:
+        """One line: the first failure (module and distribution), or what was checked."""
+        if self.failures:
+            first = self.failures[0]
+            what = "import of module" if first.kind == "import" else "console script"
+            more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+            return (f"{what} {first.module!r} of distribution {first.distribution!r} failed on "
+                    f"{self.platform}: {first.error}{more}")
+        return (f"{self.modules_checked} modules and {self.scripts_checked} console scripts of "
+                f"{self.distributions} distributions ok on {self.platform}"
+                + (f", {len(self.allowed)} allowed failures" if self.allowed else ""))
+
+
+class VerifyError(BuildError):
+    """The runtime failed verification; `report` holds every failure."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        super().__init__(report.summary(), hint="fix the package, or allow the failure in "
+                         f"checks/{report.platform}.json or verify.allow: {{distribution: {{module: error substring}}}}")
+        self.report = report
+
+
+def _metadata(dist_info: Path) -> tuple[str, str]:
+    text = (dist_info / "METADATA").read_text(encoding="utf-8", errors="replace")
+    headers = email.parser.HeaderParser().parsestr(text)
+    stem_name, _, stem_version = dist_info.name.removesuffix(".dist-info").partition("-")
+    return canonicalize_name(headers.get("Name") or stem_name), headers.get("Version") or stem_version
+
+
+def _module_of(path: str) -> str | None:
+    """The top-level module a RECORD path belongs to, if it is one."""
+    parts = PurePosixPath(path).parts
+    if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith((".dist-info", ".data")):
+        return None
+    if len(parts) > 1:
+        name = parts[0]
+    elif parts[0].endswith(".py"):
+        name = parts[0][:-3]
+    elif parts[0].endswith((".so", ".pyd")):
+        name = parts[0].split(".")[0]
+    else:
+        return None
+    return name if name.isidentifier() and not name.startswith("__") else None
+
+
+def top_level_modules(dist_info: Path, site_packages: Path, name: str) -> tuple[str, ...]:
+    """From top_level.txt, else RECORD, else a module named like the distribution."""
+    top_level = dist_info / "top_level.txt"
+    if top_level.is_file():
+        names = [line.strip().replace("/", ".") for line in top_level.read_text().splitlines()]
+        return tuple(sorted({n for n in names if n and all(p.isidentifier() for p in n.split("."))}))
+    record = dist_info / "RECORD"
+    if record.is_file():
+        with record.open(newline="", encoding="utf-8") as fh:
+            found = {_module_of(row[0]) for row in csv.reader(fh) if row}
+        return tuple(sorted(n for n in found if n))
+    guess = name.replace("-", "_")
+    exists = (site_packages / guess).is_dir() or (site_packages / f"{guess}.py").is_file()
+    return (guess,) if exists else ()
+
+
+def console_script(dist_info: Path) -> str | None:
+    """The first (by name) console script a distribution declares."""
+    entry_points = dist_info / "entry_points.txt"
+    if not entry_points.is_file():
+        return None
+    parser = configparser.RawConfigParser(delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(entry_points.read_text(encoding="utf-8"))
+    except configparser.Error:
+        return None
+    names = sorted(parser.options("console_scripts")) if parser.has_section("console_scripts") else []
+    return names[0] if names else None
+
+
+def find_distributions(site_packages: Path) -> list[Distribution]:
+    """Every `*.dist-info` in site-packages, sorted by name."""
+    found = []
+    for dist_info in sorted(site_packages.glob("*.dist-info")):
+        if not (dist_info / "METADATA").is_file():
+            continue
+        name, version = _metadata(dist_info)
+        found.append(Distribution(name, version, top_level_modules(dist_info, site_packages, name),
+                                  console_script(dist_info)))
+    return sorted(found, key=lambda d: d.name)
+
+
+def isolated_env() -> dict[str, str]:
+    """The host environment without anything that points Python at other code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=isolated_env(), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, f"timed out after {timeout}s"
+    except OSError as exc:
+        return -1, f"cannot run {cmd[0]}: {exc.strerror or exc}"
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = str(-proc.returncode)
+        return proc.returncode, (proc.stderr + f"\nkilled by signal {name}").strip()
+    return proc.returncode, (proc.stderr or proc.stdout).strip()
+
+
+def _failure(dist: str, module: str, kind: Literal["import", "script"], output: str) -> Failure:
+    lines = [line for line in output.splitlines() if line.strip()] or ["failed without output"]
+    return Failure(dist, module, kind, lines[-1].strip(), "\n".join(lines[-ERROR_LINES:]))
+
+
+def _import(python: Path, prefix: Path, dist: str, module: str) -> Failure | None:
+    code, output = _run([str(python), "-I", "-c", _IMPORT, module], prefix, IMPORT_TIMEOUT)
+    return None if code == 0 else _failure(dist, module, "import", output)
+
+
+def _script(script: Path, prefix: Path, dist: str) -> Failure | None:
+    if not script.is_file():
+        return _failure(dist, script.name, "script", f"console script {script} is missing")
+    output = ""
+    for flag in ("--version", "--help"):
+        code, output = _run([str(script), flag], prefix, SCRIPT_TIMEOUT)
+        if code == 0:
+            return None
+    return _failure(dist, script.name, "script", output)
+
+
+def is_allowed(failure: Failure, allow: Allowlist) -> bool:
+    """Whether the allowlist names this distribution and module with a substring of its error."""
+    expected = allow.get(failure.distribution, {}).get(failure.module)
+    return expected is not None and expected in failure.detail
+
+
+def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
+                 workers: int | None = None) -> VerifyReport:
+    """Import every top-level module and run one console script per distribution, in parallel."""
+    started = time.monotonic()
+    python = prefix / platform.python_exe(python_version)
+    dists = find_distributions(prefix / platform.site_packages(python_version))
+    owner: dict[str, str] = {}
+    for dist in dists:
+        for module in dist.modules:
+            owner.setdefault(module, dist.name)
+    exe = ".exe" if platform.is_windows else ""
+    scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
+    workers = workers or min(32, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = [pool.submit(_import, python, prefix, dist, module) for module, dist in sorted(owner.items())]
+        jobs += [pool.submit(_script, script, prefix, dist) for script, dist in scripts]
+        results = [job.result() for job in jobs]
+    report = VerifyReport(platform.key, len(dists), len(owner), len(scripts))
+    for failure in filter(None, results):
+        (report.allowed if is_allowed(failure, allow or {}) else report.failures).append(failure)
+    report.seconds = round(time.monotonic() - started, 2)
+    return report
+
+
+def smoke_test(prefix: Path, platform: Platform, python_version: str) -> None:
+    """The interpreter starts from `prefix` and knows it lives there."""
+    python = prefix / platform.python_exe(python_version)
+    try:
+        proc = subprocess.run([str(python), "-I", "-c", _PREFIX], cwd=prefix, env=isolated_env(),
+                              capture_output=True, text=True, errors="replace", timeout=SCRIPT_TIMEOUT)
+        where = proc.stdout.strip()
+        problem = (f"reports prefix {where}, expected {prefix}" if proc.returncode == 0
+                   else f"exits {proc.returncode}: {_failure('', '', 'import', proc.stderr).error}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        where, problem = "", f"does not start: {exc}"
+    if os.path.realpath(where or "/nonexistent") != os.path.realpath(prefix):
+        raise BuildError(f"relocation smoke test failed on {platform.key}: {python} {problem}")
+
+
+def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
+                   scratch: Path | None = None) -> VerifyReport:
+    """Unpack `tarball`, move it to a second path, and check it there; raises VerifyError on failures."""
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="runenv-verify-", dir=scratch))
+    try:
+        unpacked = work / "unpacked"
+        unpacked.mkdir()
+        extract_tarball(tarball, unpacked)
+        top = single_top_dir(unpacked, tarball)
+        relocated = work / "relocated" / top.name
+        relocated.parent.mkdir()
+        os.rename(top, relocated)
+        shutil.rmtree(unpacked)
+        smoke_test(relocated, platform, python_version)
+        report = check_prefix(relocated, platform, python_version, allow)
+        report.relocated = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not report.ok:
+        raise VerifyError(report)
+    return report
+
+
+def load_allowlist(workspace_root: Path, platform: str, config_allow: Allowlist) -> Allowlist:
+    """`checks/<platform>.json` merged with the config's `verify.allow` (the config wins per module)."""
+    merged: Allowlist = {}
+    path = workspace_root / "checks" / f"{platform}.json"
+    if path.is_file():
+        try:
+            merged = {k: dict(v) for k, v in VerifyConfig.model_validate({"allow": read_json(path)}).allow.items()}
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "(top level)"
+            raise ConfigError(f"{path}: {where}: {first['msg']}",
+                              hint='expected {"distribution": {"module": "error substring"}}') from None
+    for dist, modules in config_allow.items():
+        merged.setdefault(dist, {}).update(modules)
+    return merged

@@ -1,0 +1,131 @@
+"""The import checker and the relocation smoke test over a real interpreter prefix with real wheels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runenv.errors import BuildError, ConfigError
+from runenv.platforms import get_platform
+from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
+from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
+    PLATFORM, PY_MINOR, PY_VERSION, STEM, built_workspace, install_wheel, make_wheel, pack_runtime, runtime_prefix,
+    runtime_tarball, runtime_template,
+)
+
+LINUX = get_platform(PLATFORM)
+BOTH_BROKEN = {"raisepkg": {"raisepkg": "refuses to import"}, "brokenext": {"brokenext": "ELF"}}
+
+
+def _site(prefix: Path) -> Path:
+    return prefix / "lib" / f"python{PY_MINOR}" / "site-packages"
+
+
+def test_distributions_and_modules_come_from_top_level_record_or_files(runtime_prefix):
+    bare = _site(runtime_prefix) / "bare_dist-3.0.dist-info"
+    bare.mkdir()
+    (bare / "METADATA").write_text("Metadata-Version: 2.1\nName: Bare-Dist\nVersion: 3.0\n")
+    (_site(runtime_prefix) / "bare_dist.py").write_text("X = 1\n")
+    dists = {d.name: d for d in find_distributions(_site(runtime_prefix))}
+    assert set(dists) == {"bare-dist", "brokenext", "goodpkg", "raisepkg"}
+    assert dists["goodpkg"].modules == ("goodpkg",) and dists["goodpkg"].console_script == "goodpkg"
+    assert dists["brokenext"].modules == ("brokenext",)  # from RECORD: no top_level.txt in that wheel
+    assert dists["bare-dist"].modules == ("bare_dist",) and dists["bare-dist"].version == "3.0"
+
+
+def test_checker_catches_import_time_error_and_broken_extension(runtime_prefix):
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    failed = {(f.distribution, f.module): f for f in report.failures}
+    assert set(failed) == {("raisepkg", "raisepkg"), ("brokenext", "brokenext")}
+    assert failed["raisepkg", "raisepkg"].error == "RuntimeError: raisepkg refuses to import"
+    assert "ImportError" in failed["brokenext", "brokenext"].error
+    assert report.modules_checked == 3 and report.scripts_checked == 1 and not report.ok
+    assert "'brokenext' of distribution 'brokenext'" in report.summary()
+
+
+def test_whitelist_lets_exactly_the_named_failure_through(runtime_prefix):
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, {"raisepkg": {"raisepkg": "refuses to import"}})
+    assert [(f.distribution, f.module) for f in report.allowed] == [("raisepkg", "raisepkg")]
+    assert [(f.distribution, f.module) for f in report.failures] == [("brokenext", "brokenext")]
+    # The substring must match the error: an allow entry for another error does not hide this one.
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, {"raisepkg": {"raisepkg": "SyntaxError"}})
+    assert {f.module for f in report.failures} == {"raisepkg", "brokenext"}
+    assert check_prefix(runtime_prefix, LINUX, PY_VERSION, BOTH_BROKEN).ok
+
+
+def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path):
+    wheel = make_wheel(tmp_path / "w", "badcli", "1.0", {"badcli/__init__.py": "def main():\n    raise SystemExit(3)\n"},
+                       console_scripts={"badcli": "badcli:main"})
+    install_wheel(runtime_prefix, wheel)
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, BOTH_BROKEN)
+    assert [(f.distribution, f.module, f.kind) for f in report.failures] == [("badcli", "badcli", "script")]
+    assert report.scripts_checked == 2
+
+
+def test_host_python_environment_does_not_leak_in(runtime_prefix, tmp_path, monkeypatch):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "raisepkg.py").write_text("")  # would shadow the broken package if PYTHONPATH leaked in
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    assert {f.module for f in report.failures} == {"raisepkg", "brokenext"}
+
+
+def test_verify_tarball_runs_relocated_after_the_build_dir_is_gone(runtime_prefix, tmp_path):
+    tarball = pack_runtime(runtime_prefix, tmp_path / "dist")
+    shutil.rmtree(runtime_prefix)  # the build directory no longer exists: nothing can lean on it
+    scratch = tmp_path / "scratch"
+    report = verify_tarball(tarball, LINUX, PY_VERSION, BOTH_BROKEN, scratch=scratch)
+    assert report.ok and report.relocated and report.modules_checked == 3
+    assert {f.module for f in report.allowed} == {"raisepkg", "brokenext"}
+    assert list(scratch.iterdir()) == []  # the temp dir is removed
+
+
+def test_verify_tarball_failure_is_one_line_naming_module_and_distribution(runtime_tarball, tmp_path):
+    with pytest.raises(VerifyError) as caught:
+        verify_tarball(runtime_tarball, LINUX, PY_VERSION, {"brokenext": {"brokenext": "ELF"}}, scratch=tmp_path)
+    assert "\n" not in caught.value.message
+    assert "'raisepkg' of distribution 'raisepkg'" in caught.value.message
+    assert caught.value.exit_code == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_smoke_test_catches_an_interpreter_that_does_not_start(runtime_prefix, tmp_path):
+    (runtime_prefix / "lib" / f"python{PY_MINOR}" / "os.py").unlink()
+    tarball = pack_runtime(runtime_prefix, tmp_path / "dist")
+    with pytest.raises(BuildError, match="relocation smoke test failed on linux-x64"):
+        verify_tarball(tarball, LINUX, PY_VERSION, BOTH_BROKEN, scratch=tmp_path / "s")
+
+
+def test_allowlist_merges_checks_file_with_config(tmp_path):
+    checks = tmp_path / "checks" / "linux-x64.json"
+    checks.parent.mkdir()
+    checks.write_text(json.dumps({"Broken_Ext": {"brokenext": "ELF"}, "raisepkg": {"raisepkg": "old"}}))
+    allow = load_allowlist(tmp_path, "linux-x64", {"raisepkg": {"raisepkg": "refuses"}})
+    assert allow == {"broken-ext": {"brokenext": "ELF"}, "raisepkg": {"raisepkg": "refuses"}}
+    assert load_allowlist(tmp_path, "windows-x64", {}) == {}
+    checks.write_text(json.dumps({"raisepkg": ["not", "a", "map"]}))
+    with pytest.raises(ConfigError, match=r"checks/linux-x64.json: raisepkg"):
+        load_allowlist(tmp_path, "linux-x64", {})
+
+
+def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_workspace, run_cli):
+    failed = run_cli("-w", built_workspace, "verify", PY_VERSION)
+    assert failed.code == 1
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "distribution" in errors[0] and "Traceback" not in failed.stderr
+    checks = built_workspace / "checks" / "linux-x64.json"
+    checks.parent.mkdir()
+    checks.write_text(json.dumps({"brokenext": {"brokenext": "ELF"}}))
+    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config.write_text(json.dumps({"build": {"platforms": ["linux-x64"]},
+                                  "verify": {"allow": {"raisepkg": {"raisepkg": "refuses to import"}}}}))
+    passed = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION)
+    assert passed.code == 0, passed.stderr
+    report = passed.json()
+    assert report["ok"] and report["relocated"] and report["modules_checked"] == 3
+    assert sorted(f["module"] for f in report["allowed"]) == ["brokenext", "raisepkg"]
+    assert not (built_workspace / ".runenv" / "verify").exists() or not any((built_workspace / ".runenv" / "verify").iterdir())
