@@ -83,7 +83,7 @@ def build_wheel(
         settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
-            args += ["--config-setting", setting]
+            args.append(f"--config-setting={setting}")
         if spec.build_requires:
             env_dir = work / "build-env"
             _run([uv_bin(), "venv", "--quiet", "--python", str(python), str(env_dir)], what, timeout)

@@ -79,23 +79,46 @@ def build_wheel(
     return path
 
 
+_PROBE_BACKEND = """\
+\"\"\"setuptools, recording the config settings it was given into the built module `<module>_settings`.\"\"\"
+from pathlib import Path
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import *  # noqa: F401,F403
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return _setuptools.get_requires_for_build_wheel(None)
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    Path("MODULE_settings.py").write_text("SETTINGS = " + repr(dict(config_settings or {})) + "\\n")
+    return _setuptools.build_wheel(wheel_directory, None, metadata_directory)
+"""
+
+
 def build_sdist(out: Path, name: str, version: str, module: str, *, script: str | None = None) -> Path:
-    """A setuptools sdist with static PEP 621 metadata (resolvable without building it)."""
+    """A setuptools sdist with static PEP 621 metadata (resolvable without building it).
+
+    Its in-tree backend wraps setuptools and writes the PEP 517 config settings it received into the
+    module `<module>_settings` (SETTINGS dict), so tests can see what reached the backend.
+    """
     base = f"{name.replace('-', '_')}-{version}"
     scripts = f'\n[project.scripts]\n{script} = "{module}:main"\n' if script else ""
     pyproject = (
-        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "probe_backend"\nbackend-path = ["."]\n\n'
         f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.8"\n{scripts}\n'
-        f'[tool.setuptools]\npy-modules = ["{module}"]\n'
+        f'[tool.setuptools]\npy-modules = ["{module}", "{module}_settings"]\n'
     )
     files = {
         "pyproject.toml": pyproject,
         "PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n",
         f"{module}.py": (
             "import os, sys\n\ndef main():\n"
-            f"    print('{module} ' + os.environ.get('RUNENV_TEST_SETTING', '') + ' ' + sys.prefix)\n"
+            f"    print('{module} ' + sys.prefix)\n"
         ),
-        "setup.cfg": "",
+        f"{module}_settings.py": "SETTINGS = {}\n",
+        "probe_backend.py": _PROBE_BACKEND.replace("MODULE", module),
     }
     path = out / f"{base}.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
