@@ -62,13 +62,6 @@ def test_excluded_transitive_dependency_is_absent(index, make_workspace):
     assert [p.name for p in lock.packages] == ["needs-excluded"]
 
 
-def test_override_that_never_matches_removes_a_dependency(index, make_workspace):
-    cfg = {"packages": {"dependencies": ["needs-excluded"], "skip": {"excluded-dep": {HOST: "gone"}}}}
-    ws = make_workspace(runtimes={"3.11.7": cfg})
-    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
-    assert lock.package("excluded-dep") is None
-
-
 def test_no_deps_package_does_not_pull_its_dependencies(index, make_workspace):
     cfg = {"packages": {"dependencies": ["nodeps-pkg", "tool-a"], "noDeps": ["nodeps-pkg"]}}
     ws = make_workspace(runtimes={"3.11.7": cfg})
