@@ -235,3 +235,8 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
     )
 
 
+def dependency_fallback(loaded: LoadedConfig, platform: str, name: str) -> Fallback:
+    """What to do when `name`, reached only as a dependency, has no wheel for `platform`."""
+    pkgs = loaded.config.packages
+    policy = _effective_policy(pkgs.resolution, pkgs.platform_specific.block(platform).resolution)
+    return _fallback(canonicalize_name(name), policy)

@@ -11,6 +11,7 @@ PlatformKey = Literal["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch6
 PLATFORM_KEYS: tuple[str, ...] = get_args(PlatformKey)
 
 DEFAULT_MANYLINUX = "2_28"
+UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # glibc floors uv resolves for
 DEFAULT_MACOSX = {"macosx-x64": "10.13", "macosx-aarch64": "11.0"}
 
 
@@ -56,6 +57,14 @@ class Platform:
         if self.is_windows:
             return "python.exe"
         return f"bin/python{python_version.split('.')[0]}"
+
+    def uv_target(self, manylinux: str = DEFAULT_MANYLINUX) -> str:
+        """The `--python-platform` value for uv; Linux carries the glibc floor uv knows nearest below `manylinux`."""
+        if self.os != "linux":
+            return self.uv_platform
+        minor = int(manylinux.split("_")[1])
+        known = max((m for m in UV_MANYLINUX_MINORS if m <= minor), default=UV_MANYLINUX_MINORS[0])
+        return f"{self.arch}-manylinux_2_{known}"
 
     def wheel_platform_tags(self, manylinux: str = DEFAULT_MANYLINUX, macosx: str | None = None) -> list[str]:
         """Platform tags a wheel may carry to install here, most specific first."""

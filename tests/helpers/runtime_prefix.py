@@ -34,6 +34,8 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from runenv.platforms import Platform, get_platform, host_platform_key
+
 PY_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 PY_MINOR = "{}.{}".format(*sys.version_info[:2])
 PLATFORM = "linux-x64"
@@ -189,3 +191,35 @@ def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
     ws = make_workspace(runtimes={PY_VERSION: {"build": {"platforms": [PLATFORM]}}})
     place_artifact(runtime_tarball, ws)
     return ws
+
+
+# Lightweight prefixes for install tests: a venv-style host prefix and a synthetic windows-x64 layout.
+
+HOST_VERSION = ".".join(str(p) for p in sys.version_info[:3])
+
+
+def host_prefix(dest: Path, python: str | None = None, version: str = HOST_VERSION) -> Path:
+    """A prefix whose `bin/python3` runs `python` (default: this interpreter) with the prefix as sys.prefix.
+
+    It is a venv in layout (pyvenv.cfg + symlinked interpreter), so it keeps working when moved.
+    """
+    real = Path(os.path.realpath(python or sys.executable))
+    platform = host_runtime_platform()
+    (dest / "bin").mkdir(parents=True)
+    (dest / platform.site_packages(version)).mkdir(parents=True)
+    (dest / "pyvenv.cfg").write_text(f"home = {real.parent}\ninclude-system-site-packages = false\nversion = {version}\n")
+    os.symlink(real, dest / platform.python_exe(version))
+    return dest
+
+
+def host_runtime_platform() -> Platform:
+    return get_platform(host_platform_key() or "linux-x64")
+
+
+def windows_prefix(dest: Path, version: str = "3.12.10") -> Path:
+    """The windows-x64 layout: python.exe (a dummy), Lib/site-packages, Scripts/."""
+    platform = get_platform("windows-x64")
+    (dest / platform.site_packages(version)).mkdir(parents=True)
+    (dest / platform.scripts_dir).mkdir()
+    (dest / "python.exe").write_bytes(b"MZ not a real interpreter")
+    return dest

@@ -1,0 +1,175 @@
+"""Installing locked wheels into a runtime prefix so that the tree stays relocatable."""
+
+from __future__ import annotations
+
+import compileall
+import py_compile
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Literal
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.records import RecordEntry
+from installer.scripts import Script
+from installer.sources import WheelFile
+
+from runenv.config.models import CopyFile
+from runenv.errors import BuildError
+from runenv.lock import LockedPackage
+from runenv.platforms import Platform, is_host_runnable
+
+How = Literal["wheel", "built-from-sdist"]
+PACKAGES_DIR = "packages"
+
+
+@dataclass(frozen=True)
+class WheelToInstall:
+    """A wheel file on disk (a cache blob or a freshly built wheel) and the locked package it installs."""
+
+    path: Path
+    filename: str
+    package: LockedPackage
+    how: How = "wheel"
+
+
+@dataclass(frozen=True)
+class InstalledPackage:
+    """One package as the manifest records it."""
+
+    name: str
+    version: str
+    sha256: str
+    how: How
+    index: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "how": self.how, "index": self.index}
+
+
+def posix_launcher_shebang(platform: Platform, python_version: str) -> str:
+    """A `/bin/sh` trampoline that runs the script with the interpreter next to it, wherever the tree is."""
+    exe = Path(platform.python_exe(python_version)).name
+    here = '"$(dirname -- "$(realpath -- "$0" 2>/dev/null || echo "$0")")"'
+    return f"/bin/sh\n'''exec' {here}/{exe} \"$0\" \"$@\"\n' '''"
+
+
+def windows_launcher_shebang(platform: Platform, python_version: str) -> str:
+    """A distlib launcher shebang resolved against the launcher's own directory (`Scripts\\..\\python.exe`)."""
+    return "<launcher_dir>\\..\\" + Path(platform.python_exe(python_version)).name
+
+
+class RuntimeDestination(SchemeDictionaryDestination):
+    """installer's destination with relocatable POSIX scripts (its Windows launchers already are, given the shebang)."""
+
+    def write_file(self, scheme, path, stream, is_executable):  # type: ignore[no-untyped-def, override]
+        # Wheels often lose the executable bit of `.data/scripts`; a script is always meant to run.
+        return super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:  # type: ignore[override]
+        if self.script_kind != "posix":
+            return super().write_script(name, module, attr, section)  # type: ignore[arg-type]
+        _, code = Script(name, module, attr, section).generate("python", "posix")  # type: ignore[arg-type]
+        body = code.split(b"\n", 1)[1]
+        data = f"#!{self.interpreter}\n".encode() + body
+        with BytesIO(data) as stream:
+            return self.write_to_fs("scripts", name, stream, is_executable=True)  # type: ignore[arg-type]
+
+
+def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[str, str]:
+    """installer's scheme paths for the runtime prefix."""
+    site = str(prefix / platform.site_packages(python_version))
+    include = "Include" if platform.is_windows else f"include/python{'.'.join(python_version.split('.')[:2])}"
+    return {
+        "purelib": site,
+        "platlib": site,
+        "headers": str(prefix / include),
+        "scripts": str(prefix / platform.scripts_dir),
+        "data": str(prefix),
+    }
+
+
+def install_wheels(
+    prefix: Path, platform: Platform, python_version: str, wheels: list[WheelToInstall], *, wheelhouse: bool = False
+) -> list[InstalledPackage]:
+    """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records."""
+    if platform.is_windows:
+        kind, shebang = "win-amd64", windows_launcher_shebang(platform, python_version)
+    else:
+        kind, shebang = "posix", posix_launcher_shebang(platform, python_version)
+    destination = RuntimeDestination(
+        scheme_for(prefix, platform, python_version), interpreter=shebang, script_kind=kind  # type: ignore[arg-type]
+    )
+    installed = []
+    with tempfile.TemporaryDirectory(prefix="runenv-wheels-") as tmp:
+        for item in wheels:
+            # installer reads the distribution name and version from the file name; cache blobs have none.
+            named = Path(tmp) / item.filename
+            os.symlink(item.path.resolve(), named)
+            try:
+                with WheelFile.open(named) as source:
+                    install(source, destination, {"INSTALLER": b"runenv\n"})
+            except Exception as exc:
+                raise BuildError(f"cannot install {item.filename} into {prefix} for {platform.key}: {exc}") from None
+            if wheelhouse:
+                place_in_packages_dir(prefix, item.path, item.filename)
+            p = item.package
+            installed.append(InstalledPackage(p.name, p.version, p.sha256, item.how, p.index))
+    return installed
+
+
+def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:
+    """Copy an artifact into `<prefix>/packages/` (wheelhouse, shipped sdists)."""
+    target = prefix / PACKAGES_DIR / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{filename}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def copy_files(
+    workspace_root: Path, prefix: Path, platform: Platform, python_version: str, files: list[CopyFile]
+) -> list[Path]:
+    """Copy `copyFiles` entries from the workspace; `{site-packages}` expands; a missing source is an error."""
+    site = platform.site_packages(python_version)
+    written = []
+    for entry in files:
+        source = workspace_root / entry.from_
+        if not source.exists():
+            raise BuildError(f"copyFiles: {entry.from_} does not exist in workspace {workspace_root}")
+        target = prefix / entry.to.replace("{site-packages}", site).lstrip("/")
+        if not target.resolve().is_relative_to(prefix.resolve()):
+            raise BuildError(f"copyFiles: target {entry.to} is outside the runtime")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        written.append(target)
+    return written
+
+
+def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
+    """Compile site-packages to checked-hash .pyc where the host can run the target's minor version."""
+    site = prefix / platform.site_packages(python_version)
+    minor = tuple(int(p) for p in python_version.split(".")[:2])
+    runtime_python = prefix / platform.python_exe(python_version)
+    if is_host_runnable(platform.key) and runtime_python.exists():
+        args = [str(runtime_python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash", str(site)]
+        proc = subprocess.run(args, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"byte-compiling {site} failed: {(proc.stdout + proc.stderr).strip()[:300]}")
+        return True
+    if sys.version_info[:2] == minor:
+        compileall.compile_dir(
+            str(site), quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+        )
+        return True
+    return False

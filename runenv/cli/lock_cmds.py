@@ -1,0 +1,63 @@
+"""CLI command: `lock` — resolve a runtime's packages into pylock.<platform>.toml files."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from runenv.cli.app import app, options
+from runenv.config import load_runtime_config
+from runenv.errors import UsageError
+from runenv.lock import lock_runtime
+from runenv.plan import build_plan
+from runenv.platforms import get_platform, host_platform_key
+
+
+@app.command()
+def lock(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
+    platform: Optional[list[str]] = typer.Option(None, "--platform", "-p", help="Target platform (repeatable)."),
+    all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
+) -> None:
+    """Resolve a runtime's packages for each platform into python-<runtime>/pylock.<platform>.toml."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    if platform and all_platforms:
+        raise UsageError("give --platform or --all-platforms, not both")
+    if all_platforms:
+        keys = list(loaded.config.build.platforms)
+    elif platform:
+        keys = [get_platform(key).key for key in platform]
+    else:
+        host = host_platform_key()
+        if host is None:
+            raise UsageError("this machine is not one of the supported platforms", hint="pass --platform")
+        keys = [host]
+    results = []
+    for key in keys:
+        plan = build_plan(loaded, key)
+        opts.info(f"locking {loaded.runtime.name} for {key}")
+        done = lock_runtime(loaded, plan, warn=opts.warn).lock
+        results.append(
+            {
+                "runtime": loaded.runtime.name,
+                "platform": key,
+                "path": str(done.path),
+                "packages": [
+                    {"name": p.name, "version": p.version, "kind": p.kind, "sha256": p.sha256} for p in done.packages
+                ],
+                "skipped": [s.as_json() for s in done.skipped],
+            }
+        )
+
+    def text() -> str:
+        lines = []
+        for r in results:
+            lines.append(f"{r['runtime']} {r['platform']}: {len(r['packages'])} packages -> {r['path']}")
+            lines += [f"  skipped {s['name']}: {s['reason']}" for s in r["skipped"]]
+        return "\n".join(lines)
+
+    opts.emit(results, text)

@@ -1,0 +1,58 @@
+"""The distutils shim for Python >= 3.12: a runenv-marked sitecustomize that lets setuptools provide distutils."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from runenv.config.models import RuntimeConfig
+
+MARKER = "# runenv: distutils shim"
+SHIM_REQUIREMENTS = ("setuptools", "wheel")
+DISABLE_ENV = "RUNENV_DISABLE_DISTUTILS_SHIM"
+
+SHIM_SOURCE = f'''{MARKER} (written by runenv; delete this file to turn it off)
+"""Python 3.12 removed distutils; setuptools ships a replacement that this makes importable."""
+import os
+
+os.environ.setdefault("SETUPTOOLS_USE_DISTUTILS", "local")
+try:
+    import setuptools  # noqa: F401  (installs the distutils import hook)
+except Exception:
+    pass
+'''
+
+
+def shim_enabled(config: RuntimeConfig, python_version: str) -> bool:
+    """Whether the runtime gets the shim: Python >= 3.12, `build.distutilsShim`, and not disabled by env."""
+    major, minor = (int(p) for p in python_version.split(".")[:2])
+    if (major, minor) < (3, 12) or not config.build.distutils_shim:
+        return False
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ShimResult:
+    """What happened to `sitecustomize.py`."""
+
+    path: Path
+    written: bool
+    warning: str | None = None
+
+
+def write_shim(site_packages: Path) -> ShimResult:
+    """Write the shim as `sitecustomize.py`; an existing file without the runenv marker is left alone."""
+    target = site_packages / "sitecustomize.py"
+    if target.exists():
+        head = target.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+        if not head or not head[0].startswith(MARKER):
+            return ShimResult(
+                target,
+                False,
+                f"{target} exists and was not written by runenv; distutils shim not installed",
+            )
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(SHIM_SOURCE, encoding="utf-8")
+    os.replace(tmp, target)
+    return ShimResult(target, True)

@@ -1,0 +1,318 @@
+"""One joint resolution per (runtime, platform), written as PEP 751 `pylock.<platform>.toml`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import tomli_w
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from runenv.config.load import LoadedConfig
+from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
+from runenv.errors import StepError
+from runenv.fetch import Download
+from runenv.plan import RuntimePlan, dependency_fallback
+from runenv.platforms import get_platform
+from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version
+
+ArtifactKind = Literal["wheel", "sdist"]
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One pinned distribution and the one artifact to install it from."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    kind: ArtifactKind
+    index: str | None = None
+    dependencies: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1])
+
+    def download(self) -> Download:
+        return Download(self.url, self.sha256, self.filename)
+
+
+@dataclass(frozen=True)
+class SkippedPackage:
+    """A package left out of the runtime on one platform, and why (for the manifest)."""
+
+    name: str
+    platform: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "platform": self.platform, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A read lock file: what to install on one platform."""
+
+    path: Path
+    runtime: str
+    platform: str
+    python_version: str
+    inputs_digest: str
+    packages: list[LockedPackage]
+    skipped: list[SkippedPackage] = field(default_factory=list)
+
+    def package(self, name: str) -> LockedPackage | None:
+        wanted = canonicalize_name(name)
+        return next((p for p in self.packages if p.name == wanted), None)
+
+    def downloads(self) -> list[Download]:
+        return [p.download() for p in self.packages]
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """The lock for one platform and whether it was (re)written or reused as fresh."""
+
+    lock: Lock
+    written: bool
+
+
+def extra_requirements(loaded: LoadedConfig, plan: RuntimePlan) -> list[str]:
+    """Requirements runenv adds on its own: setuptools and wheel for the distutils shim."""
+    if not shim_enabled(loaded.config, plan.python_version):
+        return []
+    present = {p.name for p in plan.packages} | set(plan.excluded)
+    return [name for name in SHIM_REQUIREMENTS if name not in present]
+
+
+def inputs_digest(loaded: LoadedConfig, plan: RuntimePlan) -> str:
+    """sha256 over everything the resolution depends on: plan, extras, target and uv version."""
+    plan_json = {k: v for k, v in plan.as_json().items() if k not in ("configDigest", "copyFiles")}
+    build = loaded.config.build
+    data = {
+        "plan": plan_json,
+        "extra": extra_requirements(loaded, plan),
+        "python": plan.python_version,
+        "platform": plan.platform,
+        "manylinux": build.manylinux,
+        "macosx": build.macosx,
+        "uv": uv_version(),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _pick_artifact(entry: dict[str, Any], no_binary: set[str]) -> tuple[str, str, ArtifactKind]:
+    """The artifact to install: the first wheel uv listed for the target, else the sdist."""
+    name = canonicalize_name(entry["name"])
+    wheels = entry.get("wheels") or []
+    if wheels and name not in no_binary:
+        wheel = wheels[0]
+        return wheel["url"], wheel["hashes"]["sha256"], "wheel"
+    sdist = entry.get("sdist")
+    if sdist is None:
+        raise StepError(f"lock: no installable artifact for {name} {entry.get('version')}")
+    return sdist["url"], sdist["hashes"]["sha256"], "sdist"
+
+
+def _reachable(parents: dict[str, list[str]], no_deps: set[str]) -> set[str]:
+    """Packages required by a root, not counting what noDeps packages require."""
+    keep: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, via in parents.items():
+            if name not in keep and any(p == "" or (p in keep and p not in no_deps) for p in via):
+                keep.add(name)
+                changed = True
+    return keep
+
+
+def _no_wheel_decision(
+    loaded: LoadedConfig, plan: RuntimePlan, name: str
+) -> Literal["source", "error", "skip"]:
+    planned = plan.package(name)
+    if planned is not None and planned.fallback is not None:
+        return planned.fallback
+    return dependency_fallback(loaded, plan.platform, name)
+
+
+def _resolve_with_fallbacks(
+    loaded: LoadedConfig, plan: RuntimePlan, warn: Callable[[str], None]
+) -> tuple[Any, set[str], list[SkippedPackage]]:
+    """Resolve wheel-only, relaxing per the fallback policy until uv succeeds."""
+    build = loaded.config.build
+    platform = get_platform(plan.platform)
+    no_binary = set(plan.no_binary)
+    skipped: list[SkippedPackage] = []
+    dropped: set[str] = set()
+    while True:
+        roots = [p.requirement for p in plan.installable if p.name not in dropped]
+        roots += extra_requirements(loaded, plan)
+        request = ResolveRequest(
+            requirements=roots,
+            python_version=plan.python_version,
+            platform=platform,
+            manylinux=build.manylinux,
+            macosx=build.macosx,
+            index=index_args(plan.registries, plan.uses_machine_index),
+            no_binary=sorted(no_binary),
+            excludes=sorted(set(plan.excluded) | dropped),
+            overrides=plan.overrides,
+            timeout=build.timeout,
+        )
+        try:
+            return resolve(request), no_binary, skipped
+        except NoFittingWheel as missing:
+            progressed = False
+            for name in missing.names:
+                if name in no_binary or name in dropped:
+                    continue
+                decision = _no_wheel_decision(loaded, plan, name)
+                if decision == "error":
+                    raise StepError(
+                        f"no wheel of {name} fits {plan.platform} (Python {plan.python_version}) "
+                        f"for runtime {plan.runtime}",
+                        hint="allow building it (packages.resolution.allowSourceList) or skip it on this platform",
+                    ) from None
+                if decision == "source":
+                    no_binary.add(name)
+                else:
+                    reason = f"no wheel for {plan.platform}"
+                    warn(f"{name}: {reason}; skipped in runtime {plan.runtime}")
+                    skipped.append(SkippedPackage(name, plan.platform, reason))
+                    dropped.add(name)
+                progressed = True
+            if not progressed:
+                raise StepError(f"cannot resolve runtime {plan.runtime} for {plan.platform}: {missing.detail}") from None
+
+
+def _root_names(plan: RuntimePlan, extra: list[str], dropped: set[str]) -> set[str]:
+    names = {p.name for p in plan.installable if p.name not in dropped}
+    return names | {canonicalize_name(Requirement(r).name) for r in extra}
+
+
+def lock_runtime(
+    loaded: LoadedConfig, plan: RuntimePlan, *, warn: Callable[[str], None] = lambda _m: None
+) -> LockResult:
+    """Resolve `plan` and write `pylock.<platform>.toml` next to the runtime's config (atomically)."""
+    resolved, no_binary, skipped = _resolve_with_fallbacks(loaded, plan, warn)
+    no_deps = {p.name for p in plan.packages if p.no_deps}
+    parents = dict(resolved.required_by)
+    dropped = {s.name for s in skipped}
+    for root in _root_names(plan, extra_requirements(loaded, plan), dropped):
+        parents.setdefault(root, [])
+        if "" not in parents[root]:
+            parents[root].append("")
+    keep = _reachable(parents, no_deps)
+    children: dict[str, list[str]] = {}
+    for name, via in parents.items():
+        for parent in via:
+            if parent and parent not in no_deps:
+                children.setdefault(parent, []).append(name)
+
+    entries = []
+    for entry in resolved.pylock.get("packages", []):
+        name = canonicalize_name(entry["name"])
+        if name not in keep:
+            continue
+        url, sha, kind = _pick_artifact(entry, no_binary)
+        out: dict[str, Any] = {"name": name, "version": entry["version"]}
+        if resolved.index.get(name):
+            out["index"] = resolved.index[name]
+        deps = sorted(c for c in children.get(name, []) if c in keep)
+        if deps:
+            out["dependencies"] = [{"name": d} for d in deps]
+        artifact = {"url": url, "hashes": {"sha256": sha}}
+        if kind == "wheel":
+            out["wheels"] = [{"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}]
+        else:
+            out["sdist"] = {"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}
+        entries.append(out)
+
+    digest = inputs_digest(loaded, plan)
+    document = {
+        "lock-version": "1.0",
+        "created-by": "runenv",
+        "requires-python": f"=={plan.python_version}",
+        "packages": sorted(entries, key=lambda e: e["name"]),
+        "tool": {
+            "runenv": {
+                "runtime": plan.runtime,
+                "platform": plan.platform,
+                "python": plan.python_version,
+                "inputs-digest": digest,
+                "uv": uv_version(),
+                "skipped": [s.as_json() for s in skipped],
+            }
+        },
+    }
+    path = loaded.runtime.lock_path(plan.platform)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(document), encoding="utf-8")
+    os.replace(tmp, path)
+    return LockResult(read_lock(path), written=True)
+
+
+def read_lock(path: Path) -> Lock:
+    """Read a lock written by `lock_runtime`; a malformed file raises StepError naming it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        meta = data["tool"]["runenv"]
+        packages = []
+        for entry in data.get("packages", []):
+            wheels = entry.get("wheels") or []
+            artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
+            packages.append(
+                LockedPackage(
+                    name=entry["name"],
+                    version=entry["version"],
+                    url=artifact["url"],
+                    sha256=artifact["hashes"]["sha256"],
+                    kind=kind,  # type: ignore[arg-type]
+                    index=entry.get("index"),
+                    dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
+                )
+            )
+        skipped = [SkippedPackage(s["name"], s["platform"], s["reason"]) for s in meta.get("skipped", [])]
+        return Lock(path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped)
+    except FileNotFoundError:
+        raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:
+        raise StepError(f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`") from None
+
+
+def lock_is_fresh(loaded: LoadedConfig, plan: RuntimePlan) -> bool:
+    """True when the platform's lock exists and was made from the same inputs."""
+    path = loaded.runtime.lock_path(plan.platform)
+    if not path.is_file():
+        return False
+    try:
+        return read_lock(path).inputs_digest == inputs_digest(loaded, plan)
+    except StepError:
+        return False
+
+
+def ensure_lock(
+    loaded: LoadedConfig, plan: RuntimePlan, *, locked: bool = False, warn: Callable[[str], None] = lambda _m: None
+) -> LockResult:
+    """Reuse a fresh lock, re-lock a stale one; with `locked`, a stale or missing lock is an error."""
+    path = loaded.runtime.lock_path(plan.platform)
+    if lock_is_fresh(loaded, plan):
+        return LockResult(read_lock(path), written=False)
+    if locked:
+        state = "stale" if path.is_file() else "missing"
+        raise StepError(
+            f"{path}: lock is {state} for runtime {plan.runtime} on {plan.platform}",
+            hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` and commit it",
+        )
+    return lock_runtime(loaded, plan, warn=warn)
+

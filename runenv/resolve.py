@@ -1,0 +1,183 @@
+"""Running uv's resolver for one runtime on one platform, and reading what it says."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from runenv.errors import StepError
+from runenv.fetch import redact
+from runenv.platforms import Platform
+
+
+@lru_cache(maxsize=1)
+def uv_bin() -> str:
+    """The uv executable: the one shipped with the `uv` package, else the one on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise StepError("uv not found", hint="install runenv with its dependencies (pip install uv)") from None
+        return found
+
+
+@lru_cache(maxsize=1)
+def uv_version() -> str:
+    """`uv --version` without the program name, e.g. `0.13.8`."""
+    out = subprocess.run([uv_bin(), "--version"], capture_output=True, text=True, check=True).stdout
+    return out.split()[1] if len(out.split()) > 1 else out.strip()
+
+
+def index_args(registries: list[str], uses_machine_index: bool) -> list[str]:
+    """uv index options: the first registry replaces the default index unless the machine's index is used."""
+    args: list[str] = []
+    extra = registries
+    if not uses_machine_index and registries:
+        args += ["--default-index", registries[0]]
+        extra = registries[1:]
+    for url in extra:
+        args += ["--index", url]
+    return args
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    """One `uv pip compile` run: what to resolve, for which target, with which binary rules."""
+
+    requirements: list[str]
+    python_version: str
+    platform: Platform
+    manylinux: str
+    macosx: str | None
+    index: list[str]  # from index_args()
+    no_binary: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    timeout: int = 300
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """uv's answer: the pylock document and, per package, its index and what required it."""
+
+    pylock: dict[str, Any]
+    index: dict[str, str]  # name -> index URL
+    required_by: dict[str, list[str]]  # name -> parents ("" = a root requirement)
+
+
+class NoFittingWheel(Exception):
+    """uv found no usable wheel for these packages with wheels required."""
+
+    def __init__(self, names: list[str], detail: str) -> None:
+        super().__init__(detail)
+        self.names = names
+        self.detail = detail
+
+
+_NO_WHEEL = re.compile(
+    r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==\S+)? (?:has|have) no (?:usable |compatible )?wheels"
+)
+_WHEELS_REQUIRED = re.compile(r"Wheels are required for `([^`]+)`")
+
+
+def _no_wheel_names(text: str) -> list[str]:
+    names = [m.group(1) for m in _NO_WHEEL.finditer(text)] + _WHEELS_REQUIRED.findall(text)
+    return list(dict.fromkeys(canonicalize_name(n) for n in names if n.lower() not in ("versions", "all", "because", "and")))
+
+
+def _error_summary(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    return redact(" ".join(lines)[:600]) if lines else "uv failed without a message"
+
+
+def _run(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
+    except subprocess.TimeoutExpired:
+        raise StepError(f"uv did not finish resolving within {timeout * 4}s") from None
+
+
+def _environment(request: ResolveRequest) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env["UV_HTTP_TIMEOUT"] = str(request.timeout)
+    if request.macosx and request.platform.os == "macos":
+        env["MACOSX_DEPLOYMENT_TARGET"] = request.macosx
+    return env
+
+
+def _base_args(request: ResolveRequest, work: Path) -> list[str]:
+    (work / "requirements.in").write_text("\n".join(request.requirements) + "\n")
+    args = [
+        uv_bin(), "pip", "compile", str(work / "requirements.in"),
+        "--python-version", request.python_version,
+        "--python-platform", request.platform.uv_target(request.manylinux),
+        "--no-header", "--no-python-downloads", "--quiet",
+        "--only-binary", ":all:",
+        *request.index,
+    ]
+    for name in request.no_binary:
+        args += ["--no-binary", name]
+    if request.excludes:
+        (work / "excludes.txt").write_text("\n".join(request.excludes) + "\n")
+        args += ["--excludes", str(work / "excludes.txt")]
+    if request.overrides:
+        (work / "overrides.txt").write_text("\n".join(request.overrides) + "\n")
+        args += ["--overrides", str(work / "overrides.txt")]
+    return args
+
+
+def _parse_annotations(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Index and parents per package from uv's requirements.txt output with line-style annotations."""
+    index: dict[str, str] = {}
+    parents: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==\S+(?:\s+#\s*via\s+(.*))?$", line)
+        if match:
+            current = canonicalize_name(match.group(1))
+            via = [v.strip() for v in (match.group(2) or "").split(",") if v.strip()]
+            parents[current] = ["" if v.startswith("-r ") else canonicalize_name(v) for v in via]
+            continue
+        source = re.match(r"^\s+#\s*from\s+(\S+)", line)
+        if source and current:
+            index[current] = source.group(1)
+    return index, parents
+
+
+def resolve(request: ResolveRequest) -> Resolved:
+    """Resolve with wheels only (except `no_binary`); NoFittingWheel names the packages that lack one."""
+    env = _environment(request)
+    with tempfile.TemporaryDirectory(prefix="runenv-lock-") as tmp:
+        work = Path(tmp)
+        base = _base_args(request, work)
+        lock_file = work / "pylock.toml"
+        proc = _run([*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)], env, request.timeout)
+        if proc.returncode != 0:
+            names = _no_wheel_names(proc.stderr)
+            if names:
+                raise NoFittingWheel(names, _error_summary(proc.stderr))
+            raise StepError(
+                f"cannot resolve runtime packages for {request.platform.key}: {_error_summary(proc.stderr)}"
+            )
+        pylock = tomllib.loads(lock_file.read_text(encoding="utf-8"))
+        notes = _run(
+            [*base, "--emit-index-annotation", "--annotation-style", "line"], env, request.timeout
+        )
+        if notes.returncode != 0:
+            raise StepError(f"uv failed to annotate the resolution: {_error_summary(notes.stderr)}")
+    index, parents = _parse_annotations(notes.stdout)
+    return Resolved(pylock, index, parents)

@@ -1,0 +1,137 @@
+"""Building wheels from sdists with the runtime's own interpreter, on a native host only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
+from runenv.config.models import BuildWheelSpec
+from runenv.errors import BuildError
+from runenv.fetch import redact
+from runenv.lock import LockedPackage
+from runenv.platforms import Platform, is_host_runnable
+from runenv.resolve import uv_bin
+
+PACKAGE_ROOT = "{packageRoot}"
+
+
+@dataclass(frozen=True)
+class SdistOutcome:
+    """A built wheel (to install) or an sdist shipped in `packages/` for the target to build."""
+
+    package: LockedPackage
+    wheel: Path | None = None
+    shipped: Path | None = None
+
+
+def unpack_sdist(sdist: Path, filename: str, into: Path) -> Path:
+    """Unpack an sdist (.tar.gz or .zip) safely and return its top-level directory."""
+    try:
+        if filename.endswith(".zip"):
+            with zipfile.ZipFile(sdist) as zf:
+                for member in zf.namelist():
+                    if not (into / member).resolve().is_relative_to(into.resolve()):
+                        raise BuildError(f"{filename}: member {member} escapes the archive")
+                zf.extractall(into)
+        else:
+            with tarfile.open(sdist) as tar:
+                tar.extractall(into, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
+        raise BuildError(f"cannot unpack sdist {filename}: {exc}") from None
+    roots = [p for p in into.iterdir() if p.is_dir()]
+    if len(roots) != 1:
+        raise BuildError(f"sdist {filename} does not hold exactly one top-level directory")
+    return roots[0]
+
+
+def _run(args: list[str], what: str, timeout: int) -> None:
+    env = dict(os.environ)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{what}: timed out after {timeout}s") from None
+    if proc.returncode != 0:
+        tail = " | ".join(line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines()[-6:])
+        raise BuildError(f"{what}: {redact(tail)}")
+
+
+def build_wheel(
+    sdist: Path,
+    package: LockedPackage,
+    python: Path,
+    out_dir: Path,
+    *,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+) -> Path:
+    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
+    what = f"building {package.name} {package.version} from {package.filename}"
+    spec = spec or BuildWheelSpec()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
+        work = Path(tmp)
+        root = unpack_sdist(sdist, package.filename, work / "src")
+        settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
+        args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
+        for setting in settings:
+            args.append(f"--config-setting={setting}")
+        if spec.build_requires:
+            env_dir = work / "build-env"
+            _run([uv_bin(), "venv", "--quiet", "--python", str(python), str(env_dir)], what, timeout)
+            env_python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+            requires = [*spec.build_requires, *_declared_build_requires(root)]
+            _run([uv_bin(), "pip", "install", "--quiet", "--python", str(env_python), *index, *requires], what, timeout)
+            args += ["--no-build-isolation", "--python", str(env_python)]
+        else:
+            args += ["--python", str(python)]
+        _run([*args, str(root)], what, timeout)
+        built = sorted((work / "dist").glob("*.whl"))
+        if len(built) != 1:
+            raise BuildError(f"{what}: expected one wheel, got {len(built)}")
+        target = out_dir / built[0].name
+        os.replace(built[0], target)
+        return target
+
+
+def _declared_build_requires(root: Path) -> list[str]:
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return ["setuptools>=40.8.0"]
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    return list(data.get("build-system", {}).get("requires", ["setuptools>=40.8.0"]))
+
+
+def handle_sdist(
+    sdist: Path,
+    package: LockedPackage,
+    platform: Platform,
+    prefix: Path,
+    python_version: str,
+    out_dir: Path,
+    *,
+    ship_sdists: bool = False,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+) -> SdistOutcome:
+    """Build on a native host with the runtime's interpreter; elsewhere ship the sdist or fail naming it."""
+    python = prefix / platform.python_exe(python_version)
+    if is_host_runnable(platform.key) and python.exists():
+        wheel = build_wheel(sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout)
+        return SdistOutcome(package, wheel=wheel)
+    if ship_sdists:
+        return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
+    raise BuildError(
+        f"{package.name} {package.version} needs a build from source for {platform.key}, "
+        "which this host cannot run",
+        hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
+    )

@@ -1,0 +1,142 @@
+"""Locking against the loopback index: joint resolution, fallbacks, exclusions, noDeps, freshness."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from runenv.cache import Cache
+from runenv.config import load_runtime_config
+from runenv.errors import IntegrityError, StepError
+from runenv.fetch import fetch_all
+from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, read_lock
+from runenv.plan import build_plan
+from runenv.platforms import host_platform_key
+from runenv.workspace import find_workspace
+from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
+
+HOST = host_platform_key() or "linux-x64"
+
+
+@pytest.fixture
+def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
+    uv_env(monkeypatch, tmp_path, package_index.simple)
+    return package_index
+
+
+def _lock(ws_root: Path, runtime: str, platform: str):
+    ws = find_workspace(explicit=ws_root)
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    plan = build_plan(loaded, platform)
+    warnings: list[str] = []
+    result = lock_runtime(loaded, plan, warn=warnings.append)
+    return result.lock, warnings, loaded, plan
+
+
+def test_lock_host_resolves_dependencies_with_urls_hashes_and_index(index, make_workspace):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["tool-a"]}}})
+    lock, warnings, _, _ = _lock(ws, "3.11.7", HOST)
+    assert {p.name: p.version for p in lock.packages} == {"tool-a": "1.0", "helper-lib": "1.2"}
+    tool = lock.package("tool-a")
+    assert tool.kind == "wheel" and tool.url.startswith(index.url) and tool.url.endswith(".whl")
+    assert tool.sha256 == __import__("hashlib").sha256(index.files["tool-a"].read_bytes()).hexdigest()
+    assert tool.index == index.simple and tool.dependencies == ("helper-lib",)
+    doc = tomllib.loads((ws / "python-3.11.7" / f"pylock.{HOST}.toml").read_text())
+    assert doc["lock-version"] == "1.0" and doc["tool"]["runenv"]["platform"] == HOST
+    assert warnings == []
+
+
+def test_lock_windows_from_linux_takes_the_win_amd64_wheel(index, make_workspace):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["tool-a", "winonly"]}}})
+    lock, _, _, _ = _lock(ws, "3.11.7", "windows-x64")
+    assert lock.package("winonly").filename == "winonly-1.0-py3-none-win_amd64.whl"
+    assert lock.platform == "windows-x64"
+
+
+def test_excluded_transitive_dependency_is_absent(index, make_workspace):
+    cfg = {"packages": {"dependencies": ["needs-excluded"], "skip": {"excluded-dep": {HOST: "not wanted"}}}}
+    ws = make_workspace(runtimes={"3.11.7": cfg})
+    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
+    assert [p.name for p in lock.packages] == ["needs-excluded"]
+
+
+def test_no_deps_package_does_not_pull_its_dependencies(index, make_workspace):
+    cfg = {"packages": {"dependencies": ["nodeps-pkg", "tool-a"], "noDeps": ["nodeps-pkg"]}}
+    ws = make_workspace(runtimes={"3.11.7": cfg})
+    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
+    assert {p.name for p in lock.packages} == {"nodeps-pkg", "tool-a", "helper-lib"}
+
+
+def test_fallback_skip_drops_package_with_warning_and_records_it(index, make_workspace):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["tool-a", "winonly"]}}})
+    lock, warnings, _, _ = _lock(ws, "3.11.7", HOST)
+    assert lock.package("winonly") is None and lock.package("tool-a") is not None
+    assert [(s.name, s.platform, s.reason) for s in lock.skipped] == [("winonly", HOST, f"no wheel for {HOST}")]
+    assert any("winonly" in w for w in warnings)
+
+
+def test_fallback_source_locks_the_sdist(index, make_workspace):
+    cfg = {"packages": {"dependencies": ["sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}}}
+    ws = make_workspace(runtimes={"3.11.7": cfg})
+    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
+    pkg = lock.package("sdistonly")
+    assert pkg.kind == "sdist" and pkg.filename == "sdistonly-2.0.tar.gz"
+
+
+def test_fallback_error_names_package_and_platform(index, make_workspace):
+    cfg = {"packages": {"dependencies": ["winonly"], "resolution": {"strictMissing": True}}}
+    ws = make_workspace(runtimes={"3.11.7": cfg})
+    with pytest.raises(StepError, match=f"winonly.*{HOST}"):
+        _lock(ws, "3.11.7", HOST)
+    assert not (ws / "python-3.11.7" / f"pylock.{HOST}.toml").exists()
+
+
+def test_force_source_package_is_locked_as_sdist(index, make_workspace):
+    cfg = {"packages": {"dependencies": ["sdistonly"], "forceSource": {"sdistonly": {HOST: "patched build"}}}}
+    ws = make_workspace(runtimes={"3.11.7": cfg})
+    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
+    assert lock.package("sdistonly").kind == "sdist"
+
+
+def test_distutils_shim_adds_setuptools_and_wheel_for_312(index, make_workspace, monkeypatch):
+    index.require("setuptools", "wheel")
+    ws = make_workspace(runtimes={"3.12.10": {"packages": {"dependencies": ["helper-lib"]}}})
+    lock, _, _, _ = _lock(ws, "3.12.10", HOST)
+    assert {"setuptools", "wheel", "helper-lib"} <= {p.name for p in lock.packages}
+    monkeypatch.setenv("RUNENV_DISABLE_DISTUTILS_SHIM", "1")
+    lock, _, _, _ = _lock(ws, "3.12.10", HOST)
+    assert {p.name for p in lock.packages} == {"helper-lib"}
+
+
+def test_freshness_follows_the_inputs(index, make_workspace):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["helper-lib"]}}})
+    _, _, loaded, plan = _lock(ws, "3.11.7", HOST)
+    assert lock_is_fresh(loaded, plan)
+    assert ensure_lock(loaded, plan, locked=True).written is False
+    (ws / "python-3.11.7" / "config.json").write_text('{"packages": {"dependencies": ["tool-a"]}}')
+    ws_ = find_workspace(explicit=ws)
+    loaded = load_runtime_config(ws_, ws_.runtime("3.11.7"))
+    plan = build_plan(loaded, HOST)
+    assert not lock_is_fresh(loaded, plan)
+    with pytest.raises(StepError, match="stale"):
+        ensure_lock(loaded, plan, locked=True)
+    result = ensure_lock(loaded, plan)
+    assert result.written and result.lock.package("tool-a") is not None
+
+
+def test_wrong_hash_in_index_fails_at_fetch_and_caches_nothing(index, make_workspace, tmp_path):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["badhash"]}}})
+    lock, _, _, _ = _lock(ws, "3.11.7", HOST)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(IntegrityError, match="badhash"):
+        fetch_all(lock.downloads(), cache)
+    assert not list((tmp_path / "cache").glob("sha256/*"))
+
+
+def test_read_lock_of_a_broken_file_names_it(tmp_path):
+    path = tmp_path / "pylock.linux-x64.toml"
+    path.write_text("lock-version = '1.0'\n")
+    with pytest.raises(StepError, match="pylock.linux-x64.toml"):
+        read_lock(path)
