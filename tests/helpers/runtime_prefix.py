@@ -188,8 +188,18 @@ def place_artifact(tarball: Path, workspace: Path) -> Path:
 @pytest.fixture
 def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
     """A workspace whose runtime `<this Python's version>` is built for linux-x64 (only)."""
+    from runenv.config import load_runtime_config
+    from runenv.lock import lock_runtime
+    from runenv.plan import build_plan
+    from runenv.workspace import Workspace
+
     ws = make_workspace(runtimes={PY_VERSION: {"build": {"platforms": [PLATFORM]}}})
-    place_artifact(runtime_tarball, ws)
+    workspace = Workspace(ws)
+    loaded = load_runtime_config(workspace, workspace.runtime(PY_VERSION))
+    lock_runtime(loaded, build_plan(loaded, PLATFORM))  # no packages: resolves without any index
+    tarball = place_artifact(runtime_tarball, ws)
+    for path in tarball.parent.iterdir():  # built after its lock, as `runenv build` does
+        os.utime(path)
     return ws
 
 
