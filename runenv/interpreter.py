@@ -15,7 +15,7 @@ from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError, ConfigError, FetchError
 from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
-from runenv.platforms import PLATFORM_KEYS, Platform, get_platform
+from runenv.platforms import Platform, get_platform
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
@@ -145,10 +145,10 @@ def fetch_archive(archive: PbsArchive, cache: Cache, *, timeout: float, offline:
 
 
 def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: list[str] | None = None) -> dict[str, str]:
-    """Write `python.sha256` for every platform (from `SHA256SUMS`) into the runtime's config.json."""
+    """Write `python.sha256` for each platform (default: `build.platforms`) from `SHA256SUMS` into config.json."""
     require_release(loaded)
     pins: dict[str, str] = {}
-    for key in platforms or list(PLATFORM_KEYS):
+    for key in platforms or list(loaded.config.build.platforms):
         archive = pbs_archive(_unpinned(loaded), get_platform(key), sums)
         pins[key] = archive.sha256
     write_pins(loaded.runtime, pins)
