@@ -185,7 +185,7 @@ def interpreter_version(executable: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         proc = subprocess.run(
-            [str(executable), "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60, env=env
+            [str(executable), "-I", "-S", "-B", "-c", code], capture_output=True, text=True, timeout=60, env=env
         )
     except OSError as exc:
         raise BuildError(f"cannot run {executable}: {exc.strerror or exc}") from None
