@@ -134,7 +134,9 @@ def check_buildable(loaded: LoadedConfig, platform: str) -> None:
     python = loaded.config.python
     if python.source == "pbs":
         require_release(loaded)
-    elif platform != host_platform_key():
+    else:
+        relocate.local_prefix(python.path, loaded.runtime.config_path)
+    if python.source == "local" and platform != host_platform_key():
         raise UsageError(
             f"runtime {loaded.runtime.name} uses a local interpreter ({python.path}), "
             f"which can only be built for the host platform, not {platform}"
