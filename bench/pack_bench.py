@@ -61,12 +61,8 @@ def main() -> None:
         rows.append(("tar czf (gzip -6)", seconds, (out / "tar.tar.gz").stat().st_size))
         for name, secs, nbytes in rows:
             print(f"{name:<32} {secs:6.2f} s  {nbytes / 1e6:7.1f} MB  ({size / secs / 1e6:5.0f} MB/s in)")
-        print(f"byte-identical across runs and thread counts: {_same(out)}")
-
-
-def _same(out: Path) -> bool:
-    blobs = {p.read_bytes() for p in out.glob("runenv-*.tar.gz")}
-    return len(blobs) == 1
+        identical = len({p.read_bytes() for p in out.glob("runenv-*.tar.gz")}) == 1
+        print(f"byte-identical across runs and thread counts: {identical}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import tarfile
@@ -12,7 +13,7 @@ import pytest
 
 from runenv.cache import sha256_file
 from tests.conftest import run_runenv
-from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, sha256_of, tar_gz_of
+from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
 HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
@@ -251,7 +252,7 @@ def test_flavor_install_only_selects_that_archive(build_workspace, run_cli, pbs_
     ws = build_workspace(runtimes={VERSION: {"python": {"flavor": "install_only"}}})
     assert run_cli("-w", ws, "build", VERSION).code == 0
     assert pbs_mirror.server.count(f"/{RELEASE}/{name}") == 1
-    assert f'flavor = "install_only"' in (ws / "dist" / f"{STEM}.manifest.toml").read_text()
+    assert 'flavor = "install_only"' in (ws / "dist" / f"{STEM}.manifest.toml").read_text()
 
 
 def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:
@@ -277,10 +278,7 @@ def test_python_pin_writes_hashes_keeping_other_keys(build_workspace, run_cli, p
     assert result.code == 0, result.stderr
     expected = {key: pbs_mirror.sums[pbs_mirror.name(key)] for key in platforms}
     assert result.json()["sha256"] == expected
-    config = (ws / f"python-{VERSION}" / "config.json").read_text()
-    import json
-
-    data = json.loads(config)
+    data = json.loads((ws / f"python-{VERSION}" / "config.json").read_text())
     assert list(data) == ["packages", "build", "python"]
     assert data["python"]["sha256"] == expected
     # Pinned: the build no longer needs SHA256SUMS.

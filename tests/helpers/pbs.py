@@ -12,7 +12,6 @@ Fixtures (registered in tests/conftest.py):
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import platform
@@ -27,6 +26,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from runenv.cache import sha256_file
 from runenv.interpreter import SUMS_NAME, archive_name
 from runenv.platforms import get_platform
 from runenv.relocate import patchelf
@@ -37,10 +37,6 @@ FLAVOR = "install_only_stripped"
 VERSION = platform.python_version()  # the running interpreter's X.Y.Z: the fixture archive holds it
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__", "ensurepip", "lib2to3"}
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _copy_stdlib(src: Path, dest: Path) -> None:
@@ -187,7 +183,7 @@ class PbsMirror:
         target = self.release_dir / name
         target.unlink(missing_ok=True)
         target.symlink_to(archive)
-        self.sums[name] = sha256 or sha256_of(archive)
+        self.sums[name] = sha256 or sha256_file(archive)
         self.write_sums()
         return name
 
