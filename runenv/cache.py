@@ -47,6 +47,9 @@ class HashingWriter:
         self.digest.update(data)
         self.size += len(data)
 
+    def flush(self) -> None:
+        self._fh.flush()
+
 
 class Cache:
     """Blobs named by their sha256; written to a temp file, verified, then renamed into place."""

@@ -16,6 +16,8 @@ from runenv.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.helpers.pbs"]  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
+
 
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

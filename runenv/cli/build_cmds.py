@@ -1,1 +1,113 @@
-"""CLI commands: build (see the matching stage modules)."""
+"""CLI commands: `build` and `python pin`."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from runenv.build import Artifact, BuildOptions, build_one, check_buildable
+from runenv.cache import Cache
+from runenv.cli.app import app, options
+from runenv.config import LoadedConfig, load_runtime_config
+from runenv.errors import RunenvError, UsageError
+from runenv.interpreter import SumsSource, pin_runtime
+from runenv.platforms import get_platform, host_platform_key
+
+python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
+app.add_typer(python_app, name="python")
+
+
+def _targets(loaded: LoadedConfig, platforms: list[str], all_platforms: bool) -> list[str]:
+    if all_platforms and platforms:
+        raise UsageError("give --platform or --all-platforms, not both")
+    if all_platforms:
+        return list(loaded.config.build.platforms)
+    if platforms:
+        return [get_platform(p).key for p in dict.fromkeys(platforms)]
+    host = host_platform_key()
+    if host is None:
+        raise UsageError("this host is not one of runenv's platforms", hint="pass --platform KEY")
+    return [host]
+
+
+def _artifact_line(artifact: Artifact) -> str:
+    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}"
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    runtimes: List[str] = typer.Argument(None, help="Runtimes to build, e.g. 3.12.10 (or --all)."),
+    all_runtimes: bool = typer.Option(False, "--all", help="Build every runtime in the workspace."),
+    platform: List[str] = typer.Option([], "--platform", "-p", help="Target platform (repeatable; default: host)."),
+    all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Artifacts built in parallel."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the download cache."),
+) -> None:
+    """Build relocatable runtime tarballs into dist/."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    # Every config and target is checked before anything is fetched or written.
+    work: list[tuple[LoadedConfig, str]] = []
+    for runtime in ws.select(runtimes or [], all_runtimes):
+        loaded = load_runtime_config(ws, runtime)
+        for key in _targets(loaded, platform, all_platforms):
+            check_buildable(loaded, key)
+            work.append((loaded, key))
+    cache = Cache()
+    timeout = max(loaded.config.build.timeout for loaded, _ in work)
+    sums = SumsSource(cache, timeout=timeout, offline=offline)
+    build_options = BuildOptions((out or ws.dist_dir).resolve(), offline=offline)
+
+    def run(item: tuple[LoadedConfig, str]) -> Artifact:
+        loaded, key = item
+        if opts.progress:
+            opts.info(f"building {loaded.runtime.name} for {key}")
+        artifact = build_one(ws, loaded, key, cache, sums, build_options)
+        if opts.progress:
+            opts.info(f"built {artifact.path.name}")
+        return artifact
+
+    artifacts: list[Artifact] = []
+    errors: list[RunenvError] = []
+    pool = ThreadPoolExecutor(max(1, min(jobs, len(work))))
+    try:
+        for future in [pool.submit(run, item) for item in work]:
+            try:
+                artifacts.append(future.result())
+            except RunenvError as exc:
+                errors.append(exc)
+    except BaseException:
+        build_options.cancel.set()  # running builds stop at their next entry and leave no tarball
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if artifacts or not errors:
+        opts.emit([a.as_json() for a in artifacts], lambda: "\n".join(_artifact_line(a) for a in artifacts))
+    for extra in errors[1:]:
+        typer.echo(extra.render(), err=True)
+    if errors:
+        raise errors[0]
+
+
+@python_app.command("pin")
+def pin(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10."),
+    offline: bool = typer.Option(False, "--offline", help="Use only a cached SHA256SUMS."),
+) -> None:
+    """Write python.sha256 for every platform into the runtime's config.json (from the release's SHA256SUMS)."""
+    opts = options(ctx)
+    ws = opts.workspace()
+    loaded = load_runtime_config(ws, ws.runtime(runtime))
+    sums = SumsSource(Cache(), timeout=loaded.config.build.timeout, offline=offline)
+    pins = pin_runtime(loaded, sums)
+    opts.emit(
+        {"runtime": loaded.runtime.name, "config": str(loaded.runtime.config_path), "sha256": pins},
+        lambda: "\n".join(f"{key:<15} {sha}" for key, sha in pins.items())
+        + f"\npinned in {loaded.runtime.config_path}",
+    )

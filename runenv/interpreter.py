@@ -1,0 +1,205 @@
+"""Interpreter sources: python-build-standalone archives (naming, mirror, integrity, pinning) and version checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from runenv.cache import Cache
+from runenv.config.load import LoadedConfig, read_json
+from runenv.config.models import PythonConfig
+from runenv.errors import BuildError, ConfigError, FetchError
+from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
+from runenv.platforms import Platform, get_platform
+from runenv.workspace import Runtime
+
+DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
+MIRROR_ENV = "RUNENV_PBS_MIRROR"
+SUMS_NAME = "SHA256SUMS"
+MIRROR_HINT = f"set {MIRROR_ENV} (or python.mirror) to a reachable python-build-standalone mirror"
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Base URL of PBS release downloads and where that choice came from."""
+
+    url: str
+    origin: str  # "RUNENV_PBS_MIRROR", "python.mirror" or "default"
+
+    def release_url(self, release: str, name: str) -> str:
+        return f"{self.url}/{release}/{name}"
+
+
+@dataclass(frozen=True)
+class PbsArchive:
+    """One python-build-standalone archive: where it is and the sha256 it must have."""
+
+    name: str
+    url: str
+    release: str
+    flavor: str
+    sha256: str
+    hash_origin: str  # "config pin" or the SHA256SUMS URL
+    mirror: Mirror
+
+    @property
+    def download(self) -> Download:
+        return Download(self.url, self.sha256, self.name)
+
+
+def archive_name(version: str, release: str, platform: Platform, flavor: str) -> str:
+    """`cpython-<version>+<release>-<triple>-<flavor>.tar.gz`, as python-build-standalone names it."""
+    return f"cpython-{version}+{release}-{platform.pbs_triple}-{flavor}.tar.gz"
+
+
+def choose_mirror(python: PythonConfig) -> Mirror:
+    """`RUNENV_PBS_MIRROR` beats `python.mirror` beats python-build-standalone's release downloads."""
+    env = os.environ.get(MIRROR_ENV, "").strip()
+    if env:
+        return Mirror(env.rstrip("/"), MIRROR_ENV)
+    if python.mirror:
+        return Mirror(python.mirror.rstrip("/"), "python.mirror")
+    return Mirror(DEFAULT_MIRROR, "default")
+
+
+def require_release(loaded: LoadedConfig) -> str:
+    """The runtime's PBS release tag; its absence is a config error naming the runtime's file."""
+    release = loaded.config.python.release
+    if not release:
+        raise ConfigError(
+            f"{loaded.runtime.config_path}: python.release is not set for runtime {loaded.runtime.name}",
+            hint='set the python-build-standalone release tag, e.g. "python": {"release": "20250517"}',
+        )
+    return release
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    """{file name: sha256} from a `SHA256SUMS` document (`<hex>  <name>` or `<hex> *<name>`)."""
+    sums: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S.*?)\s*$", line)
+        if match:
+            sums[match[2].rsplit("/", 1)[-1]] = match[1].lower()
+    return sums
+
+
+def mirror_error(exc: FetchError, mirror: Mirror, offline: bool) -> FetchError:
+    """A download failure restated with the mirror in use and how to change it."""
+    if offline:
+        return exc
+    return FetchError(f"{exc.message} (PBS mirror from {mirror.origin})", hint=MIRROR_HINT)
+
+
+class SumsSource:
+    """The `SHA256SUMS` of PBS releases, fetched once per release URL (cached for --offline)."""
+
+    def __init__(self, cache: Cache, *, timeout: float, offline: bool) -> None:
+        self.cache = cache
+        self.timeout = timeout
+        self.offline = offline
+        self._sums: dict[str, dict[str, str]] = {}
+
+    def sums(self, mirror: Mirror, release: str) -> tuple[str, dict[str, str]]:
+        url = mirror.release_url(release, SUMS_NAME)
+        if url not in self._sums:
+            with make_client(self.timeout) as client:
+                try:
+                    text = fetch_text(client, url, self.cache, offline=self.offline)
+                except FetchError as exc:
+                    raise mirror_error(exc, mirror, self.offline) from None
+            self._sums[url] = parse_sums(text)
+        return url, self._sums[url]
+
+
+def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> PbsArchive:
+    """The archive for a runtime on a platform with its expected hash: a config pin, else `SHA256SUMS`."""
+    python = loaded.config.python
+    release = require_release(loaded)
+    name = archive_name(loaded.runtime.version, release, platform, python.flavor)
+    mirror = choose_mirror(python)
+    url = mirror.release_url(release, name)
+    pinned = python.sha256.get(platform.key)  # type: ignore[call-overload]
+    if pinned:
+        return PbsArchive(name, url, release, python.flavor, pinned, "config pin", mirror)
+    sums_url, table = sums.sums(mirror, release)
+    if name not in table:
+        raise FetchError(
+            f"no sha256 for {name} in {redact(sums_url)}; refusing an unverified interpreter",
+            hint=f"check python.release/flavor, or pin python.sha256.{platform.key} in {loaded.runtime.config_path}",
+        )
+    return PbsArchive(name, url, release, python.flavor, table[name], redact(sums_url), mirror)
+
+
+def fetch_archive(archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool) -> Path:
+    """The archive's path in the cache, downloading and verifying it when missing."""
+    try:
+        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline)
+    except FetchError as exc:
+        raise mirror_error(exc, archive.mirror, offline) from None
+    return paths[archive.sha256]
+
+
+def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: list[str] | None = None) -> dict[str, str]:
+    """Write `python.sha256` for each platform (default: `build.platforms`) from `SHA256SUMS` into config.json."""
+    require_release(loaded)
+    pins: dict[str, str] = {}
+    for key in platforms or list(loaded.config.build.platforms):
+        archive = pbs_archive(_unpinned(loaded), get_platform(key), sums)
+        pins[key] = archive.sha256
+    write_pins(loaded.runtime, pins)
+    return pins
+
+
+def _unpinned(loaded: LoadedConfig) -> LoadedConfig:
+    """The same config with its sha256 pins dropped, so pinning always reads the release's SHA256SUMS."""
+    python = loaded.config.python.model_copy(update={"sha256": {}})
+    config = loaded.config.model_copy(update={"python": python})
+    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest)
+
+
+def write_pins(runtime: Runtime, pins: dict[str, str]) -> None:
+    """Set `python.sha256` in the runtime's config.json, keeping its other keys and their order."""
+    path = runtime.config_path
+    data = read_json(path)
+    python = data.setdefault("python", {})
+    if not isinstance(python, dict):
+        raise ConfigError(f"{path}: python: expected an object")
+    python["sha256"] = {**python.get("sha256", {}), **pins}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def interpreter_version(executable: Path) -> str:
+    """`X.Y.Z` reported by running `executable` in isolated mode."""
+    code = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    try:
+        proc = subprocess.run(
+            [str(executable), "-I", "-S", "-B", "-c", code], capture_output=True, text=True, timeout=60, env=env
+        )
+    except OSError as exc:
+        raise BuildError(f"cannot run {executable}: {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildError(f"{executable} failed to start (exit {proc.returncode}): {detail}")
+    return proc.stdout.strip()
+
+
+def check_version(executable: Path, expected: str, origin: str) -> None:
+    """Refuse an interpreter whose real version is not the runtime's."""
+    actual = interpreter_version(executable)
+    if actual != expected:
+        raise BuildError(
+            f"{origin} contains Python {actual}, but the runtime needs {expected}",
+            hint="check python.release and the archive, or the runtime directory's version",
+        )

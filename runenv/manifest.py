@@ -1,0 +1,83 @@
+"""The runtime's self-description, `runenv-manifest.toml`: what went in, from where, and what was left out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "runenv-manifest.toml"
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    """Where the interpreter came from: a PBS archive (url, release, flavor) or a local prefix (path)."""
+
+    source: str  # "pbs" or "local"
+    sha256: str  # of the archive (pbs) or of the copied prefix's file list and contents (local)
+    url: str | None = None
+    path: str | None = None
+    release: str | None = None
+    flavor: str | None = None
+    archive: str | None = None
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    """One installed distribution and how it got there."""
+
+    name: str
+    version: str
+    sha256: str
+    how: str  # "wheel", "source", "build-wheel"
+    source: str = ""  # URL or file it was installed from
+    requested: bool = True  # direct dependency (False: pulled in by another)
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """A package left out on this platform, with the reason."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    """Everything a runtime tarball says about itself; later stages append packages and skips."""
+
+    runtime: str
+    python: str
+    platform: str
+    interpreter: InterpreterInfo
+    config_digest: str
+    build: dict[str, Any] = field(default_factory=dict)
+    packages: list[PackageEntry] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format-version": FORMAT_VERSION,
+            "runtime": self.runtime,
+            "python": self.python,
+            "platform": self.platform,
+            "config-digest": self.config_digest,
+            "interpreter": _drop_none(asdict(self.interpreter)),
+            "build": dict(sorted(self.build.items())),
+            "packages": [asdict(p) for p in sorted(self.packages, key=lambda p: p.name)],
+            "skipped": [asdict(s) for s in sorted(self.skipped, key=lambda s: s.name)],
+        }
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.as_dict())
+
+    def write(self, path: Path) -> Path:
+        path.write_text(self.to_toml(), encoding="utf-8")
+        return path
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}

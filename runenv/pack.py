@@ -1,0 +1,151 @@
+"""Deterministic, streamed runtime tarballs with their `.sha256` and manifest, written under temp names."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from runenv.cache import CHUNK, HashingWriter
+from runenv.errors import BuildError
+from runenv.manifest import MANIFEST_NAME, Manifest
+
+FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
+GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
+GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the number of threads
+
+
+@dataclass(frozen=True)
+class PackedArtifact:
+    """A finished tarball beside its checksum file and manifest."""
+
+    path: Path
+    sha256: str
+    size: int
+    sha256_path: Path
+    manifest_path: Path
+
+
+def source_date_epoch(release: str | None = None) -> int:
+    """Timestamp for every entry: SOURCE_DATE_EPOCH, else the PBS release date, else 1980-01-01."""
+    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise BuildError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
+    if release:
+        with contextlib.suppress(ValueError):
+            date = datetime.strptime(release[:8], "%Y%m%d").replace(tzinfo=timezone.utc)
+            return int(date.timestamp())
+    return FALLBACK_EPOCH
+
+
+def walk_sorted(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative posix path, lstat) of everything below `root`, depth first, names sorted bytewise."""
+    entries = sorted(os.scandir(root), key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+    for entry in entries:
+        st = entry.stat(follow_symlinks=False)
+        yield entry.name, st
+        if stat.S_ISDIR(st.st_mode):
+            for rel, sub in walk_sorted(Path(entry.path)):
+                yield f"{entry.name}/{rel}", sub
+
+
+def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarfile.TarInfo:
+    """A TarInfo with everything that varies between machines normalised away."""
+    info = tarfile.TarInfo(name)
+    info.mtime = mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISDIR(st.st_mode):
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    elif stat.S_ISLNK(st.st_mode):
+        info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, link
+    elif stat.S_ISREG(st.st_mode):
+        info.type, info.size = tarfile.REGTYPE, st.st_size
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+    else:
+        raise BuildError(f"cannot pack {name}: not a file, directory or symlink")
+    return info
+
+
+def write_tar(
+    prefix: Path, top: str, fileobj: HashingWriter, mtime: int, threads: int, cancel: threading.Event | None = None
+) -> None:
+    """Stream `prefix` as `top/…` into a gzip-compressed tar written to `fileobj`."""
+    from isal import igzip_threaded
+
+    with igzip_threaded.open(
+        fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK
+    ) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+        tar.addfile(tar_entry(top, os.stat(prefix), mtime))
+        for rel, st in walk_sorted(prefix):
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
+            path = prefix / rel
+            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+            info = tar_entry(f"{top}/{rel}", st, mtime, link)
+            if info.isreg():
+                with path.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+
+
+def pack(
+    prefix: Path,
+    out_dir: Path,
+    stem: str,
+    manifest: Manifest,
+    *,
+    mtime: int,
+    threads: int = 0,
+    cancel: threading.Event | None = None,
+) -> PackedArtifact:
+    """Write `<stem>.tar.gz`, `.tar.gz.sha256` and `<stem>.manifest.toml` into `out_dir`.
+
+    The manifest also goes inside as `<stem>/runenv-manifest.toml`. Everything is written under a
+    temp name and renamed when complete; the tarball is renamed last, so its presence means done.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest.write(prefix / MANIFEST_NAME)
+    tarball = out_dir / f"{stem}.tar.gz"
+    sums = out_dir / f"{stem}.tar.gz.sha256"
+    manifest_out = out_dir / f"{stem}.manifest.toml"
+    threads = threads or min(4, os.cpu_count() or 1)
+    temps: list[Path] = []
+
+    def temp(final: Path) -> Path:
+        fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{final.name}.", suffix=".part")
+        os.close(fd)
+        temps.append(Path(name))
+        return temps[-1]
+
+    try:
+        tar_tmp = temp(tarball)
+        with tar_tmp.open("wb") as raw:
+            out = HashingWriter(raw)
+            write_tar(prefix, stem, out, mtime, threads, cancel)
+        sha256, size = out.digest.hexdigest(), out.size
+        sums_tmp = temp(sums)
+        sums_tmp.write_text(f"{sha256}  {tarball.name}\n", encoding="utf-8")
+        manifest_tmp = manifest.write(temp(manifest_out))
+        for tmp in (sums_tmp, manifest_tmp, tar_tmp):
+            os.chmod(tmp, 0o644)
+        os.replace(manifest_tmp, manifest_out)
+        os.replace(sums_tmp, sums)
+        os.replace(tar_tmp, tarball)
+    except OSError as exc:
+        raise BuildError(f"cannot write {tarball}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return PackedArtifact(tarball, sha256, size, sums, manifest_out)

@@ -1,0 +1,146 @@
+"""Deterministic packing: normalised entries, stable bytes, temp names, and nothing left on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runenv.errors import BuildError
+from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
+from runenv.pack import FALLBACK_EPOCH, pack, source_date_epoch
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+def make_tree(root: Path) -> Path:
+    (root / "bin").mkdir(parents=True)
+    (root / "lib" / "python3.11" / "b").mkdir(parents=True)
+    (root / "bin" / "python3.11").write_bytes(os.urandom(3 << 20))  # spans several gzip blocks
+    (root / "bin" / "python3.11").chmod(0o700)
+    (root / "bin" / "python3").symlink_to("python3.11")
+    (root / "lib" / "python3.11" / "os.py").write_text("# os\n")
+    (root / "lib" / "python3.11" / "os.py").chmod(0o600)
+    (root / "lib" / "python3.11" / "a.py").write_text("# a\n" * 100000)
+    (root / "lib" / "python3.11" / "b" / "c.py").write_text("")
+    return root
+
+
+def manifest() -> Manifest:
+    return Manifest("3.11.7", "3.11.7", "linux-x64", InterpreterInfo("pbs", "0" * 64, url="file:///x"), "d" * 64)
+
+
+def files_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_entries_are_normalised_sorted_and_under_one_top_directory(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    art = pack(tree, tmp_path / "dist", "python-3.11.7-linux-x64", manifest(), mtime=1234567890)
+    with tarfile.open(art.path) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names[0] == "python-3.11.7-linux-x64"
+    assert all(n == names[0] or n.startswith(names[0] + "/") for n in names)
+    assert names == [
+        "python-3.11.7-linux-x64",
+        *(f"python-3.11.7-linux-x64/{n}" for n in [
+            "bin", "bin/python3", "bin/python3.11", "lib", "lib/python3.11", "lib/python3.11/a.py",
+            "lib/python3.11/b", "lib/python3.11/b/c.py", "lib/python3.11/os.py", "runenv-manifest.toml",
+        ]),
+    ]
+    by_name = {m.name.split("/", 1)[-1]: m for m in members}
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 1234567890)}
+    assert by_name["bin"].mode == 0o755
+    assert by_name["bin/python3.11"].mode == 0o755
+    assert by_name["lib/python3.11/os.py"].mode == 0o644
+    assert by_name["bin/python3"].issym() and by_name["bin/python3"].linkname == "python3.11"
+
+
+def test_gzip_header_has_no_timestamp_or_name(tmp_path: Path) -> None:
+    art = pack(make_tree(tmp_path / "tree"), tmp_path / "dist", "rt", manifest(), mtime=0)
+    header = art.path.read_bytes()[:10]
+    assert header[:3] == b"\x1f\x8b\x08"
+    assert header[3] == 0  # no FNAME, no FEXTRA, no FCOMMENT
+    assert header[4:8] == b"\0\0\0\0"
+
+
+def test_same_inputs_give_identical_bytes_whatever_the_tree_metadata_and_threads(tmp_path: Path) -> None:
+    first = make_tree(tmp_path / "one")
+    second = tmp_path / "two"
+    shutil.copytree(first, second, symlinks=True)
+    os.utime(second / "lib" / "python3.11" / "os.py", (1, 1))
+    (second / "lib" / "python3.11" / "os.py").chmod(0o664)
+    a = pack(first, tmp_path / "d1", "rt", manifest(), mtime=FALLBACK_EPOCH, threads=1)
+    time.sleep(1.1)
+    b = pack(second, tmp_path / "d2", "rt", manifest(), mtime=FALLBACK_EPOCH, threads=4)
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert a.sha256 == b.sha256 == hashlib.sha256(a.path.read_bytes()).hexdigest()
+
+
+def test_checksum_file_and_manifest_sit_beside_the_tarball(tmp_path: Path) -> None:
+    m = manifest()
+    m.packages.append(PackageEntry("numpy", "2.2.6", "a" * 64, "wheel", "https://example.invalid/numpy.whl"))
+    m.skipped.append(SkippedEntry("cudf-cu12", "CUDA packages not supported on macOS"))
+    art = pack(make_tree(tmp_path / "tree"), tmp_path / "dist", "python-x-linux-x64", m, mtime=0)
+    assert files_in(tmp_path / "dist") == [
+        "python-x-linux-x64.manifest.toml", "python-x-linux-x64.tar.gz", "python-x-linux-x64.tar.gz.sha256"
+    ]
+    assert art.sha256_path.read_text() == f"{art.sha256}  python-x-linux-x64.tar.gz\n"
+    assert art.size == art.path.stat().st_size
+    outside = art.manifest_path.read_bytes()
+    with tarfile.open(art.path) as tar:
+        inside = tar.extractfile("python-x-linux-x64/runenv-manifest.toml").read()  # type: ignore[union-attr]
+    assert inside == outside
+    data = tomllib.loads(outside.decode())
+    assert data["format-version"] == 1
+    assert data["packages"][0]["name"] == "numpy" and data["skipped"][0]["reason"].startswith("CUDA")
+    assert data["interpreter"] == {"source": "pbs", "sha256": "0" * 64, "url": "file:///x"}
+
+
+def test_failure_while_packing_leaves_nothing(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    os.mkfifo(tree / "lib" / "zz-fifo")
+    with pytest.raises(BuildError, match="zz-fifo"):
+        pack(tree, tmp_path / "dist", "rt", manifest(), mtime=0)
+    assert files_in(tmp_path / "dist") == []
+
+
+def test_interrupt_while_packing_leaves_nothing(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(KeyboardInterrupt):
+        pack(make_tree(tmp_path / "tree"), tmp_path / "dist", "rt", manifest(), mtime=0, cancel=cancel)
+    assert files_in(tmp_path / "dist") == []
+
+
+def test_interrupt_keeps_a_previous_complete_tarball(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    old = pack(tree, tmp_path / "dist", "rt", manifest(), mtime=0)
+    before = old.path.read_bytes()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(KeyboardInterrupt):
+        pack(tree, tmp_path / "dist", "rt", manifest(), mtime=1, cancel=cancel)
+    assert old.path.read_bytes() == before
+    assert files_in(tmp_path / "dist") == ["rt.manifest.toml", "rt.tar.gz", "rt.tar.gz.sha256"]
+
+
+def test_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert source_date_epoch("20250517") == 1747440000  # the release date, 00:00 UTC
+    assert source_date_epoch(None) == FALLBACK_EPOCH
+    assert source_date_epoch("not-a-date") == FALLBACK_EPOCH
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert source_date_epoch("20250517") == 1700000000
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(BuildError, match="SOURCE_DATE_EPOCH"):
+        source_date_epoch(None)
