@@ -65,12 +65,12 @@ def _check(member: tarfile.TarInfo, rel: str) -> None:
 
 
 def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "python") -> None:
-    """Unpack `archive` into the new directory `dest`, dropping the top-level `strip/` directory.
+    """Unpack `archive` into `dest` (made if missing), dropping the top-level `strip/` directory.
 
     A hostile member (absolute path, `..`, link leaving the tree, special file) raises IntegrityError
     naming the archive and the member; `dest` is then removed.
     """
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
     try:
         with open_compressed(archive) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:

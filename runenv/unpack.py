@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import os
-import posixpath
 import shutil
-import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from runenv import archive
 from runenv.cache import sha256_file
-from runenv.errors import BuildError, IntegrityError
-
-_FILTER_ERRORS: tuple[type[Exception], ...] = tuple(filter(None, [getattr(tarfile, "FilterError", None)]))
-
-
-def _check_member(member: tarfile.TarInfo, tarball: Path) -> None:
-    """Refuse what the `data` filter refuses, for Pythons that lack it (< 3.10.12 / 3.11.4)."""
-    name = PurePosixPath(member.name)
-    bad = name.is_absolute() or ".." in name.parts
-    if member.issym() or member.islnk():
-        base = name.parent if member.issym() else PurePosixPath()
-        resolved = posixpath.normpath(str(base / member.linkname))
-        bad = bad or member.linkname.startswith("/") or resolved == ".." or resolved.startswith("../")
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        bad = True
-    if bad:
-        raise IntegrityError(f"{tarball}: refusing unsafe archive member {member.name!r}")
+from runenv.errors import IntegrityError
 
 
 def extract_tarball(tarball: Path, dest: Path) -> None:
-    """Extract `tarball` into the existing directory `dest`, refusing members that would escape it."""
-    try:
-        with tarfile.open(tarball, "r:*") as archive:
-            if hasattr(tarfile, "data_filter"):
-                archive.extractall(dest, filter="data")
-            else:
-                for member in archive:
-                    _check_member(member, tarball)
-                archive.extractall(dest)
-    except _FILTER_ERRORS as exc:
-        raise IntegrityError(f"{tarball}: refusing unsafe archive member: {exc}") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BuildError(f"cannot unpack {tarball}: {exc}") from None
+    """Extract `tarball` (keeping its top directory) into `dest`, refusing members that would escape it."""
+    archive.extract(tarball, dest, label=str(tarball), strip=None)
 
 
 def single_top_dir(root: Path, tarball: Path) -> Path:

@@ -33,14 +33,11 @@ def _link(name, target):
 
 @pytest.mark.parametrize("member", [_file("../escape"), _link("top/out", "../../etc/passwd"),
                                     _link("top/abs", "/etc/passwd")])
-@pytest.mark.parametrize("legacy", [False, True], ids=["data-filter", "no-data-filter"])
-def test_members_escaping_the_destination_are_refused(tmp_path, member, legacy, monkeypatch):
-    if legacy:  # Pythons before 3.10.12 / 3.11.4 have no extraction filters: runenv checks members itself
-        monkeypatch.delattr(tarfile, "data_filter")
+def test_members_escaping_the_destination_are_refused(tmp_path, member):
     tarball = _tar(tmp_path / "bad.tar.gz", [member])
     dest = tmp_path / "dest"
     dest.mkdir()
-    with pytest.raises(IntegrityError, match="unsafe archive member"):
+    with pytest.raises(IntegrityError, match="refusing member"):
         extract_tarball(tarball, dest)
     assert not (tmp_path / "escape").exists()
 
