@@ -23,6 +23,7 @@ from installer.sources import WheelFile
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError
 from runenv.lock import LockedPackage
+from runenv.manifest import PackageEntry
 from runenv.platforms import Platform, is_host_runnable
 
 How = Literal["wheel", "built-from-sdist"]
@@ -37,20 +38,6 @@ class WheelToInstall:
     filename: str
     package: LockedPackage
     how: How = "wheel"
-
-
-@dataclass(frozen=True)
-class InstalledPackage:
-    """One package as the manifest records it."""
-
-    name: str
-    version: str
-    sha256: str
-    how: How
-    index: str | None
-
-    def as_json(self) -> dict[str, str | None]:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "how": self.how, "index": self.index}
 
 
 def posix_launcher_shebang(platform: Platform, python_version: str) -> str:
@@ -97,7 +84,7 @@ def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[st
 
 def install_wheels(
     prefix: Path, platform: Platform, python_version: str, wheels: list[WheelToInstall], *, wheelhouse: bool = False
-) -> list[InstalledPackage]:
+) -> list[PackageEntry]:
     """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records."""
     if platform.is_windows:
         kind, shebang = "win-amd64", windows_launcher_shebang(platform, python_version)
@@ -120,7 +107,7 @@ def install_wheels(
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
-            installed.append(InstalledPackage(p.name, p.version, p.sha256, item.how, p.index))
+            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index))
     return installed
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from runenv import archive, relocate
+from runenv.assemble import WheelToInstall, byte_compile, copy_files, install_wheels
+from runenv.distutils_shim import shim_enabled, write_shim
+from runenv.fetch import fetch_all
+from runenv.files import write_text_atomic
+from runenv.lock import ensure_lock, lock_is_fresh
+from runenv.resolve import index_args
+from runenv.sdist import handle_sdist
+from runenv.verify import load_allowlist, verify_tarball
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
 from runenv.errors import BuildError, UsageError
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
-from runenv.manifest import InterpreterInfo, Manifest
+from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
@@ -27,7 +35,10 @@ class BuildOptions:
 
     out_dir: Path
     offline: bool = False
+    locked: bool = False  # fail on a stale or missing lock instead of re-locking
+    verify: bool = True  # verify the packed tarball when the host can run it
     pack_threads: int = 0
+    warn: Callable[[str], None] = lambda _message: None
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop builds running in threads
 
 
@@ -65,6 +76,7 @@ class Artifact:
     sha256: str
     size: int
     manifest: Path
+    verify: dict | None = None  # the verification report, when the host could run the runtime
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -74,6 +86,7 @@ class Artifact:
             "sha256": self.sha256,
             "size": self.size,
             "manifest": str(self.manifest),
+            "verify": self.verify,
         }
 
 
@@ -125,8 +138,67 @@ def verify_interpreter(ctx: BuildContext) -> None:
         check_version(exe, ctx.version, origin)
 
 
-# The pipeline for one artifact; the package stages slot in between verification and packing.
-STEPS: list[Step] = [provision_interpreter, verify_interpreter]
+def install_packages(ctx: BuildContext) -> None:
+    """Lock, fetch, build sdists, install wheels, copy files, add the distutils shim, byte-compile."""
+    assert ctx.manifest is not None
+    plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
+    if ctx.options.offline and not ctx.options.locked and not lock_is_fresh(ctx.loaded, plan):
+        raise UsageError(
+            f"offline, and the lock of runtime {plan.runtime} for {plan.platform} is missing or stale",
+            hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` while online",
+        )
+    lock = ensure_lock(ctx.loaded, plan, locked=ctx.options.locked, warn=ctx.options.warn).lock
+    blobs = fetch_all(
+        lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
+        offline=ctx.options.offline,
+    )
+    requested = {p.name for p in plan.installable}
+    wheels: list[WheelToInstall] = []
+    shipped: list[PackageEntry] = []
+    built_dir = ctx.prefix.parent / "wheels"
+    for package in lock.packages:
+        blob = blobs[package.sha256]
+        if package.kind == "wheel":
+            wheels.append(WheelToInstall(blob, package.filename, package))
+            continue
+        planned = plan.package(package.name)
+        outcome = handle_sdist(
+            blob, package, ctx.platform, ctx.prefix, version, built_dir, ship_sdists=build.ship_sdists,
+            spec=planned.build_wheel if planned else None,
+            index=index_args(plan.registries, plan.uses_machine_index), timeout=build.timeout,
+        )
+        if outcome.wheel is not None:
+            wheels.append(WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist"))
+        else:
+            shipped.append(PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index))
+    installed = install_wheels(ctx.prefix, ctx.platform, version, wheels, wheelhouse=build.wheelhouse)
+    copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
+    if shim_enabled(ctx.loaded.config, version):
+        result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
+        if result.warning:
+            ctx.options.warn(result.warning)
+    byte_compile(ctx.prefix, ctx.platform, version)
+    for entry in [*installed, *shipped]:
+        ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
+    ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config") for p in plan.packages
+                                if p.action == "skip")
+    ctx.manifest.skipped.extend(SkippedEntry(s.name, s.reason) for s in lock.skipped)
+
+
+# The pipeline for one artifact, up to packing.
+STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages]
+
+
+def verify_artifact(ws: Workspace, loaded: LoadedConfig, platform: Platform, packed: PackedArtifact) -> dict:
+    """Verify the packed tarball from a new path; on failure its files are removed and the build fails."""
+    allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
+    try:
+        report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=ws.state_dir / "verify")
+    except BaseException:
+        for path in (packed.path, packed.sha256_path, packed.manifest_path):
+            path.unlink(missing_ok=True)
+        raise
+    return report.as_json()
 
 
 def check_buildable(loaded: LoadedConfig, platform: str) -> None:
@@ -167,4 +239,11 @@ def build_one(
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Artifact(loaded.runtime.name, platform_key, packed.path, packed.sha256, packed.size, packed.manifest_path)
+    verify = None
+    if options.verify and is_host_runnable(platform_key):
+        verify = verify_artifact(ws, loaded, platform, packed)
+        ctx.manifest.verify = verify
+        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+    return Artifact(
+        loaded.runtime.name, platform_key, packed.path, packed.sha256, packed.size, packed.manifest_path, verify
+    )

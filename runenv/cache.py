@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from runenv.errors import IntegrityError
+from runenv.files import write_text_atomic
 
 CHUNK = 1 << 20
 
@@ -105,9 +106,7 @@ class Cache:
     def remember(self, key: str, sha256: str) -> None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()
         ref.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ref.with_suffix(".tmp")
-        tmp.write_text(sha256)
-        os.replace(tmp, ref)
+        write_text_atomic(ref, sha256)
 
     def recall(self, key: str) -> str | None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()

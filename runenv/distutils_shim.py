@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runenv.config.models import RuntimeConfig
+from runenv.files import write_text_atomic
 
 MARKER = "# runenv: distutils shim"
 SHIM_REQUIREMENTS = ("setuptools", "wheel")
@@ -52,7 +53,5 @@ def write_shim(site_packages: Path) -> ShimResult:
                 False,
                 f"{target} exists and was not written by runenv; distutils shim not installed",
             )
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(SHIM_SOURCE, encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomic(target, SHIM_SOURCE)
     return ShimResult(target, True)

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
+from runenv.files import write_text_atomic
 from runenv.errors import BuildError, ConfigError, FetchError
 from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
 from runenv.platforms import Platform, get_platform
@@ -170,13 +170,7 @@ def write_pins(runtime: Runtime, pins: dict[str, str]) -> None:
     if not isinstance(python, dict):
         raise ConfigError(f"{path}: python: expected an object")
     python["sha256"] = {**python.get("sha256", {}), **pins}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def interpreter_version(executable: Path) -> str:

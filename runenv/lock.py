@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
+from runenv.files import write_text_atomic
 from runenv.errors import StepError
 from runenv.fetch import Download
 from runenv.plan import RuntimePlan, dependency_fallback
@@ -256,9 +256,7 @@ def lock_runtime(
         },
     }
     path = loaded.runtime.lock_path(plan.platform)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomli_w.dumps(document), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, tomli_w.dumps(document))
     return LockResult(read_lock(path), written=True)
 
 

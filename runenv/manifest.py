@@ -31,10 +31,13 @@ class PackageEntry:
 
     name: str
     version: str
-    sha256: str
-    how: str  # "wheel", "source", "build-wheel"
-    source: str = ""  # URL or file it was installed from
-    requested: bool = True  # direct dependency (False: pulled in by another)
+    sha256: str  # of the artifact it was installed from (the wheel, or the sdist it was built from)
+    how: str  # "wheel", "built-from-sdist" or "shipped-sdist"
+    index: str | None = None  # the index it came from
+    requested: bool = True  # a direct dependency (False: pulled in by another)
+
+    def as_json(self) -> dict[str, Any]:
+        return _drop_none(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Manifest:
     build: dict[str, Any] = field(default_factory=dict)
     packages: list[PackageEntry] = field(default_factory=list)
     skipped: list[SkippedEntry] = field(default_factory=list)
+    verify: dict[str, Any] | None = None  # results of verifying the packed tarball (only beside it)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,8 +71,9 @@ class Manifest:
             "config-digest": self.config_digest,
             "interpreter": _drop_none(asdict(self.interpreter)),
             "build": dict(sorted(self.build.items())),
-            "packages": [asdict(p) for p in sorted(self.packages, key=lambda p: p.name)],
+            "packages": [p.as_json() for p in sorted(self.packages, key=lambda p: p.name)],
             "skipped": [asdict(s) for s in sorted(self.skipped, key=lambda s: s.name)],
+            **({"verify": self.verify} if self.verify is not None else {}),
         }
 
     def to_toml(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from runenv.cli import main
+from tests.helpers.index import uv_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("RUNENV_CACHE_DIR", str(home / "runenv-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    # No test reaches the internet: uv and pip see only an unreachable loopback index unless a test
+    # points them at its own (tests.helpers.index.uv_env).
+    uv_env(monkeypatch, home, "http://127.0.0.1:9/no-index-in-tests/simple")
     for var in ("RUNENV_PBS_MIRROR", "RUNENV_PUBLISH_TARGET", "RUNENV_DISABLE_DISTUTILS_SHIM", "SOURCE_DATE_EPOCH"):
         monkeypatch.delenv(var, raising=False)
     return home

@@ -56,7 +56,9 @@ def test_local_prefix_is_copied_relocated_and_packed(make_workspace, run_cli, tm
     assert LOCAL is not None
     version = LOCAL.name
     minor = ".".join(version.split(".")[:2])
-    ws = make_workspace(runtimes={version: {"python": {"source": "local", "path": str(LOCAL)}}})
+    # Only the interpreter is under test here: no distutils shim, so nothing needs an index.
+    ws = make_workspace(runtimes={version: {"python": {"source": "local", "path": str(LOCAL)},
+                                            "build": {"distutilsShim": False}}})
     result = run_cli("-w", ws, "build", version, "-o", "json")
     assert result.code == 0, result.stderr
     tarball = Path(result.json()[0]["path"])

@@ -46,7 +46,9 @@ def build(
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Artifacts built in parallel."),
-    offline: bool = typer.Option(False, "--offline", help="Use only the download cache."),
+    offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
+    locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the tarball after packing."),
 ) -> None:
     """Build relocatable runtime tarballs into dist/."""
     opts = options(ctx)
@@ -61,7 +63,9 @@ def build(
     cache = Cache()
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)
-    build_options = BuildOptions((out or ws.dist_dir).resolve(), offline=offline)
+    build_options = BuildOptions(
+        (out or ws.dist_dir).resolve(), offline=offline, locked=locked, verify=not no_verify, warn=opts.warn
+    )
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:
         loaded, key = item
