@@ -58,4 +58,6 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if code == 130:  # typer turns Ctrl-C inside a command into this return value
+        print("interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
