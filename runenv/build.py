@@ -20,7 +20,7 @@ from runenv.sdist import handle_sdist
 from runenv.verify import load_allowlist, verify_tarball
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
-from runenv.errors import BuildError, UsageError
+from runenv.errors import BuildError, FetchError, UsageError
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, pack, source_date_epoch
@@ -143,7 +143,7 @@ def install_packages(ctx: BuildContext) -> None:
     assert ctx.manifest is not None
     plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
     if ctx.options.offline and not ctx.options.locked and not lock_is_fresh(ctx.loaded, plan):
-        raise UsageError(
+        raise FetchError(
             f"offline, and the lock of runtime {plan.runtime} for {plan.platform} is missing or stale",
             hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` while online",
         )
