@@ -13,25 +13,11 @@ import pytest
 
 from runenv.cache import sha256_file
 from tests.conftest import run_runenv
+from tests.helpers.built import cached_blobs, dist_files, leftovers, tar_names
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
 HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
-
-
-def dist_files(ws: Path) -> list[str]:
-    dist = ws / "dist"
-    return sorted(p.name for p in dist.iterdir()) if dist.exists() else []
-
-
-def cached_blobs(sandbox: Path) -> set[str]:
-    store = sandbox / "runenv-cache" / "sha256"
-    return {p.name for p in store.iterdir()} if store.exists() else set()
-
-
-def leftovers(ws: Path) -> list[Path]:
-    staging = ws / ".runenv" / "build"
-    return list(staging.iterdir()) if staging.exists() else []
 
 
 def test_build_host_runtime_is_relocatable(build_workspace, run_cli, tmp_path: Path) -> None:
@@ -200,11 +186,6 @@ def test_offline_with_pin_but_archive_not_cached(build_workspace, run_cli, pbs_m
     result = run_cli("-w", ws, "build", VERSION, "--offline")
     assert result.code == 1
     assert "offline and not in the cache" in result.stderr and pbs_mirror.name(HOST) in result.stderr
-
-
-def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:
-    with tarfile.open(path) as tar:
-        return {m.name: m for m in tar.getmembers()}
 
 
 def test_cross_builds_have_the_target_layout(build_workspace, run_cli) -> None:
