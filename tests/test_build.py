@@ -236,6 +236,22 @@ def test_flavor_install_only_selects_that_archive(build_workspace, run_cli, pbs_
     assert 'flavor = "install_only"' in (ws / "dist" / f"{STEM}.manifest.toml").read_text()
 
 
+def test_cached_sha256sums_is_reused_unless_it_lacks_the_archive(
+    build_workspace, run_cli, pbs_mirror, pbs_archives
+) -> None:
+    ws = build_workspace()
+    assert run_cli("-w", ws, "build", VERSION).code == 0
+    (ws / "dist" / f"{STEM}.tar.gz").unlink()
+    assert run_cli("-w", ws, "build", VERSION).code == 0
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 1  # a release's archives do not change
+    name = pbs_mirror.name(HOST, flavor="install_only")
+    pbs_mirror.add(pbs_archives.by_platform[HOST], name)  # the mirror gained an archive since
+    (ws / f"python-{VERSION}" / "config.json").write_text(json.dumps({"python": {"flavor": "install_only"}}))
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
+
+
 def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:
     ws = build_workspace(shared={})
     result = run_cli("-w", ws, "build", VERSION)
