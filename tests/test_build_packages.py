@@ -45,8 +45,8 @@ def packages_by_name(manifest: dict) -> dict[str, dict]:
     return {p["name"]: p for p in manifest["packages"]}
 
 
-def skipped_by_name(manifest: dict) -> dict[str, str]:
-    return {s["name"]: s["reason"] for s in manifest["skipped"]}
+def skipped_by_name(manifest: dict) -> dict[str, tuple[str, str]]:
+    return {s["name"]: (s["platform"], s["reason"]) for s in manifest["skipped"]}
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -77,6 +77,7 @@ def test_wheels_run_from_the_unpacked_tarball_anywhere(index, build_workspace, r
     assert data_script.stdout.strip() == f"ds-script {prefix}"
     assert (prefix / "share" / "datascripts" / "readme.txt").read_text() == "data file\n"
     assert (prefix / SITE / "tool_a-1.0.dist-info" / "INSTALLER").read_text() == "runenv\n"
+    assert (prefix / SITE / "tool_a" / "__pycache__").is_dir()  # byte-compiled by the runtime's interpreter
     assert not (prefix / SITE / "sitecustomize.py").exists()  # no distutils shim below Python 3.12
     assert not (prefix / "packages").exists()
 
@@ -92,7 +93,7 @@ def test_skip_rule_leaves_packages_out_and_records_the_reason(index, build_works
     assert f"{STEM}/{SITE}/excluded_dep.py" not in names  # the skipped transitive dependency
     manifest = read_manifest(ws, STEM)
     assert set(packages_by_name(manifest)) == {"needs-excluded"}
-    assert skipped_by_name(manifest)["helper-lib"] == "the runtime ships its own"
+    assert skipped_by_name(manifest)["helper-lib"] == (HOST, "the runtime ships its own")
 
 
 @pytest.mark.parametrize("packages", [
@@ -120,7 +121,7 @@ def test_fallback_skip_warns_and_records_the_package(index, build_workspace, run
     assert result.code == 0, result.stderr
     assert "winonly" in result.stderr and "skipped" in result.stderr
     manifest = read_manifest(ws, STEM)
-    assert skipped_by_name(manifest) == {"winonly": f"no wheel for {HOST}"}
+    assert skipped_by_name(manifest) == {"winonly": (HOST, f"no wheel for {HOST}")}
     assert "winonly" not in packages_by_name(manifest)
     assert f"{STEM}/{SITE}/winonly.py" not in tar_names(ws / "dist" / f"{STEM}.tar.gz")
 
