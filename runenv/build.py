@@ -180,9 +180,9 @@ def install_packages(ctx: BuildContext) -> None:
     byte_compile(ctx.prefix, ctx.platform, version)
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
-    ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config") for p in plan.packages
-                                if p.action == "skip")
-    ctx.manifest.skipped.extend(SkippedEntry(s.name, s.reason) for s in lock.skipped)
+    ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
+                                for p in plan.packages if p.action == "skip")
+    ctx.manifest.skipped.extend(SkippedEntry(s.name, s.reason, s.platform) for s in lock.skipped)
 
 
 # The pipeline for one artifact, up to packing.

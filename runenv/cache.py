@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -57,12 +58,22 @@ class Cache:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or default_cache_dir()).resolve()
+        self._claims: dict[str, threading.Lock] = {}
+        self._claims_guard = threading.Lock()
 
     def path(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256.lower()
 
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
+
+    @contextlib.contextmanager
+    def claim(self, sha256: str) -> Iterator[None]:
+        """Held while a blob is fetched, so threads sharing this cache (`build --jobs`) fetch it once."""
+        with self._claims_guard:
+            claim = self._claims.setdefault(sha256.lower(), threading.Lock())
+        with claim:
+            yield
 
     def _tmp_dir(self) -> Path:
         tmp = self.root / "tmp"

@@ -69,8 +69,13 @@ def _describe(exc: Exception) -> str:
 
 def fetch_one(client: httpx.Client, item: Download, cache: Cache, *, retries: int = RETRIES) -> Path:
     """Download `item` into the cache (unless present) and return its cache path."""
-    if cache.has(item.sha256):
-        return cache.path(item.sha256)
+    with cache.claim(item.sha256):
+        if cache.has(item.sha256):
+            return cache.path(item.sha256)
+        return _download(client, item, cache, retries)
+
+
+def _download(client: httpx.Client, item: Download, cache: Cache, retries: int) -> Path:
     local = _local_path(item.url)
     if local is not None:
         if not local.is_file():

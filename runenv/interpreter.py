@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,24 +97,36 @@ def mirror_error(exc: FetchError, mirror: Mirror, offline: bool) -> FetchError:
 
 
 class SumsSource:
-    """The `SHA256SUMS` of PBS releases, fetched once per release URL (cached for --offline)."""
+    """The `SHA256SUMS` of PBS releases, fetched once per release URL and reused from the cache.
+
+    A release's archives do not change, so a cached copy that lists the wanted archive is used as is
+    (a rebuild downloads nothing); one that lacks it is fetched again.
+    """
 
     def __init__(self, cache: Cache, *, timeout: float, offline: bool) -> None:
         self.cache = cache
         self.timeout = timeout
         self.offline = offline
         self._sums: dict[str, dict[str, str]] = {}
+        self._fetched: set[str] = set()  # URLs read from the mirror in this run
+        self._lock = threading.Lock()  # builds running in threads fetch each SHA256SUMS once
 
-    def sums(self, mirror: Mirror, release: str) -> tuple[str, dict[str, str]]:
+    def sums(self, mirror: Mirror, release: str, wanted: str | None = None) -> tuple[str, dict[str, str]]:
         url = mirror.release_url(release, SUMS_NAME)
-        if url not in self._sums:
-            with make_client(self.timeout) as client:
-                try:
-                    text = fetch_text(client, url, self.cache, offline=self.offline)
-                except FetchError as exc:
-                    raise mirror_error(exc, mirror, self.offline) from None
-            self._sums[url] = parse_sums(text)
-        return url, self._sums[url]
+        with self._lock:
+            if url not in self._sums:
+                cached = None if self.offline else self.cache.recall(url)
+                self._sums[url] = parse_sums(self.cache.path(cached).read_text(encoding="utf-8")) if cached else {}
+            table = self._sums[url]
+            if (not table or (wanted and wanted not in table)) and url not in self._fetched:
+                with make_client(self.timeout) as client:
+                    try:
+                        text = fetch_text(client, url, self.cache, offline=self.offline)
+                    except FetchError as exc:
+                        raise mirror_error(exc, mirror, self.offline) from None
+                self._fetched.add(url)
+                table = self._sums[url] = parse_sums(text)
+            return url, table
 
 
 def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> PbsArchive:
@@ -126,7 +139,7 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
     pinned = python.sha256.get(platform.key)  # type: ignore[call-overload]
     if pinned:
         return PbsArchive(name, url, release, python.flavor, pinned, "config pin", mirror)
-    sums_url, table = sums.sums(mirror, release)
+    sums_url, table = sums.sums(mirror, release, name)
     if name not in table:
         raise FetchError(
             f"no sha256 for {name} in {redact(sums_url)}; refusing an unverified interpreter",

@@ -46,6 +46,7 @@ class SkippedEntry:
 
     name: str
     reason: str
+    platform: str | None = None
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Manifest:
             "interpreter": _drop_none(asdict(self.interpreter)),
             "build": dict(sorted(self.build.items())),
             "packages": [p.as_json() for p in sorted(self.packages, key=lambda p: p.name)],
-            "skipped": [asdict(s) for s in sorted(self.skipped, key=lambda s: s.name)],
+            "skipped": [_drop_none(asdict(s)) for s in sorted(self.skipped, key=lambda s: s.name)],
             **({"verify": self.verify} if self.verify is not None else {}),
         }
 

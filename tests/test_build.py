@@ -13,25 +13,11 @@ import pytest
 
 from runenv.cache import sha256_file
 from tests.conftest import run_runenv
+from tests.helpers.built import cached_blobs, dist_files, leftovers, tar_names
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
 HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
-
-
-def dist_files(ws: Path) -> list[str]:
-    dist = ws / "dist"
-    return sorted(p.name for p in dist.iterdir()) if dist.exists() else []
-
-
-def cached_blobs(sandbox: Path) -> set[str]:
-    store = sandbox / "runenv-cache" / "sha256"
-    return {p.name for p in store.iterdir()} if store.exists() else set()
-
-
-def leftovers(ws: Path) -> list[Path]:
-    staging = ws / ".runenv" / "build"
-    return list(staging.iterdir()) if staging.exists() else []
 
 
 def test_build_host_runtime_is_relocatable(build_workspace, run_cli, tmp_path: Path) -> None:
@@ -202,11 +188,6 @@ def test_offline_with_pin_but_archive_not_cached(build_workspace, run_cli, pbs_m
     assert "offline and not in the cache" in result.stderr and pbs_mirror.name(HOST) in result.stderr
 
 
-def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:
-    with tarfile.open(path) as tar:
-        return {m.name: m for m in tar.getmembers()}
-
-
 def test_cross_builds_have_the_target_layout(build_workspace, run_cli) -> None:
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION, "--platform", "windows-x64", "--platform", "macosx-aarch64")
@@ -253,6 +234,22 @@ def test_flavor_install_only_selects_that_archive(build_workspace, run_cli, pbs_
     assert run_cli("-w", ws, "build", VERSION).code == 0
     assert pbs_mirror.server.count(f"/{RELEASE}/{name}") == 1
     assert 'flavor = "install_only"' in (ws / "dist" / f"{STEM}.manifest.toml").read_text()
+
+
+def test_cached_sha256sums_is_reused_unless_it_lacks_the_archive(
+    build_workspace, run_cli, pbs_mirror, pbs_archives
+) -> None:
+    ws = build_workspace()
+    assert run_cli("-w", ws, "build", VERSION).code == 0
+    (ws / "dist" / f"{STEM}.tar.gz").unlink()
+    assert run_cli("-w", ws, "build", VERSION).code == 0
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 1  # a release's archives do not change
+    name = pbs_mirror.name(HOST, flavor="install_only")
+    pbs_mirror.add(pbs_archives.by_platform[HOST], name)  # the mirror gained an archive since
+    (ws / f"python-{VERSION}" / "config.json").write_text(json.dumps({"python": {"flavor": "install_only"}}))
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
 
 
 def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -39,6 +40,15 @@ def test_parallel_fetch_caches_each_once(served, tmp_path):
     assert server.count("/a*.bin") == len(blobs)
     fetch_all(items(server, blobs), cache)
     assert server.count("/a*.bin") == len(blobs), "second fetch must come from the cache"
+
+
+def test_threads_sharing_a_cache_fetch_each_blob_once(served, tmp_path):
+    server, blobs = served
+    cache = Cache(tmp_path / "cache")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: fetch_all(items(server, blobs), cache), range(4)))
+    assert all(set(r) == set(blobs.values()) for r in results)
+    assert server.count("/a*.bin") == len(blobs)
 
 
 def test_retries_5xx_and_dropped_connections(served, tmp_path):

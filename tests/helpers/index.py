@@ -37,6 +37,7 @@ INDEX_PACKAGES = {
     "nodeps-pkg": "wheel depending on heavy-dep (for noDeps)",
     "heavy-dep": "wheel, reached only as a dependency of nodeps-pkg",
     "badhash": "wheel whose index entry carries a wrong sha256",
+    "importfails": "wheel whose module `importfails` raises at import time (verification)",
     "setuptools": "a real setuptools wheel found on this machine (build backend, distutils shim)",
     "wheel": "a real wheel wheel found on this machine (setuptools' bdist_wheel)",
 }
@@ -209,6 +210,9 @@ def build_test_index(root: Path) -> dict[str, Path]:
         "nodeps-pkg": build_wheel(files, "nodeps-pkg", "1.0", {"nodeps_pkg.py": ""}, requires=("heavy-dep",)),
         "heavy-dep": build_wheel(files, "heavy-dep", "1.0", {"heavy_dep.py": ""}),
         "badhash": build_wheel(files, "badhash", "1.0", {"badhash.py": ""}),
+        "importfails": build_wheel(
+            files, "importfails", "1.0", {"importfails.py": "raise ImportError('importfails is broken on purpose')\n"}
+        ),
     }
     for name in ("setuptools", "wheel"):
         found = machine_wheel(name)

@@ -1,0 +1,46 @@
+"""Looking at what `runenv build` left behind: dist/, the cache, staging, tarball members and the manifest."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def dist_files(ws: Path) -> list[str]:
+    """Names in `<ws>/dist/` (empty when it does not exist)."""
+    dist = ws / "dist"
+    return sorted(p.name for p in dist.iterdir()) if dist.exists() else []
+
+
+def cached_blobs(sandbox: Path) -> set[str]:
+    """The sha256 hex names in the sandbox's runenv cache."""
+    store = sandbox / "runenv-cache" / "sha256"
+    return {p.name for p in store.iterdir()} if store.exists() else set()
+
+
+def leftovers(ws: Path) -> list[Path]:
+    """Staging directories a build did not remove."""
+    staging = ws / ".runenv" / "build"
+    return list(staging.iterdir()) if staging.exists() else []
+
+
+def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:
+    """Every member of a tarball by name."""
+    with tarfile.open(path) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def read_manifest(ws: Path, stem: str) -> dict[str, Any]:
+    """The sidecar manifest `dist/<stem>.manifest.toml`, parsed."""
+    return tomllib.loads((ws / "dist" / f"{stem}.manifest.toml").read_text(encoding="utf-8"))
+
+
+def unpack(ws: Path, stem: str, into: Path) -> Path:
+    """`dist/<stem>.tar.gz` extracted with the system tar into `into`; returns `into/<stem>`."""
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "--warning=no-timestamp", "-xzf", str(ws / "dist" / f"{stem}.tar.gz"), "-C", str(into)],
+                   check=True)
+    return into / stem

@@ -1,0 +1,218 @@
+"""`runenv build` with packages, end to end: loopback PBS mirror + loopback index, host and windows-x64.
+
+Every action and fallback path, relocation of the unpacked tarball, the foreign-platform layout,
+wheelhouse, copyFiles and a wrong hash in the index. Locks, downloads and verification through
+`build` are in tests/test_build_lock_verify.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runenv.cache import sha256_file
+from tests.helpers.built import cached_blobs, dist_files, leftovers, read_manifest, tar_names, unpack
+from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.pbs import MINOR, VERSION
+
+HOST = "linux-x64"
+STEM = f"python-{VERSION}-{HOST}"
+WIN_STEM = f"python-{VERSION}-windows-x64"
+SITE = f"lib/python{MINOR}/site-packages"
+CLEAN_ENV = {"PATH": "/usr/bin:/bin"}
+
+
+@pytest.fixture
+def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
+    """The session index, the only one uv and pip see in this test."""
+    uv_env(monkeypatch, tmp_path, package_index.simple)
+    return package_index
+
+
+def runtime(packages: dict, **sections: dict) -> dict:
+    """A runtime config.json with `packages` and other sections."""
+    return {"packages": packages, **sections}
+
+
+def run(exe: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a file of an unpacked runtime with nothing of the host's Python environment around."""
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=CLEAN_ENV)
+
+
+def packages_by_name(manifest: dict) -> dict[str, dict]:
+    return {p["name"]: p for p in manifest["packages"]}
+
+
+def skipped_by_name(manifest: dict) -> dict[str, tuple[str, str]]:
+    return {s["name"]: (s["platform"], s["reason"]) for s in manifest["skipped"]}
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_wheels_run_from_the_unpacked_tarball_anywhere(index, build_workspace, run_cli, tmp_path) -> None:
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["tool-a", "datascripts"]})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert leftovers(ws) == []
+    manifest = read_manifest(ws, STEM)
+    assert {n: (p["version"], p["how"], p["requested"]) for n, p in packages_by_name(manifest).items()} == {
+        "tool-a": ("1.0", "wheel", True), "helper-lib": ("1.2", "wheel", False), "datascripts": ("0.5", "wheel", True),
+    }
+    assert packages_by_name(manifest)["tool-a"]["index"] == index.simple
+    assert manifest["skipped"] == []
+
+    prefix = unpack(ws, STEM, tmp_path / "unpacked" / "elsewhere")
+    imported = run(prefix / "bin" / "python3", "-c", "import tool_a, helper_lib, datascripts; print(helper_lib.VALUE)")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "42"
+    script = run(prefix / "bin" / "tool-a")
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.strip() == f"tool-a runs from {prefix}"
+    data_script = run(prefix / "bin" / "ds-script")
+    assert data_script.returncode == 0, data_script.stderr
+    assert data_script.stdout.strip() == f"ds-script {prefix}"
+    assert (prefix / "share" / "datascripts" / "readme.txt").read_text() == "data file\n"
+    assert (prefix / SITE / "tool_a-1.0.dist-info" / "INSTALLER").read_text() == "runenv\n"
+    assert (prefix / SITE / "tool_a" / "__pycache__").is_dir()  # byte-compiled by the runtime's interpreter
+    assert not (prefix / SITE / "sitecustomize.py").exists()  # no distutils shim below Python 3.12
+    assert not (prefix / "packages").exists()
+
+
+def test_skip_rule_leaves_packages_out_and_records_the_reason(index, build_workspace, run_cli) -> None:
+    skip = {"helper-lib": {HOST: "the runtime ships its own"}, "excluded-dep": {HOST: "not wanted here"}}
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["helper-lib", "needs-excluded"], "skip": skip})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    names = tar_names(ws / "dist" / f"{STEM}.tar.gz")
+    assert f"{STEM}/{SITE}/needs_excluded.py" in names
+    assert f"{STEM}/{SITE}/helper_lib.py" not in names
+    assert f"{STEM}/{SITE}/excluded_dep.py" not in names  # the skipped transitive dependency
+    manifest = read_manifest(ws, STEM)
+    assert set(packages_by_name(manifest)) == {"needs-excluded"}
+    assert skipped_by_name(manifest)["helper-lib"] == (HOST, "the runtime ships its own")
+
+
+@pytest.mark.parametrize("packages", [
+    {"dependencies": ["sdistonly"], "forceSource": {"sdistonly": {HOST: "patched build"}}},
+    {"dependencies": ["sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}},
+], ids=["forceSource", "fallback-source"])
+def test_sdist_is_built_with_the_runtime_interpreter(index, build_workspace, run_cli, tmp_path, packages) -> None:
+    index.require("setuptools")
+    ws = build_workspace(runtimes={VERSION: runtime(packages)})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    entry = packages_by_name(read_manifest(ws, STEM))["sdistonly"]
+    assert entry["how"] == "built-from-sdist" and entry["version"] == "2.0"
+    prefix = unpack(ws, STEM, tmp_path / "moved")
+    script = run(prefix / "bin" / "sdistonly")
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.strip() == f"sdistonly {prefix}"
+    site = prefix / SITE
+    assert not list(site.glob("setuptools*")), "build requirements must not stay in the runtime"
+
+
+def test_fallback_skip_warns_and_records_the_package(index, build_workspace, run_cli) -> None:
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["tool-a", "winonly"]})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert "winonly" in result.stderr and "skipped" in result.stderr
+    manifest = read_manifest(ws, STEM)
+    assert skipped_by_name(manifest) == {"winonly": (HOST, f"no wheel for {HOST}")}
+    assert "winonly" not in packages_by_name(manifest)
+    assert f"{STEM}/{SITE}/winonly.py" not in tar_names(ws / "dist" / f"{STEM}.tar.gz")
+
+
+def test_fallback_error_fails_naming_package_and_platform(index, build_workspace, run_cli) -> None:
+    packages = {"dependencies": ["tool-a", "winonly"], "resolution": {"strictMissing": True}}
+    ws = build_workspace(runtimes={VERSION: runtime(packages)})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    [line] = error_lines(result.stderr)
+    assert "winonly" in line and HOST in line
+    assert "Traceback" not in result.stderr
+    assert dist_files(ws) == [] and leftovers(ws) == []
+
+
+def test_windows_build_has_launchers_and_windows_layout(index, build_workspace, run_cli) -> None:
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["tool-a", "winonly"]})})
+    result = run_cli("-w", ws, "-o", "json", "build", VERSION, "--platform", "windows-x64")
+    assert result.code == 0, result.stderr
+    [artifact] = result.json()
+    assert artifact["verify"] is None  # this host cannot run a Windows runtime
+    names = tar_names(ws / "dist" / f"{WIN_STEM}.tar.gz")
+    for member in ("Scripts/tool-a.exe", "Scripts/tool-a-gui.exe", "Lib/site-packages/tool_a/__init__.py",
+                   "Lib/site-packages/winonly.py", "Lib/site-packages/helper_lib.py"):
+        assert f"{WIN_STEM}/{member}" in names, member
+    assert not any(n.startswith(f"{WIN_STEM}/lib/") or n.startswith(f"{WIN_STEM}/bin/") for n in names)
+    assert set(packages_by_name(read_manifest(ws, WIN_STEM))) == {"tool-a", "helper-lib", "winonly"}
+
+
+def test_windows_sdist_fails_unless_sdists_are_shipped(index, build_workspace, run_cli) -> None:
+    packages = {"dependencies": ["sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}}
+    ws = build_workspace(runtimes={VERSION: runtime(packages)})
+    failed = run_cli("-w", ws, "build", VERSION, "--platform", "windows-x64")
+    assert failed.code == 1
+    [line] = error_lines(failed.stderr)
+    assert "sdistonly" in line and "windows-x64" in line
+    assert "shipSdists" in failed.stderr  # the hint
+    assert dist_files(ws) == [] and leftovers(ws) == []
+
+    ws = build_workspace(runtimes={VERSION: runtime(packages, build={"shipSdists": True})})
+    shipped = run_cli("-w", ws, "build", VERSION, "--platform", "windows-x64")
+    assert shipped.code == 0, shipped.stderr
+    assert f"{WIN_STEM}/packages/sdistonly-2.0.tar.gz" in tar_names(ws / "dist" / f"{WIN_STEM}.tar.gz")
+    assert packages_by_name(read_manifest(ws, WIN_STEM))["sdistonly"]["how"] == "shipped-sdist"
+
+
+def test_wheelhouse_puts_every_wheel_in_packages(index, build_workspace, run_cli, tmp_path) -> None:
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["tool-a"]}, build={"wheelhouse": True})})
+    assert run_cli("-w", ws, "build", VERSION).code == 0
+    prefix = unpack(ws, STEM, tmp_path / "moved")
+    wheels = sorted(p.name for p in (prefix / "packages").iterdir())
+    assert wheels == ["helper_lib-1.2-py3-none-any.whl", "tool_a-1.0-py3-none-any.whl"]
+    assert (prefix / "packages" / wheels[1]).read_bytes() == index.files["tool-a"].read_bytes()
+
+
+def test_copy_files_land_in_the_runtime(index, build_workspace, run_cli, tmp_path) -> None:
+    copy = [{"from": "assets/extra_mod.py", "to": "{site-packages}/extra_mod.py"},
+            {"from": "assets/etc", "to": "etc/runenv"}]
+    linux_only = {HOST: {"copyFiles": [{"from": "assets/linux.txt", "to": "share/linux.txt"}]}}
+    ws = build_workspace(runtimes={VERSION: runtime({"copyFiles": copy, "platformSpecific": linux_only})})
+    (ws / "assets" / "etc").mkdir(parents=True)
+    (ws / "assets" / "extra_mod.py").write_text("WHERE = __file__\n")
+    (ws / "assets" / "etc" / "site.toml").write_text("x = 1\n")
+    (ws / "assets" / "linux.txt").write_text("linux\n")
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    prefix = unpack(ws, STEM, tmp_path / "moved")
+    where = run(prefix / "bin" / "python3", "-c", "import extra_mod; print(extra_mod.WHERE)")
+    assert where.stdout.strip() == str(prefix / SITE / "extra_mod.py"), where.stderr
+    assert (prefix / "etc" / "runenv" / "site.toml").read_text() == "x = 1\n"
+    assert (prefix / "share" / "linux.txt").read_text() == "linux\n"
+
+
+def test_copy_files_missing_source_fails_naming_it(index, build_workspace, run_cli) -> None:
+    copy = [{"from": "assets/not-there.py", "to": "{site-packages}/x.py"}]
+    ws = build_workspace(runtimes={VERSION: runtime({"copyFiles": copy})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    [line] = error_lines(result.stderr)
+    assert "assets/not-there.py" in line
+    assert dist_files(ws) == [] and leftovers(ws) == []
+
+
+def test_wrong_hash_in_index_installs_and_caches_nothing(index, build_workspace, run_cli, sandbox) -> None:
+    ws = build_workspace(runtimes={VERSION: runtime({"dependencies": ["badhash"]})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    [line] = error_lines(result.stderr)
+    assert "sha256" in line and "badhash" in line
+    assert dist_files(ws) == [] and leftovers(ws) == []
+    real = sha256_file(index.files["badhash"])
+    assert real not in cached_blobs(sandbox) and "0" * 64 not in cached_blobs(sandbox)
+    tmp = sandbox / "runenv-cache" / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
