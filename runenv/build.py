@@ -235,7 +235,7 @@ def build_one(
         assert ctx.manifest is not None
         packed: PackedArtifact = pack(
             ctx.prefix, options.out_dir, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
-            cancel=options.cancel,
+            cancel=options.cancel, compression=loaded.config.build.compression,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -20,6 +20,7 @@ from runenv.manifest import MANIFEST_NAME, Manifest
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
 GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the number of threads
+ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,35 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
     return info
 
 
-def write_tar(
-    prefix: Path, top: str, fileobj: HashingWriter, mtime: int, threads: int, cancel: threading.Event | None = None
-) -> None:
-    """Stream `prefix` as `top/…` into a gzip-compressed tar written to `fileobj`."""
+SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
+
+
+def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
+    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+    if compression == "zst":
+        try:
+            import zstandard
+        except ImportError:
+            raise BuildError(
+                "build.compression is 'zst' but the 'zstandard' package is not installed",
+                hint="pip install 'runenv[zstd]', or use build.compression 'gz'",
+            ) from None
+        # With at least one worker, zstd's output does not depend on the number of workers.
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
+        return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
     from isal import igzip_threaded
 
-    with igzip_threaded.open(
-        fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK
-    ) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+    return igzip_threaded.open(fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK)
+
+
+def write_tar(
+    prefix: Path, top: str, fileobj: HashingWriter, mtime: int, threads: int, cancel: threading.Event | None = None,
+    compression: str = "gz",
+) -> None:
+    """Stream `prefix` as `top/…` into a compressed tar written to `fileobj`."""
+    with compressor(fileobj, compression, threads) as packed, tarfile.open(
+        fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
+    ) as tar:
         tar.addfile(tar_entry(top, os.stat(prefix), mtime))
         for rel, st in walk_sorted(prefix):
             if cancel is not None and cancel.is_set():
@@ -109,16 +130,17 @@ def pack(
     mtime: int,
     threads: int = 0,
     cancel: threading.Event | None = None,
+    compression: str = "gz",
 ) -> PackedArtifact:
-    """Write `<stem>.tar.gz`, `.tar.gz.sha256` and `<stem>.manifest.toml` into `out_dir`.
+    """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
     The manifest also goes inside as `<stem>/runenv-manifest.toml`. Everything is written under a
     temp name and renamed when complete; the tarball is renamed last, so its presence means done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.write(prefix / MANIFEST_NAME)
-    tarball = out_dir / f"{stem}.tar.gz"
-    sums = out_dir / f"{stem}.tar.gz.sha256"
+    tarball = out_dir / f"{stem}{SUFFIXES[compression]}"
+    sums = out_dir / f"{tarball.name}.sha256"
     manifest_out = out_dir / f"{stem}.manifest.toml"
     threads = threads or min(4, os.cpu_count() or 1)
     temps: list[Path] = []
@@ -133,7 +155,7 @@ def pack(
         tar_tmp = temp(tarball)
         with tar_tmp.open("wb") as raw:
             out = HashingWriter(raw)
-            write_tar(prefix, stem, out, mtime, threads, cancel)
+            write_tar(prefix, stem, out, mtime, threads, cancel, compression)
         sha256, size = out.digest.hexdigest(), out.size
         sums_tmp = temp(sums)
         sums_tmp.write_text(f"{sha256}  {tarball.name}\n", encoding="utf-8")

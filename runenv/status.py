@@ -9,10 +9,11 @@ from typing import Any
 
 from runenv.config.load import LoadedConfig
 from runenv.errors import StepError
+from runenv.lock import lock_is_fresh
+from runenv.pack import SUFFIXES
 from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
-SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
 def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
@@ -29,13 +30,9 @@ def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path
     return path
 
 
-def lock_freshness(loaded: LoadedConfig, platform: str) -> bool | None:
-    """Whether the platform's lock matches the config; None while runenv.lock is not there to say."""
-    try:
-        from runenv.lock import lock_is_fresh  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return bool(lock_is_fresh(loaded, build_plan(loaded, platform)))
+def lock_freshness(loaded: LoadedConfig, platform: str) -> bool:
+    """Whether the platform's lock exists and matches the current inputs."""
+    return lock_is_fresh(loaded, build_plan(loaded, platform))
 
 
 def read_sha256_file(tarball: Path) -> str | None:

@@ -144,3 +144,17 @@ def test_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(BuildError, match="SOURCE_DATE_EPOCH"):
         source_date_epoch(None)
+
+
+def test_zstd_tarball_is_deterministic_and_unpacks(tmp_path: Path) -> None:
+    pytest.importorskip("zstandard")
+    from runenv.archive import extract
+
+    tree = make_tree(tmp_path / "tree")
+    a = pack(tree, tmp_path / "d1", "rt", manifest(), mtime=FALLBACK_EPOCH, threads=1, compression="zst")
+    b = pack(tree, tmp_path / "d2", "rt", manifest(), mtime=FALLBACK_EPOCH, threads=2, compression="zst")
+    assert a.path.name == "rt.tar.zst" and a.sha256_path.name == "rt.tar.zst.sha256"
+    assert a.path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
+    assert a.path.read_bytes() == b.path.read_bytes()
+    extract(a.path, tmp_path / "out", label=a.path.name, strip="rt")
+    assert (tmp_path / "out" / "lib" / "python3.11" / "a.py").read_text() == "# a\n" * 100000
