@@ -201,13 +201,19 @@ def verify_artifact(ws: Workspace, loaded: LoadedConfig, platform: Platform, pac
     return report.as_json()
 
 
-def check_buildable(loaded: LoadedConfig, platform: str) -> None:
-    """Refuse combinations that cannot work before anything is fetched or written."""
+def check_interpreter_config(loaded: LoadedConfig) -> None:
+    """The interpreter source is complete: a PBS release, or an existing local prefix."""
     python = loaded.config.python
     if python.source == "pbs":
         require_release(loaded)
     else:
         relocate.local_prefix(python.path, loaded.runtime.config_path)
+
+
+def check_buildable(loaded: LoadedConfig, platform: str) -> None:
+    """Refuse combinations that cannot work before anything is fetched or written."""
+    check_interpreter_config(loaded)
+    python = loaded.config.python
     if python.source == "local" and platform != host_platform_key():
         raise UsageError(
             f"runtime {loaded.runtime.name} uses a local interpreter ({python.path}), "

@@ -15,6 +15,8 @@ from runenv.errors import IntegrityError
 from runenv.files import write_text_atomic
 
 CHUNK = 1 << 20
+# What runenv creates inside its cache directory; cleanup removes these and nothing else there.
+CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes")
 
 
 def default_cache_dir() -> Path:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from runenv.cache import CACHE_ENTRIES
 from runenv.errors import UsageError
 from runenv.platforms import PLATFORM_KEYS
 
@@ -166,7 +167,12 @@ def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: 
         if cache == root or cache in root.parents:
             raise UsageError(f"refusing to clean cache {cache}: it holds the workspace {root}",
                              hint="point RUNENV_CACHE_DIR at a directory of its own")
-        plan.items.append(CleanupItem(cache, "cache", tree_size(cache)))
+        for name in CACHE_ENTRIES:  # only what runenv made: the directory may be shared with other files
+            entry = cache / name
+            if entry.is_symlink():
+                plan.refused.append(Skipped(entry, "symlink; not followed"))
+            elif entry.exists():
+                plan.items.append(CleanupItem(entry, "cache", tree_size(entry)))
     return plan
 
 

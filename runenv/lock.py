@@ -95,7 +95,11 @@ def extra_requirements(loaded: LoadedConfig, plan: RuntimePlan) -> list[str]:
 
 
 def inputs_digest(loaded: LoadedConfig, plan: RuntimePlan) -> str:
-    """sha256 over everything the resolution depends on: plan, extras, target and uv version."""
+    """sha256 over everything the resolution depends on: plan, extras and target.
+
+    The uv version is recorded in the lock but not digested: upgrading uv must not make every
+    committed lock stale (and fail `build --locked` in CI) when no input changed.
+    """
     plan_json = {k: v for k, v in plan.as_json().items() if k not in ("configDigest", "copyFiles")}
     build = loaded.config.build
     data = {
@@ -105,7 +109,6 @@ def inputs_digest(loaded: LoadedConfig, plan: RuntimePlan) -> str:
         "platform": plan.platform,
         "manylinux": build.manylinux,
         "macosx": build.macosx,
-        "uv": uv_version(),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

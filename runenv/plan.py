@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
+from runenv.fetch import redact
 from runenv.platforms import get_platform
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
@@ -76,7 +77,7 @@ class RuntimePlan:
             "runtime": self.runtime,
             "python": self.python_version,
             "platform": self.platform,
-            "registries": self.registries,
+            "registries": [redact(url) for url in self.registries],
             "usesMachineIndex": self.uses_machine_index,
             "packages": [p.as_json() for p in self.packages],
             "excluded": [{"name": n, "reason": r} for n, r in sorted(self.excluded.items())],

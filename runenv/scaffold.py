@@ -57,6 +57,8 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
     if config_path.exists() or config_path.is_symlink():
         raise UsageError(f"{config_path} already exists; not overwriting it",
                          hint="edit it, or remove it first to start over")
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory")
     config = {"$schema": SCHEMA_POINTER, "python": {"release": chosen}}
     directory.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".tmp")

@@ -86,7 +86,10 @@ def make_workspace(tmp_path: Path) -> Callable[..., Path]:
              root: Path | None = None) -> Path:
         ws = root or tmp_path / "ws"
         ws.mkdir(parents=True, exist_ok=True)
-        write_json(ws / "shared-config.json", shared if shared is not None else {})
+        shared = {} if shared is None else shared
+        if isinstance(shared, dict) and "python" not in shared:
+            shared = {"python": {"release": "20250517"}, **shared}  # a buildable default; tests may override
+        write_json(ws / "shared-config.json", shared)
         for name, cfg in (runtimes if runtimes is not None else {"3.12.10": {}}).items():
             write_json(ws / f"python-{name}" / "config.json", cfg)
         return ws

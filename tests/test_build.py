@@ -253,7 +253,7 @@ def test_cached_sha256sums_is_reused_unless_it_lacks_the_archive(
 
 
 def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:
-    ws = build_workspace(shared={})
+    ws = build_workspace(shared={"python": {}})
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 2
     assert f"python-{VERSION}/config.json" in result.stderr and "python.release" in result.stderr

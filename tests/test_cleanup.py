@@ -133,9 +133,11 @@ def test_cache_is_removed_only_with_the_flag(messy, run_cli, sandbox):
     (cache / "sha256" / ("0" * 64)).write_bytes(b"c" * 123)
     assert all(i["kind"] != "cache" for i in run_cli("-w", messy, "-o", "json", "cleanup").json()["items"])
     assert cache.exists()
+    (cache / "notes-of-someone-else.txt").write_text("shared cache dir: not runenv's")
     data = run_cli("-w", messy, "-o", "json", "cleanup", "--cache").json()
     assert [(i["kind"], i["size"]) for i in data["items"]] == [("cache", 123)]
-    assert not cache.exists()
+    assert not (cache / "sha256").exists()
+    assert (cache / "notes-of-someone-else.txt").read_text() == "shared cache dir: not runenv's"
 
 
 def test_refuses_home_and_root(sandbox, run_cli):

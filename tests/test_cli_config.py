@@ -67,10 +67,31 @@ def test_config_show_plan_json_shape(make_workspace, run_cli):
 
 
 def test_config_show_plan_text(make_workspace, run_cli):
-    ws = make_workspace(shared={"packages": {"dependencies": ["numpy"], "skip": {"numpy": {"linux-x64": "gone"}}}})
+    ws = make_workspace(shared={"packages": {"dependencies": ["numpy", "pandas"],
+                                             "skip": {"numpy": {"linux-x64": "gone"}}}})
     result = run_cli("-w", ws, "config", "show", "3.12.10", "-p", "linux-x64")
     assert result.code == 0
-    assert "numpy" in result.stdout and "skip" in result.stdout and "gone" in result.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert rows["numpy"] == ["skip", "gone"]
+    assert rows["pandas"][0] == "wheel"
+
+
+def test_config_show_never_prints_index_credentials(make_workspace, run_cli):
+    ws = make_workspace(shared={"registries": {"additional": ["https://user:s3cret@idx.example/simple"]}})
+    for args in (["config", "show", "3.12.10"], ["config", "show", "3.12.10", "-p", "linux-x64"],
+                 ["-o", "json", "config", "show", "3.12.10", "-p", "linux-x64"]):
+        result = run_cli("-w", ws, *args)
+        assert result.code == 0
+        assert "s3cret" not in result.stdout + result.stderr
+        assert "idx.example/simple" in result.stdout
+
+
+def test_validate_catches_configs_that_cannot_build(make_workspace, run_cli):
+    ws = make_workspace(shared={"python": {}}, runtimes={"3.12.10": {"python": {"source": "local"}}, "3.11.9": {}})
+    result = run_cli("-w", ws, "config", "validate")
+    assert result.code == 2
+    assert "python.release is not set for runtime 3.11.9" in result.stderr
+    assert "3.12.10" in result.stderr and "python.path" in result.stderr
 
 
 def test_repo_plan_for_linux_aarch64_applies_shared_rules(run_cli):

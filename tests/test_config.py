@@ -111,6 +111,7 @@ def test_digest_changes_with_content(make_workspace):
         ({"packages": {"platformSpecific": {"windows-x86": {}}}}, "unknown platform key 'windows-x86'", None),
         ({"packages": {"dependencies": ["numpy", "pandas=="]}}, "packages.dependencies[1]: invalid requirement", None),
         ({"packages": {"overrides": {"numpy": "not a version!"}}}, "packages.overrides.numpy: invalid override", None),
+        ({"packages": {"overrides": {"numpy": ""}}}, "packages.overrides.numpy: empty override", None),
         ({"build": {"timeout": "soon"}}, "build.timeout:", None),
         ({"python": {"sha256": {"linux-x64": "abc"}}}, "python.sha256.linux-x64: invalid sha256", None),
         ({"registries": {"additional": ["not-a-url"]}}, "registries.additional[0]: invalid index URL", None),

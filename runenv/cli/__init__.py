@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -11,7 +12,7 @@ from runenv.cli.app import app
 from runenv.errors import RunenvError
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
-_GLOBAL_FLAGS = {"--quiet", "-q", "--verbose", "-v", "-vv"}
+_GLOBAL_FLAGS = {"--quiet", "-q", "--verbose"}
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -33,7 +34,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
             if "=" not in arg and i + 1 < len(argv):
                 front.append(argv[i + 1])
                 i += 1
-        elif arg in _GLOBAL_FLAGS:
+        elif arg in _GLOBAL_FLAGS or re.fullmatch(r"-v+", arg):
             front.append(arg)
         else:
             rest.append(arg)

@@ -60,6 +60,11 @@ def build(
         for key in _targets(loaded, platform, all_platforms):
             check_buildable(loaded, key)
             work.append((loaded, key))
+    if not work:
+        raise UsageError(
+            "nothing to build: no runtime or no platform selected",
+            hint="check the workspace's python-X.Y.Z/ directories and build.platforms",
+        )
     cache = Cache()
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)

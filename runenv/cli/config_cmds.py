@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from runenv.cli.app import app, options
+from runenv.build import check_interpreter_config
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan
@@ -31,7 +32,7 @@ def versions(ctx: typer.Context) -> None:
 
 def _plan_text(plan: RuntimePlan) -> str:
     lines = [f"runtime {plan.runtime} (Python {plan.python_version}) on {plan.platform}"]
-    indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.registries
+    indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.as_json()["registries"]
     lines.append("registries: " + ", ".join(indexes))
     width = max((len(p.requirement) for p in plan.packages), default=10)
     for p in plan.packages:
@@ -74,6 +75,7 @@ def validate(ctx: typer.Context) -> None:
     for rt in ws.runtimes():
         try:
             loaded = load_runtime_config(ws, rt)
+            check_interpreter_config(loaded)
             for key in PLATFORM_KEYS:
                 build_plan(loaded, key)
             results.append({"runtime": rt.name, "valid": True})
@@ -86,7 +88,10 @@ def validate(ctx: typer.Context) -> None:
         for failure in failures:
             typer.echo(failure.render(), err=True)
         ok = [r["runtime"] for r in results if r["valid"]]
-        opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}" if ok else None)
+        if ok:
+            opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}")
+        elif not failures:
+            opts.warn(f"no runtimes in workspace {ws.root} (directories named python-X.Y.Z with a config.json)")
     if failures:
         raise typer.Exit(ConfigError.exit_code)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from runenv.config.merge import merge
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
+from runenv.fetch import redact
 from runenv.workspace import Runtime, Workspace
 
 
@@ -29,7 +30,15 @@ class LoadedConfig:
     digest: str  # sha256 of the canonical merged JSON
 
     def as_json(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
+        """The merged config for display: credentials in URLs are hidden."""
+        data = self.config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
+        registries = data["registries"]
+        for key in ("default", "additional"):
+            registries[key] = [redact(url) for url in registries[key]]
+        for section, key in (("python", "mirror"), ("publish", "target")):
+            if data[section].get(key):
+                data[section][key] = redact(data[section][key])
+        return data
 
 
 def read_json(path: Path) -> dict[str, Any]:

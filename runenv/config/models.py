@@ -41,6 +41,8 @@ def _sha256(value: str) -> str:
 
 
 def _override(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty override (expected a version like 2.3.0 or a specifier like >=2,<3)")
     spec = value if value[:1] in "=!<>~" else f"=={value}"
     try:
         SpecifierSet(spec)
