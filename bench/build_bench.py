@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from runenv.interpreter import SUMS_NAME, archive_name, interpreter_version  # noqa: E402
 from runenv.platforms import get_platform  # noqa: E402
 from tests.helpers.http import StaticServer  # noqa: E402
-from tests.helpers.pbs import FLAVOR, RELEASE, make_tar_gz, stage_host_prefix  # noqa: E402
+from tests.helpers.pbs import FLAVOR, make_tar_gz, stage_host_prefix  # noqa: E402
 
 # Pinned to releases with CPython 3.12 manylinux2014 x86_64 wheels, so both ways install the same bytes.
 PACKAGES = [
@@ -41,6 +41,7 @@ PACKAGES = [
 ]
 IMPORTS = "import polars, numpy, scipy, pyarrow, Bio, pandas, sklearn"
 PLATFORM = "linux-x64"
+RELEASE = "20240107"  # the PBS release that shipped 3.12.1; it sets the tarball mtimes
 PHASE_TIMER = Path(__file__).resolve().parent / "phase_timer.py"
 
 
@@ -51,6 +52,7 @@ class Timing:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
     tarball_bytes: int = 0
+    sha256: str | None = None
 
 
 def default_prefix() -> Path | None:
@@ -98,7 +100,7 @@ def runenv_build(ws: Path, version: str, env: dict[str, str], phases: Path) -> T
     steps = json.loads(phases.read_text())
     steps["startup, config, plan, other"] = seconds - sum(steps.values())
     artifact = json.loads(proc.stdout)[0]
-    return Timing(seconds, steps, artifact["size"])
+    return Timing(seconds, steps, artifact["size"], artifact["sha256"])
 
 
 def seed_env(pip_cache: Path) -> dict[str, str]:
@@ -156,6 +158,7 @@ def report_text(result: dict) -> str:
     ratio = result["ratio"]
     lines.append(f"cold: runenv takes {ratio['cold']:.3f} of the seed way's time ({1 / ratio['cold']:.1f}x faster)")
     lines.append(f"warm: runenv takes {ratio['warm']:.3f} of the seed way's time ({1 / ratio['warm']:.1f}x faster)")
+    lines.append(f"cold and warm tarballs are the same bytes: {result['reproducible']}")
     return "\n".join(lines)
 
 
@@ -190,6 +193,7 @@ def main() -> None:
                      "load_after": round(os.getloadavg()[0], 2)},
             "cold": asdict(cold), "warm": asdict(warm), "seed": asdict(seed),
             "ratio": {"cold": cold.seconds / seed.seconds, "warm": warm.seconds / seed.seconds},
+            "reproducible": cold.sha256 == warm.sha256,
             "kept": str(tmp) if args.keep else None,
         }
         print(json.dumps(result, indent=2) if args.json else report_text(result))
