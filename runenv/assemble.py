@@ -5,6 +5,7 @@ from __future__ import annotations
 import compileall
 import py_compile
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,19 +145,28 @@ def copy_files(
 
 
 def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
-    """Compile site-packages to checked-hash .pyc where the host can run the target's minor version."""
+    """Compile site-packages to checked-hash .pyc where the host can run the target's minor version.
+
+    The .pyc record source paths relative to the prefix's parent (`<stem>/lib/…`), not the staging
+    directory, so the tarball is the same bytes wherever and whenever it is built. Packages' own
+    `test/` and `tests/` directories are left uncompiled: half the files, imported only by test runs.
+    """
     site = prefix / platform.site_packages(python_version)
     minor = tuple(int(p) for p in python_version.split(".")[:2])
     runtime_python = prefix / platform.python_exe(python_version)
+    strip = str(prefix.parent)
+    skip = re.escape(str(site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]"
     if is_host_runnable(platform.key) and runtime_python.exists():
-        args = [str(runtime_python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash", str(site)]
+        args = [str(runtime_python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
+                "-s", strip, "-x", skip, str(site)]
         proc = subprocess.run(args, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BuildError(f"byte-compiling {site} failed: {(proc.stdout + proc.stderr).strip()[:300]}")
         return True
     if sys.version_info[:2] == minor:
         compileall.compile_dir(
-            str(site), quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+            str(site), quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+            stripdir=strip, rx=re.compile(skip),
         )
         return True
     return False

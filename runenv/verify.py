@@ -122,12 +122,20 @@ def _module_of(path: str) -> str | None:
     return name if name.isidentifier() and not name.startswith("__") else None
 
 
+def _is_installed(site_packages: Path, module: str) -> bool:
+    """A package directory or a module file (`.py`, extension) for the dotted name exists in site-packages."""
+    path = site_packages.joinpath(*module.split("."))
+    return path.is_dir() or any(path.parent.glob(f"{path.name}.*"))
+
+
 def top_level_modules(dist_info: Path, site_packages: Path, name: str) -> tuple[str, ...]:
-    """From top_level.txt, else RECORD, else a module named like the distribution."""
+    """From top_level.txt (names that are installed), else RECORD, else a module named like the distribution."""
     top_level = dist_info / "top_level.txt"
     if top_level.is_file():
+        # top_level.txt may name modules the wheel does not ship (pyarrow lists `__dummy__`).
         names = [line.strip().replace("/", ".") for line in top_level.read_text().splitlines()]
-        return tuple(sorted({n for n in names if n and all(p.isidentifier() for p in n.split("."))}))
+        return tuple(sorted({n for n in names if n and all(p.isidentifier() for p in n.split("."))
+                             and _is_installed(site_packages, n)}))
     record = dist_info / "RECORD"
     if record.is_file():
         with record.open(newline="", encoding="utf-8") as fh:

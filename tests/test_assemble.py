@@ -88,8 +88,26 @@ def test_byte_compile_with_the_runtime_interpreter(package_index, tmp_path):
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
     install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+    tests = prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "tests"
+    tests.mkdir()
+    (tests / "test_tool.py").write_text("def test_it():\n    pass\n")
     assert byte_compile(prefix, platform, HOST_VERSION) is True
     assert list((prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "__pycache__").glob("*.pyc"))
+    assert not (tests / "__pycache__").exists()  # a package's tests are not compiled
+
+
+def test_byte_compiled_files_do_not_depend_on_the_staging_path(package_index, tmp_path):
+    platform = host_runtime_platform()
+    pycs = []
+    for staging in ("one", "two"):
+        prefix = host_prefix(tmp_path / staging / "rt")
+        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+        byte_compile(prefix, platform, HOST_VERSION)
+        pycs.append(sorted((prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "__pycache__").glob("*.pyc")))
+    assert [p.name for p in pycs[0]] == [p.name for p in pycs[1]] and pycs[0]
+    for first, second in zip(*pycs):
+        assert first.read_bytes() == second.read_bytes()
+        assert str(tmp_path).encode() not in first.read_bytes()
 
 
 def test_no_byte_compile_for_a_foreign_minor_version(tmp_path):

