@@ -89,11 +89,15 @@ def make_workspace(root: Path, version: str, python: dict[str, str]) -> Path:
     return root
 
 
-def runenv_build(ws: Path, version: str, env: dict[str, str], phases: Path) -> Timing:
-    """`runenv build` in a fresh process (phases timed inside it); dist/ is removed first."""
+def runenv_build(ws: Path, version: str, env: dict[str, str], phases: Path, *, cold: bool,
+                 extra: tuple[str, ...] = ()) -> Timing:
+    """`runenv build` in a fresh process (phases timed inside it); dist/ is removed first, and for a
+    cold build the lock too (the caller gives empty caches)."""
     shutil.rmtree(ws / "dist", ignore_errors=True)
+    if cold:
+        (ws / f"python-{version}" / f"pylock.{PLATFORM}.toml").unlink(missing_ok=True)
     args = [sys.executable, str(PHASE_TIMER), str(phases), "-w", str(ws), "build", version,
-            "--platform", PLATFORM, "-o", "json"]
+            "--platform", PLATFORM, "-o", "json", *extra]
     start = time.perf_counter()
     proc = run(args, env)
     seconds = time.perf_counter() - start
@@ -151,13 +155,16 @@ def report_text(result: dict) -> str:
     lines = [f"interpreter: {result['interpreter']}", f"packages: {' '.join(PACKAGES)}",
              f"host: {result['host']['cpus']} CPUs, load average {result['host']['load_before']} -> "
              f"{result['host']['load_after']}"]
-    for label, key in (("runenv build, cold", "cold"), ("runenv build, warm", "warm"), ("seed way", "seed")):
+    for label, key in (("runenv build, cold", "cold"), ("runenv build, warm", "warm"),
+                       ("cold, --no-verify", "cold_no_verify"), ("seed way", "seed")):
         timing = result[key]
         lines.append(f"{label:<20} {timing['seconds']:7.1f} s   tarball {timing['tarball_bytes'] / 1e6:6.1f} MB")
         lines += [f"    {name:<40} {secs:6.1f} s" for name, secs in timing["steps"].items()]
     ratio = result["ratio"]
     lines.append(f"cold: runenv takes {ratio['cold']:.3f} of the seed way's time ({1 / ratio['cold']:.1f}x faster)")
     lines.append(f"warm: runenv takes {ratio['warm']:.3f} of the seed way's time ({1 / ratio['warm']:.1f}x faster)")
+    lines.append(f"cold without verification (like for like): {ratio['cold_no_verify']:.3f} of the seed way's time "
+                 f"({1 / ratio['cold_no_verify']:.1f}x faster)")
     lines.append(f"cold and warm tarballs are the same bytes: {result['reproducible']}")
     return "\n".join(lines)
 
@@ -183,16 +190,20 @@ def main() -> None:
             described = f'CPython {version} from {base}, as python.source "local"'
         ws = make_workspace(tmp / "workspace", version, python)
         load_before = os.getloadavg()[0]
-        cold = runenv_build(ws, version, env, tmp / "phases-cold.json")
-        warm = runenv_build(ws, version, env, tmp / "phases-warm.json")
+        cold = runenv_build(ws, version, env, tmp / "phases-cold.json", cold=True)
+        warm = runenv_build(ws, version, env, tmp / "phases-warm.json", cold=False)
+        # Like for like with the seed way, which verifies nothing: a second cold build, own empty caches.
+        bare_env = dict(env, RUNENV_CACHE_DIR=str(tmp / "runenv-cache-2"), UV_CACHE_DIR=str(tmp / "uv-cache-2"))
+        bare = runenv_build(ws, version, bare_env, tmp / "phases-bare.json", cold=True, extra=("--no-verify",))
         seed = seed_way(tmp / "seed", base, minor)
         result = {
             "interpreter": described,
             "packages": PACKAGES,
             "host": {"cpus": os.cpu_count(), "load_before": round(load_before, 2),
                      "load_after": round(os.getloadavg()[0], 2)},
-            "cold": asdict(cold), "warm": asdict(warm), "seed": asdict(seed),
-            "ratio": {"cold": cold.seconds / seed.seconds, "warm": warm.seconds / seed.seconds},
+            "cold": asdict(cold), "warm": asdict(warm), "cold_no_verify": asdict(bare), "seed": asdict(seed),
+            "ratio": {"cold": cold.seconds / seed.seconds, "warm": warm.seconds / seed.seconds,
+                      "cold_no_verify": bare.seconds / seed.seconds},
             "reproducible": cold.sha256 == warm.sha256,
             "kept": str(tmp) if args.keep else None,
         }

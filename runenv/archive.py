@@ -71,6 +71,8 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
     naming the archive and the member; `dest` is then removed.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    dest = dest.resolve()
+    verified: set[Path] = set()  # directories already proven to be real and inside the tree
     try:
         with open_compressed(archive) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
@@ -86,7 +88,7 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
                         member.linkname = source
                 except ValueError as exc:
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
-                _write_member(tar, member, dest, rel, label)
+                _write_member(tar, member, dest, rel, label, verified)
     except tarfile.TarError as exc:
         shutil.rmtree(dest, ignore_errors=True)
         raise IntegrityError(f"{label}: not a valid tar archive: {exc}") from None
@@ -98,15 +100,22 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
         raise
 
 
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, rel: str, label: str) -> None:
+def _write_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, rel: str, label: str, verified: set[Path]
+) -> None:
     target = dest / rel
-    root = dest.resolve()
+    root = dest  # already resolved by extract()
     # Links already written may redirect a later member; judge by where the bytes would really land.
     parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    real_parent = parent.resolve()
-    if not real_parent.is_relative_to(root):
-        raise IntegrityError(f"{label}: refusing member {member.name!r}: written through a link leaving the tree")
+    if parent in verified:
+        real_parent = parent  # a real directory inside the tree stays one: members never replace directories
+    else:
+        parent.mkdir(parents=True, exist_ok=True)
+        real_parent = parent.resolve()
+        if not real_parent.is_relative_to(root):
+            raise IntegrityError(f"{label}: refusing member {member.name!r}: written through a link leaving the tree")
+        if real_parent == parent:
+            verified.add(parent)
     if member.issym() and not Path(os.path.normpath(real_parent / member.linkname)).is_relative_to(root):
         raise IntegrityError(f"{label}: refusing member {member.name!r}: symlink points outside the tree")
     if member.isdir():
