@@ -16,6 +16,7 @@ from runenv.cli import main
 from tests.helpers.index import uv_env
 
 REPO = Path(__file__).resolve().parent.parent
+MACHINE_ENV = dict(os.environ)  # before any sandboxing: what the machine's uv/pip are configured with
 
 pytest_plugins = ["tests.helpers.pbs"]  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
 
