@@ -21,7 +21,7 @@ from runenv.cli import main  # noqa: E402
 
 # Functions `runenv.build` calls, in pipeline order; the two interpreter steps are entries of STEPS.
 PHASES = ("ensure_lock", "fetch_all", "handle_sdist", "install_wheels", "copy_files", "write_shim",
-          "byte_compile", "pack", "verify_artifact")
+          "byte_compile", "pack", "verify_tarball")
 seconds: dict[str, float] = defaultdict(float)
 
 

@@ -23,7 +23,7 @@ from runenv.config.load import LoadedConfig
 from runenv.errors import BuildError, FetchError, UsageError
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, pack, source_date_epoch
+from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.workspace import Workspace
@@ -189,18 +189,6 @@ def install_packages(ctx: BuildContext) -> None:
 STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages]
 
 
-def verify_artifact(ws: Workspace, loaded: LoadedConfig, platform: Platform, packed: PackedArtifact) -> dict:
-    """Verify the packed tarball from a new path; on failure its files are removed and the build fails."""
-    allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
-    try:
-        report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=ws.state_dir / "verify")
-    except BaseException:
-        for path in (packed.path, packed.sha256_path, packed.manifest_path):
-            path.unlink(missing_ok=True)
-        raise
-    return report.as_json()
-
-
 def check_interpreter_config(loaded: LoadedConfig) -> None:
     """The interpreter source is complete: a PBS release, or an existing local prefix."""
     python = loaded.config.python
@@ -232,24 +220,33 @@ def build_one(
     staging_root.mkdir(parents=True, exist_ok=True)
     stem = loaded.runtime.artifact_stem(platform_key)
     staging = Path(tempfile.mkdtemp(dir=staging_root, prefix=f"{stem}."))
+    # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
+    # build neither leaves an unverified tarball nor removes the previous good one.
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
     try:
-        ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
-        for step in STEPS:
-            if options.cancel.is_set():
-                raise KeyboardInterrupt
-            step(ctx)
-        assert ctx.manifest is not None
-        packed: PackedArtifact = pack(
-            ctx.prefix, options.out_dir, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
-            cancel=options.cancel, compression=loaded.config.build.compression,
-        )
+        try:
+            ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
+            for step in STEPS:
+                if options.cancel.is_set():
+                    raise KeyboardInterrupt
+                step(ctx)
+            assert ctx.manifest is not None
+            packed: PackedArtifact = pack(
+                ctx.prefix, outgoing, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
+                cancel=options.cancel, compression=loaded.config.build.compression,
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        verify = None
+        if options.verify and is_host_runnable(platform_key):
+            allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
+            report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=ws.state_dir / "verify")
+            verify = ctx.manifest.verify = report.as_json()
+            write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        final = move_artifact(packed, options.out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    verify = None
-    if options.verify and is_host_runnable(platform_key):
-        verify = verify_artifact(ws, loaded, platform, packed)
-        ctx.manifest.verify = verify
-        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        shutil.rmtree(outgoing, ignore_errors=True)
     return Artifact(
-        loaded.runtime.name, platform_key, packed.path, packed.sha256, packed.size, packed.manifest_path, verify
+        loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
     )

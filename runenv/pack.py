@@ -8,7 +8,7 @@ import stat
 import tarfile
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +32,16 @@ class PackedArtifact:
     size: int
     sha256_path: Path
     manifest_path: Path
+
+
+def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
+    """Rename a packed artifact's files into `out_dir` (same file system); the tarball goes last."""
+    moved = {}
+    for path in (packed.manifest_path, packed.sha256_path, packed.path):
+        moved[path] = out_dir / path.name
+        os.replace(path, moved[path])
+    return replace(packed, path=moved[packed.path], sha256_path=moved[packed.sha256_path],
+                   manifest_path=moved[packed.manifest_path])
 
 
 def source_date_epoch(release: str | None = None) -> int:

@@ -126,3 +126,15 @@ def test_no_verify_skips_verification(index, build_workspace, run_cli) -> None:
     assert result.code == 0, result.stderr
     assert result.json()[0]["verify"] is None
     assert "verify" not in read_manifest(ws, STEM)
+
+
+def test_failed_verification_keeps_the_previous_good_artifact(index, build_workspace, run_cli) -> None:
+    ws = build_workspace(runtimes={VERSION: {"packages": {"dependencies": ["tool-a"]}}})
+    first = run_cli("-w", ws, "-o", "json", "build", VERSION)
+    assert first.code == 0, first.stderr
+    before = {name: (ws / "dist" / name).read_bytes() for name in dist_files(ws)}
+    config = ws / f"python-{VERSION}" / "config.json"
+    config.write_text(json.dumps({"packages": {"dependencies": ["tool-a", "importfails"]}}))
+    assert run_cli("-w", ws, "build", VERSION).code == 1
+    assert {name: (ws / "dist" / name).read_bytes() for name in dist_files(ws)} == before
+    assert leftovers(ws) == []
