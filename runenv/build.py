@@ -182,7 +182,7 @@ def install_packages(ctx: BuildContext) -> None:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
                                 for p in plan.packages if p.action == "skip")
-    ctx.manifest.skipped.extend(SkippedEntry(s.name, s.reason, s.platform) for s in lock.skipped)
+    ctx.manifest.skipped.extend(lock.skipped)
 
 
 # The pipeline for one artifact, up to packing.

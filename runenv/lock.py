@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.files import write_text_atomic
+from runenv.manifest import SkippedEntry
 from runenv.errors import StepError
 from runenv.fetch import Download
 from runenv.plan import RuntimePlan, dependency_fallback
@@ -47,18 +48,6 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
-class SkippedPackage:
-    """A package left out of the runtime on one platform, and why (for the manifest)."""
-
-    name: str
-    platform: str
-    reason: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"name": self.name, "platform": self.platform, "reason": self.reason}
-
-
-@dataclass(frozen=True)
 class Lock:
     """A read lock file: what to install on one platform."""
 
@@ -68,7 +57,7 @@ class Lock:
     python_version: str
     inputs_digest: str
     packages: list[LockedPackage]
-    skipped: list[SkippedPackage] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
     def package(self, name: str) -> LockedPackage | None:
         wanted = canonicalize_name(name)
@@ -150,12 +139,12 @@ def _no_wheel_decision(
 
 def _resolve_with_fallbacks(
     loaded: LoadedConfig, plan: RuntimePlan, warn: Callable[[str], None]
-) -> tuple[Any, set[str], list[SkippedPackage]]:
+) -> tuple[Any, set[str], list[SkippedEntry]]:
     """Resolve wheel-only, relaxing per the fallback policy until uv succeeds."""
     build = loaded.config.build
     platform = get_platform(plan.platform)
     no_binary = set(plan.no_binary)
-    skipped: list[SkippedPackage] = []
+    skipped: list[SkippedEntry] = []
     dropped: set[str] = set()
     while True:
         roots = [p.requirement for p in plan.installable if p.name not in dropped]
@@ -191,7 +180,7 @@ def _resolve_with_fallbacks(
                 else:
                     reason = f"no wheel for {plan.platform}"
                     warn(f"{name}: {reason}; skipped in runtime {plan.runtime}")
-                    skipped.append(SkippedPackage(name, plan.platform, reason))
+                    skipped.append(SkippedEntry(name, reason, plan.platform))
                     dropped.add(name)
                 progressed = True
             if not progressed:
@@ -283,7 +272,7 @@ def read_lock(path: Path) -> Lock:
                     dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
                 )
             )
-        skipped = [SkippedPackage(s["name"], s["platform"], s["reason"]) for s in meta.get("skipped", [])]
+        skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
         return Lock(path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped)
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None

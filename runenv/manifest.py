@@ -48,6 +48,9 @@ class SkippedEntry:
     reason: str
     platform: str | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        return _drop_none(asdict(self))
+
 
 @dataclass
 class Manifest:
