@@ -269,7 +269,7 @@ def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow
     """Unpack `tarball`, move it to a second path, and check it there; raises VerifyError on failures."""
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="runenv-verify-", dir=scratch))
+    work = Path(tempfile.mkdtemp(prefix="runenv-verify-", dir=scratch)).resolve()
     try:
         unpacked = work / "unpacked"
         unpacked.mkdir()

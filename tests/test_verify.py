@@ -139,3 +139,10 @@ def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_w
     assert report["ok"] and report["relocated"] and report["modules_checked"] == 3
     assert sorted(f["module"] for f in report["allowed"]) == ["brokenext", "raisepkg"]
     assert not (built_workspace / ".runenv" / "verify").exists() or not any((built_workspace / ".runenv" / "verify").iterdir())
+
+
+def test_verify_tarball_with_relative_scratch_and_tarball_paths(runtime_tarball, tmp_path, monkeypatch):
+    shutil.copy(runtime_tarball, tmp_path / runtime_tarball.name)
+    monkeypatch.chdir(tmp_path)
+    report = verify_tarball(Path(runtime_tarball.name), LINUX, PY_VERSION, BOTH_BROKEN, scratch=Path("scratch"))
+    assert report.ok and report.relocated
