@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import tomli_w
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.files import write_text_atomic

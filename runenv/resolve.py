@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.fetch import redact
 from runenv.platforms import Platform

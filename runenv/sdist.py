@@ -6,11 +6,11 @@ import os
 import subprocess
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv.compat import tomllib
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from runenv.cache import Cache
+from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import IntegrityError, StepError
 from runenv.fetch import fetch_all

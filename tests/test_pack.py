@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from runenv.compat import tomllib
 from runenv.errors import BuildError
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import FALLBACK_EPOCH, pack, source_date_epoch
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 
 def make_tree(root: Path) -> Path:

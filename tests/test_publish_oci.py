@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 
 import pytest
 
 from runenv.errors import PublishError
 from runenv.publish import open_target, plan_item, publish
 from runenv.publish.oci import CATALOGUE_TAG, CONFIG, INDEX, MANIFEST
+from runenv.compat import tomllib
 from runenv.workspace import find_workspace
 from tests.helpers.dist import built_workspace, make_artifact  # noqa: F401  (fixture)
 from tests.helpers.publish_servers import registry  # noqa: F401  (fixture)
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 REPO = "runenv/python"
 

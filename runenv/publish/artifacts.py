@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runenv.cache import sha256_file
+from runenv.compat import tomllib
 from runenv.errors import PublishError
 from runenv.workspace import Runtime, Workspace
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 # Archive suffix → OCI layer media type; the packer writes gzip by default, zstd when configured.
 ARCHIVE_KINDS = {

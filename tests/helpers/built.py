@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import tarfile
-import tomllib
 from pathlib import Path
 from typing import Any
+
+from runenv.compat import tomllib
 
 
 def dist_files(ws: Path) -> list[str]:
