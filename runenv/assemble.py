@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import compileall
-import py_compile
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -23,6 +23,7 @@ from installer.sources import WheelFile
 
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError
+from runenv.interpreter import isolated_env
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
 from runenv.platforms import Platform, is_host_runnable
@@ -159,7 +160,7 @@ def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
     if is_host_runnable(platform.key) and runtime_python.exists():
         args = [str(runtime_python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
                 "-s", strip, "-x", skip, str(site)]
-        proc = subprocess.run(args, capture_output=True, text=True)
+        proc = subprocess.run(args, capture_output=True, text=True, env=isolated_env())
         if proc.returncode != 0:
             raise BuildError(f"byte-compiling {site} failed: {(proc.stdout + proc.stderr).strip()[:300]}")
         return True

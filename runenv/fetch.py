@@ -8,7 +8,6 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -140,7 +139,6 @@ def fetch_all(
     timeout: float = 300,
     parallel: bool = True,
     offline: bool = False,
-    on_done: Callable[[Download, Path], None] | None = None,
 ) -> dict[str, Path]:
     """Fetch every item (each sha256 once) and return {sha256: cache path}.
 
@@ -153,8 +151,6 @@ def fetch_all(
     for item in unique:
         if cache.has(item.sha256):
             done[item.sha256] = cache.path(item.sha256)
-            if on_done:
-                on_done(item, done[item.sha256])
         else:
             missing.append(item)
     if not missing:
@@ -171,9 +167,6 @@ def fetch_all(
                 done[item.sha256] = future.result()
             except Exception as exc:  # collected; the first is raised after the rest finish
                 errors.append(exc)
-                continue
-            if on_done:
-                on_done(item, done[item.sha256])
     if errors:
         raise errors[0]
     return done

@@ -186,10 +186,18 @@ def write_pins(runtime: Runtime, pins: dict[str, str]) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def isolated_env() -> dict[str, str]:
+    """The host environment without anything that points a runtime's Python at other code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def interpreter_version(executable: Path) -> str:
     """`X.Y.Z` reported by running `executable` in isolated mode."""
     code = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env = isolated_env()
     try:
         proc = subprocess.run(
             [str(executable), "-I", "-S", "-B", "-c", code], capture_output=True, text=True, timeout=60, env=env

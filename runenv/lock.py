@@ -16,10 +16,10 @@ from packaging.utils import canonicalize_name
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
-from runenv.files import write_text_atomic
-from runenv.manifest import SkippedEntry
 from runenv.errors import StepError
 from runenv.fetch import Download
+from runenv.files import write_text_atomic
+from runenv.manifest import SkippedEntry
 from runenv.plan import RuntimePlan, dependency_fallback
 from runenv.platforms import get_platform
 from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version

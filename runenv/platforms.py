@@ -1,4 +1,4 @@
-"""The one table of platform facts: PBS triples, wheel tags, layout of a runtime prefix."""
+"""The one table of platform facts: PBS triples, uv targets, layout of a runtime prefix."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ PLATFORM_KEYS: tuple[str, ...] = get_args(PlatformKey)
 
 DEFAULT_MANYLINUX = "2_28"
 UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # glibc floors uv resolves for
-DEFAULT_MACOSX = {"macosx-x64": "10.13", "macosx-aarch64": "11.0"}
 
 
 @dataclass(frozen=True)
@@ -65,26 +64,6 @@ class Platform:
         minor = int(manylinux.split("_")[1])
         known = max((m for m in UV_MANYLINUX_MINORS if m <= minor), default=UV_MANYLINUX_MINORS[0])
         return f"{self.arch}-manylinux_2_{known}"
-
-    def wheel_platform_tags(self, manylinux: str = DEFAULT_MANYLINUX, macosx: str | None = None) -> list[str]:
-        """Platform tags a wheel may carry to install here, most specific first."""
-        if self.is_windows:
-            return ["win_amd64"]
-        if self.os == "linux":
-            floor_major, floor_minor = (int(p) for p in manylinux.split("_"))
-            tags = [f"manylinux_{floor_major}_{m}_{self.arch}" for m in range(floor_minor, 4, -1)]
-            legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-            tags += [f"{name}_{self.arch}" for m, name in legacy.items() if m <= floor_minor]
-            return tags
-        arch = "arm64" if self.arch == "aarch64" else "x86_64"
-        floor = macosx or DEFAULT_MACOSX[self.key]
-        fmaj, fmin = (int(p) for p in floor.split(".")[:2])
-        tags = []
-        for major in range(fmaj, 9, -1):
-            minors = range(fmin, -1, -1) if major == fmaj else range(15 if major == 10 else 0, -1, -1)
-            for minor in minors:
-                tags += [f"macosx_{major}_{minor}_{a}" for a in (arch, "universal2")]
-        return tags
 
 
 PLATFORMS: dict[str, Platform] = {

@@ -10,8 +10,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runenv.compat import tomllib
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
+from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
 from runenv.fetch import redact

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from runenv.config.load import read_json
 from runenv.config.models import VerifyConfig
 from runenv.errors import BuildError, ConfigError
+from runenv.interpreter import isolated_env
 from runenv.platforms import Platform
 from runenv.unpack import extract_tarball, single_top_dir
 
@@ -171,14 +172,6 @@ def find_distributions(site_packages: Path) -> list[Distribution]:
         found.append(Distribution(name, version, top_level_modules(dist_info, site_packages, name),
                                   console_script(dist_info)))
     return sorted(found, key=lambda d: d.name)
-
-
-def isolated_env() -> dict[str, str]:
-    """The host environment without anything that points Python at other code."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONNOUSERSITE"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
 
 
 def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:

@@ -18,7 +18,6 @@ from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntr
 from runenv.pack import FALLBACK_EPOCH, pack, source_date_epoch
 
 
-
 def make_tree(root: Path) -> Path:
     (root / "bin").mkdir(parents=True)
     (root / "lib" / "python3.11" / "b").mkdir(parents=True)

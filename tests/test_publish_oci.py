@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from runenv.compat import tomllib
 from runenv.errors import PublishError
 from runenv.publish import open_target, plan_item, publish
 from runenv.publish.oci import CATALOGUE_TAG, CONFIG, INDEX, MANIFEST
-from runenv.compat import tomllib
 from runenv.workspace import find_workspace
 from tests.helpers.dist import built_workspace, make_artifact  # noqa: F401  (fixture)
 from tests.helpers.publish_servers import registry  # noqa: F401  (fixture)

@@ -12,6 +12,9 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from runenv.config import LoadedConfig
+from runenv.errors import UsageError
+from runenv.platforms import get_platform, host_platform_key
 from runenv.workspace import Workspace, find_workspace
 
 
@@ -92,3 +95,17 @@ def _global(
 def options(ctx: typer.Context) -> Options:
     """The global options of the running command."""
     return ctx.find_root().obj
+
+
+def target_platforms(loaded: LoadedConfig, platforms: list[str], all_platforms: bool) -> list[str]:
+    """Platforms a command acts on: --platform keys, --all-platforms (build.platforms), else the host."""
+    if all_platforms and platforms:
+        raise UsageError("give --platform or --all-platforms, not both")
+    if all_platforms:
+        return list(loaded.config.build.platforms)
+    if platforms:
+        return [get_platform(p).key for p in dict.fromkeys(platforms)]
+    host = host_platform_key()
+    if host is None:
+        raise UsageError("this host is not one of runenv's platforms", hint="pass --platform KEY")
+    return [host]

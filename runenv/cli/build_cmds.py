@@ -10,27 +10,13 @@ import typer
 
 from runenv.build import Artifact, BuildOptions, build_one, check_buildable
 from runenv.cache import Cache
-from runenv.cli.app import app, options
+from runenv.cli.app import app, options, target_platforms
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
 from runenv.interpreter import SumsSource, pin_runtime
-from runenv.platforms import get_platform, host_platform_key
 
 python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
 app.add_typer(python_app, name="python")
-
-
-def _targets(loaded: LoadedConfig, platforms: list[str], all_platforms: bool) -> list[str]:
-    if all_platforms and platforms:
-        raise UsageError("give --platform or --all-platforms, not both")
-    if all_platforms:
-        return list(loaded.config.build.platforms)
-    if platforms:
-        return [get_platform(p).key for p in dict.fromkeys(platforms)]
-    host = host_platform_key()
-    if host is None:
-        raise UsageError("this host is not one of runenv's platforms", hint="pass --platform KEY")
-    return [host]
 
 
 def _artifact_line(artifact: Artifact) -> str:
@@ -57,7 +43,7 @@ def build(
     work: list[tuple[LoadedConfig, str]] = []
     for runtime in ws.select(runtimes or [], all_runtimes):
         loaded = load_runtime_config(ws, runtime)
-        for key in _targets(loaded, platform, all_platforms):
+        for key in target_platforms(loaded, platform, all_platforms):
             check_buildable(loaded, key)
             work.append((loaded, key))
     if not work:

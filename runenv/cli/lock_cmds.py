@@ -6,12 +6,10 @@ from typing import Optional
 
 import typer
 
-from runenv.cli.app import app, options
+from runenv.cli.app import app, options, target_platforms
 from runenv.config import load_runtime_config
-from runenv.errors import UsageError
 from runenv.lock import lock_runtime
 from runenv.plan import build_plan
-from runenv.platforms import get_platform, host_platform_key
 
 
 @app.command()
@@ -25,17 +23,7 @@ def lock(
     opts = options(ctx)
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
-    if platform and all_platforms:
-        raise UsageError("give --platform or --all-platforms, not both")
-    if all_platforms:
-        keys = list(loaded.config.build.platforms)
-    elif platform:
-        keys = [get_platform(key).key for key in platform]
-    else:
-        host = host_platform_key()
-        if host is None:
-            raise UsageError("this machine is not one of the supported platforms", hint="pass --platform")
-        keys = [host]
+    keys = target_platforms(loaded, platform or [], all_platforms)
     results = []
     for key in keys:
         plan = build_plan(loaded, key)

@@ -11,7 +11,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from runenv.platforms import PLATFORM_KEYS, PlatformKey
+from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
 
 
 def _requirement(value: str) -> str:
@@ -191,7 +191,7 @@ class BuildConfig(Model):
     platforms: list[PlatformKey] = Field(default_factory=lambda: list(PLATFORM_KEYS))
     distutils_shim: bool = Field(True, alias="distutilsShim")
     compression: Literal["gz", "zst"] = "gz"
-    manylinux: str = Field("2_28", pattern=r"^2_\d+$", description="glibc floor for linux wheels")
+    manylinux: str = Field(DEFAULT_MANYLINUX, pattern=r"^2_\d+$", description="glibc floor for linux wheels")
     macosx: str | None = Field(None, pattern=r"^1\d\.\d+$", description="macOS deployment target floor")
     ship_sdists: bool = Field(False, alias="shipSdists")
     wheelhouse: bool = False
