@@ -14,13 +14,13 @@ from runenv.assemble import WheelToInstall, byte_compile, copy_files, install_wh
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.lock import ensure_lock, lock_is_fresh
+from runenv.lock import ensure_lock
 from runenv.resolve import index_args
 from runenv.sdist import handle_sdist
 from runenv.verify import load_allowlist, verify_tarball
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
-from runenv.errors import BuildError, FetchError, UsageError
+from runenv.errors import BuildError, UsageError
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
@@ -142,12 +142,9 @@ def install_packages(ctx: BuildContext) -> None:
     """Lock, fetch, build sdists, install wheels, copy files, add the distutils shim, byte-compile."""
     assert ctx.manifest is not None
     plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
-    if ctx.options.offline and not ctx.options.locked and not lock_is_fresh(ctx.loaded, plan):
-        raise FetchError(
-            f"offline, and the lock of runtime {plan.runtime} for {plan.platform} is missing or stale",
-            hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` while online",
-        )
-    lock = ensure_lock(ctx.loaded, plan, locked=ctx.options.locked, warn=ctx.options.warn).lock
+    lock = ensure_lock(
+        ctx.loaded, plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+    ).lock
     blobs = fetch_all(
         lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
         offline=ctx.options.offline,

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
-from runenv.errors import StepError
+from runenv.errors import FetchError, StepError
 from runenv.fetch import Download
 from runenv.files import write_text_atomic
 from runenv.manifest import SkippedEntry
@@ -292,14 +292,30 @@ def lock_is_fresh(loaded: LoadedConfig, plan: RuntimePlan) -> bool:
 
 
 def ensure_lock(
-    loaded: LoadedConfig, plan: RuntimePlan, *, locked: bool = False, warn: Callable[[str], None] = lambda _m: None
+    loaded: LoadedConfig,
+    plan: RuntimePlan,
+    *,
+    locked: bool = False,
+    offline: bool = False,
+    warn: Callable[[str], None] = lambda _m: None,
 ) -> LockResult:
-    """Reuse a fresh lock, re-lock a stale one; with `locked`, a stale or missing lock is an error."""
+    """Reuse a fresh lock, re-lock a stale one; with `locked` (or `offline`) a stale or missing lock is an error."""
     path = loaded.runtime.lock_path(plan.platform)
-    if lock_is_fresh(loaded, plan):
-        return LockResult(read_lock(path), written=False)
+    current = None
+    if path.is_file():
+        try:
+            current = read_lock(path)
+        except StepError:
+            current = None  # unreadable: treated as stale
+    if current is not None and current.inputs_digest == inputs_digest(loaded, plan):
+        return LockResult(current, written=False)
+    state = "stale" if path.is_file() else "missing"
+    if offline and not locked:
+        raise FetchError(
+            f"offline, and the lock of runtime {plan.runtime} for {plan.platform} is {state}",
+            hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` while online",
+        )
     if locked:
-        state = "stale" if path.is_file() else "missing"
         raise StepError(
             f"{path}: lock is {state} for runtime {plan.runtime} on {plan.platform}",
             hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` and commit it",

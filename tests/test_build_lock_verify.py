@@ -138,3 +138,15 @@ def test_failed_verification_keeps_the_previous_good_artifact(index, build_works
     assert run_cli("-w", ws, "build", VERSION).code == 1
     assert {name: (ws / "dist" / name).read_bytes() for name in dist_files(ws)} == before
     assert leftovers(ws) == []
+
+
+def test_offline_build_needs_a_fresh_lock(index, build_workspace, run_cli) -> None:
+    ws = build_workspace(runtimes={VERSION: {"packages": {"dependencies": ["tool-a"]}}})
+    assert run_cli("-w", ws, "build", VERSION).code == 0  # fills the cache and writes the lock
+    assert run_cli("-w", ws, "build", VERSION, "--offline").code == 0  # cache + fresh lock: no network
+    config = ws / f"python-{VERSION}" / "config.json"
+    config.write_text(json.dumps({"packages": {"dependencies": ["tool-a", "helper-lib"]}}))
+    result = run_cli("-w", ws, "build", VERSION, "--offline")
+    assert result.code == 1
+    assert f"offline, and the lock of runtime {VERSION} for {HOST} is stale" in result.stderr
+    assert "runenv lock" in result.stderr
