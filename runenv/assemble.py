@@ -27,6 +27,7 @@ from runenv.interpreter import isolated_env
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
 from runenv.platforms import Platform, is_host_runnable
+from runenv.relocate import sh_trampoline
 
 How = Literal["wheel", "built-from-sdist"]
 PACKAGES_DIR = "packages"
@@ -44,9 +45,7 @@ class WheelToInstall:
 
 def posix_launcher_shebang(platform: Platform, python_version: str) -> str:
     """A `/bin/sh` trampoline that runs the script with the interpreter next to it, wherever the tree is."""
-    exe = Path(platform.python_exe(python_version)).name
-    here = '"$(dirname -- "$(realpath -- "$0" 2>/dev/null || echo "$0")")"'
-    return f"/bin/sh\n'''exec' {here}/{exe} \"$0\" \"$@\"\n' '''"
+    return sh_trampoline(Path(platform.python_exe(python_version)).name)
 
 
 def windows_launcher_shebang(platform: Platform, python_version: str) -> str:

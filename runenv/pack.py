@@ -34,6 +34,16 @@ class PackedArtifact:
     manifest_path: Path
 
 
+def read_checksum(tarball: Path) -> str | None:
+    """The sha256 recorded beside a tarball in `<tarball>.sha256` (`<hex>  <name>`), or None if unreadable."""
+    try:
+        words = Path(f"{tarball}.sha256").read_text(encoding="utf-8").split()
+    except OSError:
+        return None
+    digest = words[0].lower() if words else ""
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+
+
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
     """Rename a packed artifact's files into `out_dir` (same file system); the tarball goes last."""
     moved = {}

@@ -18,7 +18,17 @@ SYSTEM_LIBS = re.compile(
     r"^(linux-vdso|linux-gate|ld-linux.*|ld64|libc|libm|libmvec|libpthread|libdl|librt|libutil|libcrypt"
     r"|libresolv|libnsl|libanl|libBrokenLocale|libnss_\w+|libthread_db|libgcc_s|libstdc\+\+)\.so(\.|$)"
 )
-TRAMPOLINE = "#!/bin/sh\n'''exec' \"$(dirname -- \"$0\")/{exe}\" \"$0\" \"$@\"\n' '''\n"
+def sh_trampoline(exe: str) -> str:
+    """A shebang (without `#!`) whose `/bin/sh` runs the script with the interpreter `exe` beside it.
+
+    The shell resolves the script's real location (symlinks too) and execs the interpreter there;
+    Python reads the same lines as a string literal. Used for console scripts and relocated `bin/` scripts.
+    """
+    here = '"$(dirname -- "$(realpath -- "$0" 2>/dev/null || echo "$0")")"'
+    return f"/bin/sh\n'''exec' {here}/{exe} \"$0\" \"$@\"\n' '''"
+
+
+TRAMPOLINE = "#!" + sh_trampoline("{exe}") + "\n"  # a template: .format(exe=...)
 
 
 def require_linux_host() -> None:

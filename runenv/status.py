@@ -10,7 +10,7 @@ from typing import Any
 from runenv.config.load import LoadedConfig
 from runenv.errors import StepError
 from runenv.lock import lock_is_fresh
-from runenv.pack import SUFFIXES
+from runenv.pack import SUFFIXES, read_checksum
 from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
@@ -33,15 +33,6 @@ def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path
 def lock_freshness(loaded: LoadedConfig, platform: str) -> bool:
     """Whether the platform's lock exists and matches the current inputs."""
     return lock_is_fresh(loaded, build_plan(loaded, platform))
-
-
-def read_sha256_file(tarball: Path) -> str | None:
-    """The hash recorded beside the tarball in `<tarball>.sha256` (`<hex>  <name>`)."""
-    try:
-        words = Path(f"{tarball}.sha256").read_text(encoding="utf-8").split()
-    except OSError:
-        return None
-    return words[0].lower() if words else None
 
 
 @dataclass(frozen=True)
@@ -85,7 +76,7 @@ def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: flo
     info = path.stat()
     newer = [str(p.relative_to(ws.root)) for p in inputs_of(ws, loaded, platform) if p.stat().st_mtime > info.st_mtime]
     return ArtifactStatus(
-        name, platform, path, built=True, size=info.st_size, sha256=read_sha256_file(path),
+        name, platform, path, built=True, size=info.st_size, sha256=read_checksum(path),
         age_seconds=round((now or time.time()) - info.st_mtime, 1), newer_inputs=newer,
         lock_fresh=lock_freshness(loaded, platform),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
+from runenv.pack import read_checksum
 from runenv.errors import PublishError
 from runenv.workspace import Runtime, Workspace
 
@@ -66,14 +67,10 @@ def built_platforms(ws: Workspace, rt: Runtime, platforms: list[str]) -> list[st
     return [p for p in platforms if find_tarball(ws, rt, p) is not None]
 
 
-def _read_checksum(path: Path, filename: str) -> str:
-    try:
-        fields = path.read_text(encoding="utf-8").split()
-    except OSError as exc:
-        raise PublishError(f"cannot read {path}: {exc.strerror}") from None
-    digest = fields[0].lower() if fields else ""
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise PublishError(f"{path}: not a sha256 line for {filename}")
+def _read_checksum(tarball: Path, hint: str) -> str:
+    digest = read_checksum(tarball)
+    if digest is None:
+        raise PublishError(f"{tarball.name}.sha256: not a readable sha256 line for {tarball.name}", hint=hint)
     return digest
 
 
@@ -110,7 +107,7 @@ def load_artifact(ws: Workspace, rt: Runtime, platform: str) -> LocalArtifact:
         runtime=rt.name,
         platform=platform,
         tarball=tarball,
-        sha256=_read_checksum(checksum, tarball.name),
+        sha256=_read_checksum(tarball, hint),
         size=tarball.stat().st_size,
         manifest=manifest,
         python_version=_python_version(data, rt.version),
