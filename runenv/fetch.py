@@ -8,15 +8,17 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import httpx
 
 from runenv.cache import CHUNK, Cache
-from runenv.errors import FetchError, IntegrityError
+from runenv.errors import FetchError
 
 RETRIES = 4
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 MAX_PARALLEL = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,32 +76,37 @@ def fetch_one(client: httpx.Client, item: Download, cache: Cache, *, retries: in
         return _download(client, item, cache, retries)
 
 
+def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
+    """`request()`, retried with backoff on 5xx/429 and dropped connections; other HTTP errors fail at once."""
+    delay = BACKOFF
+    for attempt in range(1, retries + 1):
+        try:
+            return request()
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            if attempt == retries or not _transient(exc):
+                raise FetchError(
+                    f"cannot download {what}: {_describe(exc)}" + (f" (after {attempt} attempts)" if attempt > 1 else "")
+                ) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
 def _download(client: httpx.Client, item: Download, cache: Cache, retries: int) -> Path:
     local = _local_path(item.url)
     if local is not None:
         if not local.is_file():
             raise FetchError(f"{item.label}: {local} does not exist")
         return cache.add_file(local, item.sha256)
-    delay = BACKOFF
-    for attempt in range(1, retries + 1):
-        try:
-            with client.stream("GET", item.url) as response:
-                response.raise_for_status()
-                with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        out.write(chunk)
-            return cache.path(item.sha256)
-        except IntegrityError:
-            raise
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            if attempt == retries or not _transient(exc):
-                raise FetchError(
-                    f"cannot download {item.label} from {redact(item.url)}: {_describe(exc)}"
-                    + (f" (after {attempt} attempts)" if attempt > 1 else "")
-                ) from None
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
+    def attempt() -> Path:
+        with client.stream("GET", item.url) as response:
+            response.raise_for_status()
+            with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+        return cache.path(item.sha256)
+
+    return _retrying(attempt, f"{item.label} from {redact(item.url)}", retries)
 
 
 def fetch_text(client: httpx.Client, url: str, cache: Cache, *, offline: bool = False) -> str:
@@ -115,17 +122,12 @@ def fetch_text(client: httpx.Client, url: str, cache: Cache, *, offline: bool = 
             return local.read_text(encoding="utf-8")
         except OSError as exc:
             raise FetchError(f"cannot read {local}: {exc}") from None
-    delay = BACKOFF
-    for attempt in range(1, RETRIES + 1):
-        try:
-            response = client.get(url)
-            response.raise_for_status()
-            break
-        except httpx.HTTPError as exc:
-            if attempt == RETRIES or not _transient(exc):
-                raise FetchError(f"cannot download {redact(url)}: {_describe(exc)}") from None
-            time.sleep(delay)
-            delay *= 2
+    def get() -> httpx.Response:
+        response = client.get(url)
+        response.raise_for_status()
+        return response
+
+    response = _retrying(get, redact(url))
     with cache.writer(None, redact(url)) as out:
         out.write(response.content)
     cache.remember(url, out.sha256)  # type: ignore[attr-defined]
