@@ -10,22 +10,27 @@ from pathlib import Path
 from typing import Callable
 
 from runenv import archive, relocate
-from runenv.assemble import WheelToInstall, byte_compile, copy_files, install_wheels
-from runenv.distutils_shim import shim_enabled, write_shim
-from runenv.fetch import fetch_all
-from runenv.files import write_text_atomic
-from runenv.lock import ensure_lock
-from runenv.resolve import index_args
-from runenv.sdist import handle_sdist
-from runenv.verify import load_allowlist, verify_tarball
+from runenv.assemble import (WheelToInstall, byte_compile, copy_files,
+                             install_wheels)
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
+from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
-from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
+from runenv.fetch import fetch_all
+from runenv.files import write_text_atomic
+from runenv.interpreter import (SumsSource, check_version, fetch_archive,
+                                pbs_archive, require_release)
+from runenv.lock import ensure_lock
+from runenv.manifest import (InterpreterInfo, Manifest, PackageEntry,
+                             SkippedEntry)
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
-from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.platforms import (Platform, get_platform, host_platform_key,
+                              is_host_runnable)
+from runenv.resolve import index_args
+from runenv.scratch import scratch_dir, scratch_root
+from runenv.sdist import handle_sdist
+from runenv.verify import load_allowlist, verify_tarball
 from runenv.workspace import Workspace
 
 
@@ -213,16 +218,14 @@ def build_one(
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
     plan = build_plan(loaded, platform_key)
-    staging_root = ws.state_dir / "build"
-    staging_root.mkdir(parents=True, exist_ok=True)
     stem = loaded.runtime.artifact_stem(platform_key)
-    staging = Path(tempfile.mkdtemp(dir=staging_root, prefix=f"{stem}."))
+    scratch = scratch_root(ws.state_dir)
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
     # build neither leaves an unverified tarball nor removes the previous good one.
     options.out_dir.mkdir(parents=True, exist_ok=True)
     outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
     try:
-        try:
+        with scratch_dir(scratch / "build", f"{stem}.") as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             for step in STEPS:
                 if options.cancel.is_set():
@@ -233,12 +236,10 @@ def build_one(
                 ctx.prefix, outgoing, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
                 cancel=options.cancel, compression=loaded.config.build.compression,
             )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         verify = None
         if options.verify and is_host_runnable(platform_key):
             allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
-            report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=ws.state_dir / "verify")
+            report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=scratch / "verify")
             verify = ctx.manifest.verify = report.as_json()
             write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)

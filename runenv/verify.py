@@ -24,6 +24,7 @@ from runenv.config.models import VerifyConfig
 from runenv.errors import BuildError, ConfigError
 from runenv.interpreter import isolated_env
 from runenv.platforms import Platform
+from runenv.scratch import scratch_dir
 from runenv.unpack import extract_tarball, single_top_dir
 
 Allowlist = dict[str, dict[str, str]]  # {distribution: {module or console script: error substring}}
@@ -260,10 +261,7 @@ def smoke_test(prefix: Path, platform: Platform, python_version: str) -> None:
 def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
                    scratch: Path | None = None) -> VerifyReport:
     """Unpack `tarball`, move it to a second path, and check it there; raises VerifyError on failures."""
-    if scratch is not None:
-        scratch.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="runenv-verify-", dir=scratch)).resolve()
-    try:
+    with scratch_dir(scratch or Path(tempfile.gettempdir()), "runenv-verify-") as work:
         unpacked = work / "unpacked"
         unpacked.mkdir()
         extract_tarball(tarball, unpacked)
@@ -275,8 +273,6 @@ def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow
         smoke_test(relocated, platform, python_version)
         report = check_prefix(relocated, platform, python_version, allow)
         report.relocated = True
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     if not report.ok:
         raise VerifyError(report)
     return report

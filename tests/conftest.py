@@ -23,11 +23,12 @@ pytest_plugins = ["tests.helpers.pbs"]  # PBS mirror fixtures: pbs_archives, pbs
 
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own HOME and RUNENV_CACHE_DIR; nothing touches the real ones."""
+    """Every test gets its own HOME, RUNENV_CACHE_DIR and RUNENV_SCRATCH_DIR; nothing touches the real ones."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("RUNENV_CACHE_DIR", str(home / "runenv-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("RUNENV_SCRATCH_DIR", str(home / "scratch"))  # not the machine's RAM disk
     # No test reaches the internet: uv and pip see only an unreachable loopback index unless a test
     # points them at its own (tests.helpers.index.uv_env).
     uv_env(monkeypatch, home, "http://127.0.0.1:9/no-index-in-tests/simple")

@@ -11,6 +11,7 @@ import pytest
 from runenv.errors import BuildError, ConfigError
 from runenv.platforms import get_platform
 from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
+from tests.helpers.built import leftovers
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
     PLATFORM, PY_MINOR, PY_VERSION, STEM, built_workspace, install_wheel, make_wheel, pack_runtime, runtime_prefix,
     runtime_tarball, runtime_template,
@@ -138,7 +139,7 @@ def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_w
     report = passed.json()
     assert report["ok"] and report["relocated"] and report["modules_checked"] == 3
     assert sorted(f["module"] for f in report["allowed"]) == ["brokenext", "raisepkg"]
-    assert not (built_workspace / ".runenv" / "verify").exists() or not any((built_workspace / ".runenv" / "verify").iterdir())
+    assert leftovers(built_workspace) == []
 
 
 def test_verify_tarball_with_relative_scratch_and_tarball_paths(runtime_tarball, tmp_path, monkeypatch):

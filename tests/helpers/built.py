@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -23,9 +24,9 @@ def cached_blobs(sandbox: Path) -> set[str]:
 
 
 def leftovers(ws: Path) -> list[Path]:
-    """Staging directories a build did not remove."""
-    staging = ws / ".runenv" / "build"
-    return list(staging.iterdir()) if staging.exists() else []
+    """Staging and verify directories a build did not remove (in the workspace or the scratch dir)."""
+    roots = [ws / ".runenv", Path(os.environ["RUNENV_SCRATCH_DIR"])]
+    return [p for root in roots for sub in ("build", "verify") if (root / sub).is_dir() for p in (root / sub).iterdir()]
 
 
 def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:

@@ -1,0 +1,113 @@
+"""Where builds stage runtimes and verify unpacks them: RAM-backed when it has room, else the workspace.
+
+A runtime is tens of thousands of small files written, read once and deleted; on a VM disk each
+costs about a millisecond, in tmpfs a tenth of that. Each scratch directory holds an flock'ed
+`.owner` file for as long as a runenv process uses it, so a later runenv removes what a killed one
+(SIGKILL, power loss) left behind without touching directories that are still in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so leftovers are never swept (and RAM scratch is never chosen)
+    fcntl = None  # type: ignore[assignment]
+
+SCRATCH_ENV = "RUNENV_SCRATCH_DIR"
+RAM_DIR = Path("/dev/shm")
+RAM_MIN_FREE = 6 << 30  # a large data-science runtime staged (~0.7 GB) and unpacked again, several at once
+OWNER = ".owner"
+UNOWNED_GRACE = 600  # seconds a directory without an owner file is left alone (it may be being made)
+
+
+def _mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """Bytes of memory the kernel could hand out without swapping (0 when unknown)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def ram_scratch(ram: Path = RAM_DIR, min_free: int = RAM_MIN_FREE, meminfo: Path = Path("/proc/meminfo")) -> Path | None:
+    """`<ram>/runenv-<uid>` when `ram` is a writable tmpfs with `min_free` bytes free in it and in memory."""
+    if fcntl is None or not ram.is_dir() or not os.access(ram, os.W_OK | os.X_OK):
+        return None
+    try:
+        st = os.statvfs(ram)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < min_free or _mem_available(meminfo) < min_free:
+        return None
+    return ram / f"runenv-{os.getuid()}"
+
+
+def scratch_root(state_dir: Path) -> Path:
+    """`RUNENV_SCRATCH_DIR` if set, else RAM-backed scratch when it has room, else the workspace's `.runenv/`."""
+    explicit = os.environ.get(SCRATCH_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return ram_scratch(RAM_DIR) or state_dir
+
+
+def _owner_alive(directory: Path) -> bool:
+    """Whether some process still holds the directory's owner lock (or it is too young to judge)."""
+    try:
+        fd = os.open(directory / OWNER, os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            return time.time() - directory.stat().st_mtime < UNOWNED_GRACE
+        except OSError:
+            return True
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock taken to test it
+
+
+def sweep(parent: Path, prefix: str) -> list[Path]:
+    """Remove the `prefix*` directories in `parent` whose runenv process is gone; returns what was removed."""
+    removed: list[Path] = []
+    if fcntl is None or not parent.is_dir():
+        return removed
+    for child in sorted(parent.iterdir()):
+        if child.name.startswith(prefix) and child.is_dir() and not child.is_symlink() and not _owner_alive(child):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new directory in `parent`, owned (flock) while the block runs and removed after it.
+
+    Leftovers of dead runenv processes with the same prefix in `parent` are swept first.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    sweep(parent, prefix)
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix)).resolve()
+    fd = None
+    try:
+        if fcntl is not None:
+            fd = os.open(path / OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
