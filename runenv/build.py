@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
 from runenv.interpreter import (SumsSource, check_version, fetch_archive,
                                 pbs_archive, require_release)
-from runenv.lock import ensure_lock
+from runenv.lock import Lock, ensure_lock
 from runenv.manifest import (InterpreterInfo, Manifest, PackageEntry,
                              SkippedEntry)
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
@@ -61,6 +62,7 @@ class BuildContext:
     options: BuildOptions
     manifest: Manifest | None = None
     mtime: int = 0
+    packages: Future[LockedArtifacts] | None = None  # the lock and its downloads, made while the interpreter lands
 
     @property
     def stem(self) -> str:
@@ -143,17 +145,33 @@ def verify_interpreter(ctx: BuildContext) -> None:
         check_version(exe, ctx.version, origin)
 
 
-def install_packages(ctx: BuildContext) -> None:
-    """Lock, fetch, build sdists, install wheels, copy files, add the distutils shim, byte-compile."""
-    assert ctx.manifest is not None
-    plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
+@dataclass(frozen=True)
+class LockedArtifacts:
+    """The lock for one (runtime, platform) and every artifact it names, in the cache by sha256."""
+
+    lock: Lock
+    blobs: dict[str, Path]
+
+
+def lock_and_fetch(ctx: BuildContext) -> LockedArtifacts:
+    """Reuse or make the lock, then download what it names; needs no interpreter, so it runs beside provisioning."""
+    build = ctx.loaded.config.build
     lock = ensure_lock(
-        ctx.loaded, plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+        ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
     ).lock
     blobs = fetch_all(
         lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
         offline=ctx.options.offline,
     )
+    return LockedArtifacts(lock, blobs)
+
+
+def install_packages(ctx: BuildContext) -> None:
+    """Build sdists, install wheels, copy files, add the distutils shim, byte-compile."""
+    assert ctx.manifest is not None
+    plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
+    locked = ctx.packages.result() if ctx.packages is not None else lock_and_fetch(ctx)
+    lock, blobs = locked.lock, locked.blobs
     requested = {p.name for p in plan.installable}
     wheels: list[WheelToInstall] = []
     shipped: list[PackageEntry] = []
@@ -227,10 +245,12 @@ def build_one(
     try:
         with scratch_dir(scratch / "build", f"{stem}.") as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
-            for step in STEPS:
-                if options.cancel.is_set():
-                    raise KeyboardInterrupt
-                step(ctx)
+            with ThreadPoolExecutor(max_workers=1) as background:
+                ctx.packages = background.submit(lock_and_fetch, ctx)
+                for step in STEPS:
+                    if options.cancel.is_set():
+                        raise KeyboardInterrupt
+                    step(ctx)
             assert ctx.manifest is not None
             packed: PackedArtifact = pack(
                 ctx.prefix, outgoing, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
