@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import compileall
 import os
-import py_compile
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -23,10 +18,9 @@ from installer.sources import WheelFile
 
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError
-from runenv.interpreter import isolated_env
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
-from runenv.platforms import Platform, is_host_runnable
+from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
 
 How = Literal["wheel", "built-from-sdist"]
@@ -54,11 +48,16 @@ def windows_launcher_shebang(platform: Platform, python_version: str) -> str:
 
 
 class RuntimeDestination(SchemeDictionaryDestination):
-    """installer's destination with relocatable POSIX scripts (its Windows launchers already are, given the shebang)."""
+    """installer's destination with relocatable POSIX scripts (its Windows launchers already are, given the shebang);
+    `written` lists the files of the wheel being installed."""
+
+    written: list[Path]
 
     def write_file(self, scheme, path, stream, is_executable):  # type: ignore[no-untyped-def, override]
         # Wheels often lose the executable bit of `.data/scripts`; a script is always meant to run.
-        return super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
+        entry = super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
+        self.written.append(Path(self.scheme_dict[scheme]) / path)
+        return entry
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:  # type: ignore[override]
         if self.script_kind != "posix":
@@ -84,9 +83,13 @@ def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[st
 
 
 def install_wheels(
-    prefix: Path, platform: Platform, python_version: str, wheels: list[WheelToInstall], *, wheelhouse: bool = False
+    prefix: Path, platform: Platform, python_version: str, wheels: list[WheelToInstall], *, wheelhouse: bool = False,
+    on_installed: Callable[[list[Path]], None] = lambda _files: None,
 ) -> list[PackageEntry]:
-    """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records."""
+    """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records.
+
+    `on_installed` gets the files of each wheel once it is installed (the byte-compiler's `submit`).
+    """
     if platform.is_windows:
         kind, shebang = "win-amd64", windows_launcher_shebang(platform, python_version)
     else:
@@ -100,11 +103,13 @@ def install_wheels(
             # installer reads the distribution name and version from the file name; cache blobs have none.
             named = Path(tmp) / item.filename
             os.symlink(item.path.resolve(), named)
+            destination.written = []
             try:
                 with WheelFile.open(named) as source:
                     install(source, destination, {"INSTALLER": b"runenv\n"})
             except Exception as exc:
                 raise BuildError(f"cannot install {item.filename} into {prefix} for {platform.key}: {exc}") from None
+            on_installed(destination.written)
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
@@ -142,31 +147,3 @@ def copy_files(
             shutil.copy2(source, target)
         written.append(target)
     return written
-
-
-def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
-    """Compile site-packages to checked-hash .pyc where the host can run the target's minor version.
-
-    The .pyc record source paths relative to the prefix's parent (`<stem>/lib/…`), not the staging
-    directory, so the tarball is the same bytes wherever and whenever it is built. Packages' own
-    `test/` and `tests/` directories are left uncompiled: half the files, imported only by test runs.
-    """
-    site = prefix / platform.site_packages(python_version)
-    minor = tuple(int(p) for p in python_version.split(".")[:2])
-    runtime_python = prefix / platform.python_exe(python_version)
-    strip = str(prefix.parent)
-    skip = re.escape(str(site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]"
-    if is_host_runnable(platform.key) and runtime_python.exists():
-        args = [str(runtime_python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
-                "-s", strip, "-x", skip, str(site)]
-        proc = subprocess.run(args, capture_output=True, text=True, env=isolated_env())
-        if proc.returncode != 0:
-            raise BuildError(f"byte-compiling {site} failed: {(proc.stdout + proc.stderr).strip()[:300]}")
-        return True
-    if sys.version_info[:2] == minor:
-        compileall.compile_dir(
-            str(site), quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-            stripdir=strip, rx=re.compile(skip),
-        )
-        return True
-    return False

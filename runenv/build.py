@@ -11,23 +11,20 @@ from pathlib import Path
 from typing import Callable
 
 from runenv import archive, relocate
-from runenv.assemble import (WheelToInstall, byte_compile, copy_files,
-                             install_wheels)
+from runenv.assemble import WheelToInstall, copy_files, install_wheels
+from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import (SumsSource, check_version, fetch_archive,
-                                pbs_archive, require_release)
+from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.lock import Lock, ensure_lock
-from runenv.manifest import (InterpreterInfo, Manifest, PackageEntry,
-                             SkippedEntry)
+from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
-from runenv.platforms import (Platform, get_platform, host_platform_key,
-                              is_host_runnable)
+from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
@@ -191,13 +188,15 @@ def install_packages(ctx: BuildContext) -> None:
             wheels.append(WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist"))
         else:
             shipped.append(PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index))
-    installed = install_wheels(ctx.prefix, ctx.platform, version, wheels, wheelhouse=build.wheelhouse)
-    copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
-    if shim_enabled(ctx.loaded.config, version):
-        result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
-        if result.warning:
-            ctx.options.warn(result.warning)
-    byte_compile(ctx.prefix, ctx.platform, version)
+    with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
+        installed = install_wheels(ctx.prefix, ctx.platform, version, wheels, wheelhouse=build.wheelhouse,
+                                   on_installed=compiler.submit)
+        copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
+        if shim_enabled(ctx.loaded.config, version):
+            result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
+            if result.warning:
+                ctx.options.warn(result.warning)
+        compiler.finish()
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)

@@ -6,25 +6,15 @@ import csv
 import hashlib
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from runenv.assemble import WheelToInstall, byte_compile, copy_files, install_wheels
+from runenv.assemble import copy_files, install_wheels
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError
-from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
-from tests.helpers.index import TestIndex, package_index  # noqa: F401
+from tests.helpers.index import package_index, wheel_item  # noqa: F401
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
-
-
-def wheel_item(index: TestIndex, name: str) -> WheelToInstall:
-    path = index.files[name]
-    version = path.name.split("-")[1]
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    pkg = LockedPackage(name, version, f"{index.url}/files/{path.name}", sha, "wheel", index.simple)
-    return WheelToInstall(path, path.name, pkg)
 
 
 def test_install_writes_record_installer_data_and_relocatable_scripts(package_index, tmp_path):
@@ -82,37 +72,6 @@ def test_wheelhouse_copies_each_wheel_into_packages(package_index, tmp_path):
                    wheelhouse=True)
     shipped = prefix / "packages" / package_index.files["helper-lib"].name
     assert shipped.read_bytes() == package_index.files["helper-lib"].read_bytes()
-
-
-def test_byte_compile_with_the_runtime_interpreter(package_index, tmp_path):
-    platform = host_runtime_platform()
-    prefix = host_prefix(tmp_path / "rt")
-    install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
-    tests = prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "tests"
-    tests.mkdir()
-    (tests / "test_tool.py").write_text("def test_it():\n    pass\n")
-    assert byte_compile(prefix, platform, HOST_VERSION) is True
-    assert list((prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "__pycache__").glob("*.pyc"))
-    assert not (tests / "__pycache__").exists()  # a package's tests are not compiled
-
-
-def test_byte_compiled_files_do_not_depend_on_the_staging_path(package_index, tmp_path):
-    platform = host_runtime_platform()
-    pycs = []
-    for staging in ("one", "two"):
-        prefix = host_prefix(tmp_path / staging / "rt")
-        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
-        byte_compile(prefix, platform, HOST_VERSION)
-        pycs.append(sorted((prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "__pycache__").glob("*.pyc")))
-    assert [p.name for p in pycs[0]] == [p.name for p in pycs[1]] and pycs[0]
-    for first, second in zip(*pycs):
-        assert first.read_bytes() == second.read_bytes()
-        assert str(tmp_path).encode() not in first.read_bytes()
-
-
-def test_no_byte_compile_for_a_foreign_minor_version(tmp_path):
-    prefix = windows_prefix(tmp_path / "win", "3.9.1")
-    assert byte_compile(prefix, get_platform("windows-x64"), "3.9.1") is False
 
 
 def test_copy_files_expands_site_packages_and_rejects_missing_source(tmp_path):

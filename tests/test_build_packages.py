@@ -78,6 +78,8 @@ def test_wheels_run_from_the_unpacked_tarball_anywhere(index, build_workspace, r
     assert (prefix / "share" / "datascripts" / "readme.txt").read_text() == "data file\n"
     assert (prefix / SITE / "tool_a-1.0.dist-info" / "INSTALLER").read_text() == "runenv\n"
     assert (prefix / SITE / "tool_a" / "__pycache__").is_dir()  # byte-compiled by the runtime's interpreter
+    # The fixture interpreter ships no stdlib .pyc; compiling site-packages must not add any.
+    assert [n for n in tar_names(ws / "dist" / f"{STEM}.tar.gz") if "__pycache__" in n and f"/{SITE}/" not in n] == []
     assert not (prefix / SITE / "sitecustomize.py").exists()  # no distutils shim below Python 3.12
     assert not (prefix / "packages").exists()
 

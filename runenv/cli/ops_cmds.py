@@ -14,14 +14,12 @@ from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.platforms import Platform
-from runenv.runner import (activation_lines, host_runnable_platform,
-                           resolve_command, runtime_env)
+from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
 from runenv.scratch import scratch_root
 from runenv.status import ArtifactStatus, artifact_status, require_artifact
 from runenv.unpack import unpack_cached
-from runenv.verify import (VerifyError, VerifyReport, load_allowlist,
-                           verify_tarball)
+from runenv.verify import VerifyError, VerifyReport, load_allowlist, verify_tarball
 from runenv.workspace import Workspace
 
 PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
@@ -81,8 +79,9 @@ def verify(
     tarball = require_artifact(ws, loaded, target.key)
     allow = load_allowlist(ws.root, target.key, loaded.config.verify.allow)
     opts.info(f"verifying {tarball.name}")
+    scratch = scratch_root(ws.state_dir) / "verify"
     try:
-        report = verify_tarball(tarball, target, loaded.runtime.version, allow, scratch=scratch_root(ws.state_dir) / "verify")
+        report = verify_tarball(tarball, target, loaded.runtime.version, allow, scratch=scratch)
     except VerifyError as exc:
         opts.emit(exc.report.as_json(), lambda: _report_text(exc.report))
         raise

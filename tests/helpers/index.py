@@ -23,6 +23,8 @@ from typing import Iterator
 import pytest
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
+from runenv.assemble import WheelToInstall
+from runenv.lock import LockedPackage
 from tests.helpers.http import StaticServer
 
 # What the session index holds (name: what it is for).
@@ -269,3 +271,12 @@ def uv_env(monkeypatch: pytest.MonkeyPatch, tmp: Path, index_url: str | None = N
         monkeypatch.setenv("UV_DEFAULT_INDEX", index_url)
         monkeypatch.setenv("UV_INDEX_URL", index_url)
         monkeypatch.setenv("PIP_INDEX_URL", index_url)
+
+
+def wheel_item(index: TestIndex, name: str) -> WheelToInstall:
+    """The index's wheel of `name` as the build hands it to the installer (locked, with its sha256)."""
+    path = index.files[name]
+    version = path.name.split("-")[1]
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    pkg = LockedPackage(name, version, f"{index.url}/files/{path.name}", sha, "wheel", index.simple)
+    return WheelToInstall(path, path.name, pkg)

@@ -1,0 +1,111 @@
+"""Byte-compiling site-packages to reproducible checked-hash .pyc, while the wheels are still being installed.
+
+Compiling is the largest CPU cost of a build, so it runs beside the installer: each installed wheel's
+files go to a fresh worker process (started without `site`: no distutils shim or other start-up
+cost), up to one per CPU at a time. A fresh process per wheel, with the files in sorted order, is what
+makes the bytes reproducible: marshal marks objects by their reference counts, which depend on what
+the process compiled before, so a worker shared by several wheels (as in `compileall -j`) would make
+the .pyc depend on scheduling. The .pyc record source paths relative to the prefix's parent
+(`<stem>/lib/…`), not the staging directory, so the tarball is the same bytes wherever it is built.
+Packages' own `test/` and `tests/` directories are left uncompiled: half the files, imported only by
+test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Iterable
+
+from runenv.errors import BuildError
+from runenv.interpreter import isolated_env
+from runenv.platforms import Platform, is_host_runnable
+
+# Reads `[[source, shown-as], …]` as JSON on stdin; writes the list of errors as JSON.
+_WORKER = """
+import json, py_compile, sys
+mode = py_compile.PycInvalidationMode.CHECKED_HASH
+errors = []
+for source, shown in json.load(sys.stdin):
+    try:
+        py_compile.compile(source, dfile=shown, doraise=True, invalidation_mode=mode)
+    except Exception as exc:
+        errors.append(" ".join(str(exc).split()))
+json.dump(errors, sys.stdout)
+"""
+
+
+class ByteCompiler:
+    """Compiles batches of site-packages files in the background; `finish` compiles the rest and waits.
+
+    The compiler is the runtime's own interpreter when the host can run it, else the host's Python if
+    it is the same minor version, else there is none and nothing is compiled. Use it as a context
+    manager: leaving the block early drops the batches not yet started.
+    """
+
+    def __init__(self, prefix: Path, platform: Platform, python_version: str, workers: int | None = None) -> None:
+        self.site = prefix / platform.site_packages(python_version)
+        self.strip = prefix.parent
+        self.skip = re.compile(re.escape(str(self.site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]")
+        runtime_python = prefix / platform.python_exe(python_version)
+        minor = tuple(int(p) for p in python_version.split(".")[:2])
+        self.python: Path | None = None
+        if is_host_runnable(platform.key) and runtime_python.exists():
+            self.python = runtime_python
+        elif sys.version_info[:2] == minor:
+            self.python = Path(sys.executable)
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+        self._jobs: list[Future[list[str]]] = []
+        self._submitted: set[Path] = set()
+
+    def __enter__(self) -> ByteCompiler:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, paths: Iterable[Path]) -> None:
+        """Compile these files (one wheel's) in a worker of their own; non-`.py` files and tests are skipped."""
+        if self.python is None:
+            return
+        batch = sorted(p for p in paths if p.suffix == ".py" and p.is_relative_to(self.site)
+                       and p not in self._submitted and not self.skip.search(str(p)))
+        if batch:
+            self._submitted.update(batch)
+            self._jobs.append(self._pool.submit(self._compile, batch))
+
+    def finish(self) -> bool:
+        """Compile what is left in site-packages and wait for every batch; False when nothing can compile here."""
+        if self.python is None:
+            return False
+        self.submit(Path(root, name) for root, _dirs, files in os.walk(self.site) for name in files)
+        errors = [error for job in self._jobs for error in job.result()]
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise BuildError(f"byte-compiling {self.site} failed: {errors[0]}{more}")
+        return True
+
+    def _compile(self, batch: list[Path]) -> list[str]:
+        assert self.python is not None
+        items = [[str(path), path.relative_to(self.strip).as_posix()] for path in batch]
+        try:
+            proc = subprocess.run([str(self.python), "-s", "-S", "-B", "-c", _WORKER], input=json.dumps(items),
+                                  capture_output=True, text=True, encoding="utf-8", env=isolated_env())
+        except OSError as exc:
+            return [f"cannot run {self.python}: {exc.strerror or exc}"]
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return [f"{self.python} exited {proc.returncode} compiling {batch[0].name} and others: {last}"]
+        return list(json.loads(proc.stdout))
+
+
+def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
+    """Compile all of site-packages where the host can run the target's minor version; False if it cannot."""
+    with ByteCompiler(prefix, platform, python_version) as compiler:
+        return compiler.finish()
