@@ -69,12 +69,13 @@ def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def stage_mirror(root: Path, base: Path, version: str) -> Path:
-    """A PBS-style release directory (`<release>/<archive>` + SHA256SUMS) made from the prefix `base`."""
+    """A PBS-style release directory (`<release>/<archive>` + SHA256SUMS) made from the prefix `base`,
+    stdlib .pyc included as in real PBS archives."""
     minor = ".".join(version.split(".")[:2])
     release = root / RELEASE
     release.mkdir(parents=True)
     name = archive_name(version, RELEASE, get_platform(PLATFORM), FLAVOR)
-    make_tar_gz(stage_host_prefix(root / "stage", base, minor), release / name)
+    make_tar_gz(stage_host_prefix(root / "stage", base, minor, keep_pycache=True), release / name)
     shutil.rmtree(root / "stage")
     digest = run(["sha256sum", str(release / name)]).stdout.split()[0]
     (release / SUMS_NAME).write_text(f"{digest}  {name}\n")

@@ -39,9 +39,11 @@ MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__", "ensurepip", "lib2to3"}
 
 
-def _copy_stdlib(src: Path, dest: Path) -> None:
+def _copy_stdlib(src: Path, dest: Path, keep_pycache: bool = False) -> None:
+    dropped = STDLIB_SKIP - {"__pycache__"} if keep_pycache else STDLIB_SKIP
+
     def ignore(directory: str, names: list[str]) -> set[str]:
-        skip = {n for n in names if n in STDLIB_SKIP or n.endswith(".a")}
+        skip = {n for n in names if n in dropped or n.endswith(".a")}
         if Path(directory) == src:
             skip |= {n for n in names if n == "site-packages"}
         return skip
@@ -50,8 +52,11 @@ def _copy_stdlib(src: Path, dest: Path) -> None:
     (dest / "site-packages").mkdir()
 
 
-def stage_host_prefix(dest: Path, base: Path | None = None, minor: str = MINOR) -> Path:
-    """A relocatable copy of a CPython prefix (default: the running one) at `dest`, in PBS `python/` layout."""
+def stage_host_prefix(dest: Path, base: Path | None = None, minor: str = MINOR, keep_pycache: bool = False) -> Path:
+    """A relocatable copy of a CPython prefix (default: the running one) at `dest`, in PBS `python/` layout.
+
+    The stdlib's `__pycache__` is left out (small test archives) unless `keep_pycache`, as real PBS archives have it.
+    """
     if base is None:
         base = Path(sys.base_prefix)
         stdlib, include = Path(sysconfig.get_path("stdlib")), Path(sysconfig.get_path("include"))
@@ -69,7 +74,7 @@ def stage_host_prefix(dest: Path, base: Path | None = None, minor: str = MINOR) 
             target.symlink_to(os.readlink(lib))
         else:
             shutil.copy2(lib, target)
-    _copy_stdlib(stdlib, dest / "lib" / f"python{minor}")
+    _copy_stdlib(stdlib, dest / "lib" / f"python{minor}", keep_pycache)
     if include.is_dir():
         shutil.copytree(include, dest / "include" / include.name)
     tool = patchelf()
