@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -165,7 +166,13 @@ def resolve(request: ResolveRequest) -> Resolved:
         work = Path(tmp)
         base = _base_args(request, work)
         lock_file = work / "pylock.toml"
-        proc = _run([*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)], env, request.timeout)
+        # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            locking = pool.submit(_run, [*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)],
+                                  env, request.timeout)
+            annotating = pool.submit(_run, [*base, "--emit-index-annotation", "--annotation-style", "line"],
+                                     env, request.timeout)
+            proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:
             names = _no_wheel_names(proc.stderr)
             if names:
@@ -174,9 +181,6 @@ def resolve(request: ResolveRequest) -> Resolved:
                 f"cannot resolve runtime packages for {request.platform.key}: {_error_summary(proc.stderr)}"
             )
         pylock = tomllib.loads(lock_file.read_text(encoding="utf-8"))
-        notes = _run(
-            [*base, "--emit-index-annotation", "--annotation-style", "line"], env, request.timeout
-        )
         if notes.returncode != 0:
             raise StepError(f"uv failed to annotate the resolution: {_error_summary(notes.stderr)}")
     index, parents = _parse_annotations(notes.stdout)
