@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import csv
 import email.parser
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +35,7 @@ SCRIPT_TIMEOUT = 120
 ERROR_LINES = 8
 _IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
 _PREFIX = "import sys; print(sys.prefix)"
+_ANSWER = re.compile(r"(\S+) (-?[0-9]+|timeout)")
 # The fork server, run as `python -I -c _SERVER OUT_DIR WORKERS TIMEOUT MODULE…` in the runtime: one
 # interpreter start-up instead of one per module. Each child sends its stdout and stderr to
 # OUT_DIR/MODULE.out|.err and returns from serve() to import its module at the top level, so a failure
@@ -258,12 +261,16 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
+def _end_session(leader: int) -> None:
+    with contextlib.suppress(OSError):  # gone already
+        os.killpg(leader, signal.SIGKILL)
+
+
 def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: int) -> dict[str, Failure | None]:
     """Import results from the fork server, for the modules it answered; none when it cannot start."""
     modules = sorted(owner)
     rounds = -(-len(modules) // workers)
-    results: dict[str, Failure | None] = {}
-    with tempfile.TemporaryDirectory(prefix="runenv-imports-") as out:
+    with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
         cmd = [str(python), "-I", "-c", _SERVER, out, str(workers), str(IMPORT_TIMEOUT), *modules]
         try:
             with subprocess.Popen(cmd, cwd=prefix, env=isolated_env(), stdin=subprocess.DEVNULL,
@@ -271,22 +278,23 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
                                   start_new_session=True) as server:
                 try:
                     answers, _ = server.communicate(timeout=IMPORT_TIMEOUT * rounds + 60)
-                except subprocess.TimeoutExpired:  # the server itself hangs: end it and its children
-                    os.killpg(server.pid, signal.SIGKILL)
+                except subprocess.TimeoutExpired:  # the server itself hangs
+                    _end_session(server.pid)
                     answers, _ = server.communicate()
+                finally:  # children of a server that died; anything at all on Ctrl-C, which its session misses
+                    _end_session(server.pid)
         except OSError:
-            return results
-        for line in answers.splitlines():
-            module, _, code = line.partition(" ")
-            if module not in owner or not (code == "timeout" or code.lstrip("-").isdigit()):
-                continue
-            if code == "0":
-                results[module] = None
-                continue
-            output = (f"timed out after {IMPORT_TIMEOUT}s" if code == "timeout" else
-                      _output(int(code), _read(Path(out, f"{module}.out")), _read(Path(out, f"{module}.err"))))
-            results[module] = _failure(owner[module], module, "import", output)
-    return results
+            return {}
+        answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
+        return {m[1]: _served_failure(Path(out), owner[m[1]], m[1], m[2]) for m in answered if m and m[1] in owner}
+
+
+def _served_failure(out: Path, dist: str, module: str, answer: str) -> Failure | None:
+    if answer == "0":
+        return None
+    output = (f"timed out after {IMPORT_TIMEOUT}s" if answer == "timeout" else
+              _output(int(answer), _read(out / f"{module}.out"), _read(out / f"{module}.err")))
+    return _failure(dist, module, "import", output)
 
 
 def _script(script: Path, prefix: Path, dist: str) -> Failure | None:
