@@ -316,7 +316,8 @@ def is_allowed(failure: Failure, allow: Allowlist) -> bool:
 
 def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
                  workers: int | None = None) -> VerifyReport:
-    """Import every top-level module and run one console script per distribution, in parallel."""
+    """Import every top-level module, each in its own process, and run one console script per
+    distribution, in parallel."""
     started = time.monotonic()
     python = prefix / platform.python_exe(python_version)
     dists = find_distributions(prefix / platform.site_packages(python_version))
@@ -330,7 +331,7 @@ def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: A
     with ThreadPoolExecutor(max_workers=workers) as pool:
         script_jobs = [pool.submit(_script, script, prefix, dist) for script, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
-        served = {} if platform.is_windows else _served_imports(python, prefix, owner, workers)
+        served = _served_imports(python, prefix, owner, workers) if owner and not platform.is_windows else {}
         jobs = {module: pool.submit(_import, python, prefix, dist, module)
                 for module, dist in sorted(owner.items()) if module not in served}
         results = [served[module] if module in served else jobs[module].result() for module in sorted(owner)]
