@@ -281,7 +281,7 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
                 except subprocess.TimeoutExpired:  # the server itself hangs
                     _end_session(server.pid)
                     answers, _ = server.communicate()
-                finally:  # children of a server that died; anything at all on Ctrl-C, which its session misses
+                finally:  # what is left: children of a server that died, or everything on Ctrl-C (not sent to its session)
                     _end_session(server.pid)
         except OSError:
             return {}

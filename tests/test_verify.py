@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -103,6 +105,15 @@ def test_fork_server_reports_each_crash_and_hides_no_other_module(crashing_prefi
         ("segvpkg", "segvpkg", "killed by signal SIGSEGV")]
     assert _crash_errors(report.failures) == {m: e for m, e in CRASH_ERRORS.items() if m != "segvpkg"}
     assert report.modules_checked == 3 + len(CRASHING) and report.scripts_checked == 1
+    assert _processes_running(crashing_prefix) == []  # the hanging imports were killed
+
+
+def _processes_running(prefix: Path) -> list[str]:
+    executables = []
+    for link in Path("/proc").glob("[0-9]*/exe"):
+        with contextlib.suppress(OSError):  # ended meanwhile, or not ours to look at
+            executables.append(os.readlink(link))
+    return [exe for exe in executables if exe.startswith(str(prefix))]
 
 
 def test_every_module_gets_its_own_interpreter_when_the_server_cannot_start(crashing_prefix, monkeypatch):
