@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import csv
 import email.parser
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +36,55 @@ SCRIPT_TIMEOUT = 120
 ERROR_LINES = 8
 _IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
 _PREFIX = "import sys; print(sys.prefix)"
+_ANSWER = re.compile(r"(\S+) (-?[0-9]+|timeout)")
+# The fork server, run as `python -I -c _SERVER OUT_DIR WORKERS TIMEOUT MODULE…` in the runtime: one
+# interpreter start-up instead of one per module. Each child sends its stdout and stderr to
+# OUT_DIR/MODULE.out|.err and returns from serve() to import its module at the top level, so a failure
+# is reported and exits as with `python -I -c _IMPORT MODULE`. After a good import the child waits for
+# the threads Python would wait for and leaves by os._exit: the interpreter's teardown costs more than
+# most imports. gc.freeze() keeps the children's collections off the server's objects. One line per
+# module on stdout: "MODULE EXIT_CODE" (negative: the signal that killed it) or "MODULE timeout".
+_SERVER = """
+import gc, os, sys, time
+
+def serve(out, workers, timeout, modules):
+    running = {}
+    while modules or running:
+        while modules and len(running) < workers:
+            module = modules.pop(0)
+            pid = os.fork()
+            if pid == 0:
+                for fd, suffix in ((1, ".out"), (2, ".err")):
+                    file = os.open(os.path.join(out, module + suffix), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                    os.dup2(file, fd)
+                    os.close(file)
+                return module
+            running[pid] = module, time.monotonic() + timeout
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            result = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        else:
+            pid = next((p for p, (_, deadline) in running.items() if deadline < time.monotonic()), 0)
+            if not pid:
+                time.sleep(0.005)
+                continue
+            os.kill(pid, 9)  # SIGKILL
+            os.waitpid(pid, 0)
+            result = "timeout"
+        os.write(1, f"{running.pop(pid)[0]} {result}\\n".encode())
+
+gc.freeze()
+module = serve(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:])
+if module:
+    sys.argv[:] = ["-c", module]
+    import importlib
+    importlib.import_module(module)
+    threading = sys.modules.get("threading")
+    for thread in threading.enumerate() if threading else ():
+        if not thread.daemon and thread is not threading.current_thread():
+            thread.join()
+    os._exit(0)
+"""
 
 
 @dataclass(frozen=True)
@@ -175,6 +226,17 @@ def find_distributions(site_packages: Path) -> list[Distribution]:
     return sorted(found, key=lambda d: d.name)
 
 
+def _output(code: int, stdout: str, stderr: str) -> str:
+    """What a finished process said: its stderr (else its stdout), and the signal that killed it."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return (stderr + f"\nkilled by signal {name}").strip()
+    return (stderr or stdout).strip()
+
+
 def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=isolated_env(), stdin=subprocess.DEVNULL,
@@ -183,13 +245,7 @@ def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:
         return -1, f"timed out after {timeout}s"
     except OSError as exc:
         return -1, f"cannot run {cmd[0]}: {exc.strerror or exc}"
-    if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = str(-proc.returncode)
-        return proc.returncode, (proc.stderr + f"\nkilled by signal {name}").strip()
-    return proc.returncode, (proc.stderr or proc.stdout).strip()
+    return proc.returncode, _output(proc.returncode, proc.stdout, proc.stderr)
 
 
 def _failure(dist: str, module: str, kind: Literal["import", "script"], output: str) -> Failure:
@@ -200,6 +256,46 @@ def _failure(dist: str, module: str, kind: Literal["import", "script"], output: 
 def _import(python: Path, prefix: Path, dist: str, module: str) -> Failure | None:
     code, output = _run([str(python), "-I", "-c", _IMPORT, module], prefix, IMPORT_TIMEOUT)
     return None if code == 0 else _failure(dist, module, "import", output)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+def _end_session(leader: int) -> None:
+    with contextlib.suppress(OSError):  # gone already
+        os.killpg(leader, signal.SIGKILL)
+
+
+def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: int) -> dict[str, Failure | None]:
+    """Import results from the fork server, for the modules it answered; none when it cannot start."""
+    modules = sorted(owner)
+    rounds = -(-len(modules) // workers)
+    with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
+        cmd = [str(python), "-I", "-c", _SERVER, out, str(workers), str(IMPORT_TIMEOUT), *modules]
+        try:
+            with subprocess.Popen(cmd, cwd=prefix, env=isolated_env(), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, encoding="utf-8", errors="replace",
+                                  start_new_session=True) as server:
+                try:
+                    answers, _ = server.communicate(timeout=IMPORT_TIMEOUT * rounds + 60)
+                except subprocess.TimeoutExpired:  # the server itself hangs
+                    _end_session(server.pid)
+                    answers, _ = server.communicate()
+                finally:  # what is left: children of a server that died, or everything on Ctrl-C (not sent to its session)
+                    _end_session(server.pid)
+        except OSError:
+            return {}
+        answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
+        return {m[1]: _served_failure(Path(out), owner[m[1]], m[1], m[2]) for m in answered if m and m[1] in owner}
+
+
+def _served_failure(out: Path, dist: str, module: str, answer: str) -> Failure | None:
+    if answer == "0":
+        return None
+    output = (f"timed out after {IMPORT_TIMEOUT}s" if answer == "timeout" else
+              _output(int(answer), _read(out / f"{module}.out"), _read(out / f"{module}.err")))
+    return _failure(dist, module, "import", output)
 
 
 def _script(script: Path, prefix: Path, dist: str) -> Failure | None:
@@ -221,7 +317,8 @@ def is_allowed(failure: Failure, allow: Allowlist) -> bool:
 
 def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
                  workers: int | None = None) -> VerifyReport:
-    """Import every top-level module and run one console script per distribution, in parallel."""
+    """Import every top-level module, each in its own process, and run one console script per
+    distribution, in parallel."""
     started = time.monotonic()
     python = prefix / platform.python_exe(python_version)
     dists = find_distributions(prefix / platform.site_packages(python_version))
@@ -233,9 +330,13 @@ def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: A
     scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_import, python, prefix, dist, module) for module, dist in sorted(owner.items())]
-        jobs += [pool.submit(_script, script, prefix, dist) for script, dist in scripts]
-        results = [job.result() for job in jobs]
+        script_jobs = [pool.submit(_script, script, prefix, dist) for script, dist in scripts]
+        # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
+        served = _served_imports(python, prefix, owner, workers) if owner and not platform.is_windows else {}
+        jobs = {module: pool.submit(_import, python, prefix, dist, module)
+                for module, dist in sorted(owner.items()) if module not in served}
+        results = [served[module] if module in served else jobs[module].result() for module in sorted(owner)]
+        results += [job.result() for job in script_jobs]
     report = VerifyReport(platform.key, len(dists), len(owner), len(scripts))
     for failure in filter(None, results):
         (report.allowed if is_allowed(failure, allow or {}) else report.failures).append(failure)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from runenv import verify
 from runenv.errors import BuildError, ConfigError
 from runenv.platforms import get_platform
 from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
@@ -19,6 +22,24 @@ from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
 
 LINUX = get_platform(PLATFORM)
 BOTH_BROKEN = {"raisepkg": {"raisepkg": "refuses to import"}, "brokenext": {"brokenext": "ELF"}}
+# Imports that end their process in every way a module can, and one that checks it runs as under `python -I -c`.
+CRASHING = {
+    "segvpkg": "import ctypes\nctypes.string_at(0)\n",
+    "abortpkg": "import os\nos.abort()\n",
+    "exitpkg": "import os\nprint('lost: os._exit does not flush')\nos._exit(3)\n",
+    "sysexitpkg": "import sys\nsys.exit('sysexitpkg: no config found')\n",
+    "hangpkg": "import time\ntime.sleep(600)\n",
+    "threadpkg": "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n",
+    "daemonpkg": "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n",
+    "statepkg": ("import os, sys\nassert sys.argv == ['-c', 'statepkg'], sys.argv\n"
+                 "assert sys.flags.isolated and 'PYTHONPATH' not in os.environ\n"),
+}
+CRASH_ERRORS = {  # module: error, for every failure but brokenext's (its wording is the dynamic loader's)
+    "segvpkg": "killed by signal SIGSEGV", "abortpkg": "killed by signal SIGABRT",
+    "exitpkg": "failed without output", "sysexitpkg": "sysexitpkg: no config found",
+    "hangpkg": "timed out after 3s", "threadpkg": "timed out after 3s",
+    "raisepkg": "RuntimeError: raisepkg refuses to import",
+}
 
 
 def _site(prefix: Path) -> Path:
@@ -55,6 +76,63 @@ def test_checker_catches_import_time_error_and_broken_extension(runtime_prefix):
     assert "ImportError" in failed["brokenext", "brokenext"].error
     assert report.modules_checked == 3 and report.scripts_checked == 1 and not report.ok
     assert "'brokenext' of distribution 'brokenext'" in report.summary()
+
+
+@pytest.fixture
+def crashing_prefix(runtime_prefix, tmp_path, monkeypatch):
+    """The runtime prefix with the CRASHING packages installed, and imports timing out after 3 s."""
+    for name, source in CRASHING.items():
+        install_wheel(runtime_prefix, make_wheel(tmp_path / "w", name, "1.0", {f"{name}/__init__.py": source}))
+    monkeypatch.setattr(verify, "IMPORT_TIMEOUT", 3)
+    return runtime_prefix
+
+
+def _crash_errors(failures) -> dict[str, str]:
+    assert {f.distribution for f in failures} == {f.module for f in failures}  # each package is its module
+    assert "ImportError" in next(f.error for f in failures if f.module == "brokenext")
+    return {f.module: f.error for f in failures if f.module != "brokenext"}
+
+
+def test_fork_server_reports_each_crash_and_hides_no_other_module(crashing_prefix):
+    owner = {m: d.name for d in find_distributions(_site(crashing_prefix)) for m in d.modules}
+    python = crashing_prefix / LINUX.python_exe(PY_VERSION)
+    served = verify._served_imports(python, crashing_prefix, owner, 4)
+    assert set(served) == set(owner)  # the server answered for every module: nothing fell back
+    assert _crash_errors([f for f in served.values() if f]) == CRASH_ERRORS
+    sysexit = served["sysexitpkg"]
+    assert sysexit and sysexit.detail == "sysexitpkg: no config found" and sysexit.kind == "import"
+    report = check_prefix(crashing_prefix, LINUX, PY_VERSION, {"segvpkg": {"segvpkg": "SIGSEGV"}})
+    assert [(f.distribution, f.module, f.error) for f in report.allowed] == [
+        ("segvpkg", "segvpkg", "killed by signal SIGSEGV")]
+    assert _crash_errors(report.failures) == {m: e for m, e in CRASH_ERRORS.items() if m != "segvpkg"}
+    assert report.modules_checked == 3 + len(CRASHING) and report.scripts_checked == 1
+    assert _processes_running(crashing_prefix) == []  # the hanging imports were killed
+
+
+def _processes_running(prefix: Path) -> list[str]:
+    executables = []
+    for link in Path("/proc").glob("[0-9]*/exe"):
+        with contextlib.suppress(OSError):  # ended meanwhile, or not ours to look at
+            executables.append(os.readlink(link))
+    return [exe for exe in executables if exe.startswith(str(prefix))]
+
+
+def test_every_module_gets_its_own_interpreter_when_the_server_cannot_start(crashing_prefix, monkeypatch):
+    monkeypatch.setattr(verify, "_SERVER", "raise SystemExit(1)")
+    assert verify._served_imports(crashing_prefix / LINUX.python_exe(PY_VERSION), crashing_prefix, {"goodpkg": "goodpkg"}, 4) == {}
+    report = check_prefix(crashing_prefix, LINUX, PY_VERSION)
+    assert _crash_errors(report.failures) == CRASH_ERRORS
+    assert report.modules_checked == 3 + len(CRASHING)
+
+
+def test_modules_the_server_leaves_unanswered_get_their_own_interpreter(runtime_prefix, monkeypatch):
+    # A server that stops after the first module (brokenext): goodpkg and raisepkg fall back.
+    monkeypatch.setattr(verify, "_SERVER", "import sys\ndel sys.argv[5:]\n" + verify._SERVER)
+    owner = {"brokenext": "brokenext", "goodpkg": "goodpkg", "raisepkg": "raisepkg"}
+    assert set(verify._served_imports(runtime_prefix / LINUX.python_exe(PY_VERSION), runtime_prefix, owner, 4)) == {"brokenext"}
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    assert [f.module for f in report.failures] == ["brokenext", "raisepkg"]
+    assert report.failures[1].error == "RuntimeError: raisepkg refuses to import"
 
 
 def test_whitelist_lets_exactly_the_named_failure_through(runtime_prefix):
