@@ -13,13 +13,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from runenv.cache import CHUNK, HashingWriter
+from runenv.cache import HashingWriter
 from runenv.errors import BuildError
 from runenv.manifest import MANIFEST_NAME, Manifest
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
 GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the number of threads
+# tarfile's stream mode appends every write to a bytes buffer of this size, copying it each time:
+# 64 KiB packs the bench runtime in ~2.2 s instead of ~3.0 s with 1 MiB, with the same bytes.
+TAR_BUFFER = 1 << 16
 ZSTD_LEVEL = 3
 
 
@@ -125,7 +128,7 @@ def write_tar(
 ) -> None:
     """Stream `prefix` as `top/…` into a compressed tar written to `fileobj`."""
     with compressor(fileobj, compression, threads) as packed, tarfile.open(
-        fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
+        fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=TAR_BUFFER
     ) as tar:
         tar.addfile(tar_entry(top, os.stat(prefix), mtime))
         for rel, st in walk_sorted(prefix):
