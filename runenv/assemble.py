@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterable, Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -83,7 +83,7 @@ def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[st
 
 
 def install_wheels(
-    prefix: Path, platform: Platform, python_version: str, wheels: list[WheelToInstall], *, wheelhouse: bool = False,
+    prefix: Path, platform: Platform, python_version: str, wheels: Iterable[WheelToInstall], *, wheelhouse: bool = False,
     on_installed: Callable[[list[Path]], None] = lambda _files: None,
 ) -> list[PackageEntry]:
     """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records.

@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from runenv import archive, relocate
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
@@ -59,7 +59,7 @@ class BuildContext:
     options: BuildOptions
     manifest: Manifest | None = None
     mtime: int = 0
-    packages: Future[LockedArtifacts] | None = None  # the lock and its downloads, made while the interpreter lands
+    packages: Future[LockedArtifacts] | None = None  # the lock, made while the interpreter lands
 
     @property
     def stem(self) -> str:
@@ -144,52 +144,68 @@ def verify_interpreter(ctx: BuildContext) -> None:
 
 @dataclass(frozen=True)
 class LockedArtifacts:
-    """The lock for one (runtime, platform) and every artifact it names, in the cache by sha256."""
+    """The lock for one (runtime, platform), and each artifact it names as it lands in the cache."""
 
     lock: Lock
-    blobs: dict[str, Path]
+    blobs: dict[str, Future[Path]]  # by sha256
 
 
-def lock_and_fetch(ctx: BuildContext) -> LockedArtifacts:
-    """Reuse or make the lock, then download what it names; needs no interpreter, so it runs beside provisioning."""
+def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
+    """Reuse or make the lock and hand it to `ready`, then download what it names, each blob announced as it lands.
+
+    Needs no interpreter, so it runs beside provisioning; installing starts with the first blob.
+    """
     build = ctx.loaded.config.build
-    lock = ensure_lock(
-        ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
-    ).lock
-    blobs = fetch_all(
-        lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
-        offline=ctx.options.offline,
-    )
-    return LockedArtifacts(lock, blobs)
+    try:
+        lock = ensure_lock(
+            ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+        ).lock
+    except BaseException as exc:
+        ready.set_exception(exc)
+        return
+    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages}
+    ready.set_result(LockedArtifacts(lock, blobs))
+    try:
+        fetch_all(lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
+                  offline=ctx.options.offline, on_done=lambda sha, path: blobs[sha].set_result(path))
+    except BaseException as exc:  # the first error, once every other download has finished
+        for blob in blobs.values():
+            if not blob.done():
+                blob.set_exception(exc)
 
 
 def install_packages(ctx: BuildContext) -> None:
-    """Build sdists, install wheels, copy files, add the distutils shim, byte-compile."""
-    assert ctx.manifest is not None
+    """Build sdists, install wheels (each as soon as it is downloaded), copy files, add the distutils shim,
+    byte-compile."""
+    assert ctx.manifest is not None and ctx.packages is not None
     plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
-    locked = ctx.packages.result() if ctx.packages is not None else lock_and_fetch(ctx)
-    lock, blobs = locked.lock, locked.blobs
+    lock, blobs = ctx.packages.result().lock, ctx.packages.result().blobs
     requested = {p.name for p in plan.installable}
-    wheels: list[WheelToInstall] = []
     shipped: list[PackageEntry] = []
     built_dir = ctx.prefix.parent / "wheels"
-    for package in lock.packages:
-        blob = blobs[package.sha256]
-        if package.kind == "wheel":
-            wheels.append(WheelToInstall(blob, package.filename, package))
-            continue
-        planned = plan.package(package.name)
-        outcome = handle_sdist(
-            blob, package, ctx.platform, ctx.prefix, version, built_dir, ship_sdists=build.ship_sdists,
-            spec=planned.build_wheel if planned else None,
-            index=index_args(plan.registries, plan.uses_machine_index), timeout=build.timeout,
-        )
-        if outcome.wheel is not None:
-            wheels.append(WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist"))
-        else:
-            shipped.append(PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index))
+
+    def arriving() -> Iterator[WheelToInstall]:
+        """The wheels to install in lock order, each once its blob is in the cache (sdists built or shipped)."""
+        for package in lock.packages:
+            blob = blobs[package.sha256].result()
+            if package.kind == "wheel":
+                yield WheelToInstall(blob, package.filename, package)
+                continue
+            planned = plan.package(package.name)
+            outcome = handle_sdist(
+                blob, package, ctx.platform, ctx.prefix, version, built_dir, ship_sdists=build.ship_sdists,
+                spec=planned.build_wheel if planned else None,
+                index=index_args(plan.registries, plan.uses_machine_index), timeout=build.timeout,
+            )
+            if outcome.wheel is not None:
+                yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
+            else:
+                shipped.append(
+                    PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index)
+                )
+
     with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
-        installed = install_wheels(ctx.prefix, ctx.platform, version, wheels, wheelhouse=build.wheelhouse,
+        installed = install_wheels(ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse,
                                    on_installed=compiler.submit)
         copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
         if shim_enabled(ctx.loaded.config, version):
@@ -245,7 +261,8 @@ def build_one(
         with scratch_dir(scratch / "build", f"{stem}.") as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
-                ctx.packages = background.submit(lock_and_fetch, ctx)
+                ctx.packages = Future()
+                background.submit(lock_and_fetch, ctx, ctx.packages)
                 for step in STEPS:
                     if options.cancel.is_set():
                         raise KeyboardInterrupt

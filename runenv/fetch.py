@@ -141,8 +141,10 @@ def fetch_all(
     timeout: float = 300,
     parallel: bool = True,
     offline: bool = False,
+    on_done: Callable[[str, Path], None] = lambda _sha, _path: None,
 ) -> dict[str, Path]:
-    """Fetch every item (each sha256 once) and return {sha256: cache path}.
+    """Fetch every item (each sha256 once) and return {sha256: cache path}; `on_done(sha256, path)` hears of each
+    as soon as it is in the cache (cached ones first).
 
     Offline, only the cache is used and every missing artifact is named in one error.
     On failure the other downloads still finish (they are valid cache entries) and the first error is raised.
@@ -153,6 +155,7 @@ def fetch_all(
     for item in unique:
         if cache.has(item.sha256):
             done[item.sha256] = cache.path(item.sha256)
+            on_done(item.sha256, done[item.sha256])
         else:
             missing.append(item)
     if not missing:
@@ -167,6 +170,7 @@ def fetch_all(
             item = futures[future]
             try:
                 done[item.sha256] = future.result()
+                on_done(item.sha256, done[item.sha256])
             except Exception as exc:  # collected; the first is raised after the rest finish
                 errors.append(exc)
     if errors:

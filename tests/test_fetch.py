@@ -42,6 +42,20 @@ def test_parallel_fetch_caches_each_once(served, tmp_path):
     assert server.count("/a*.bin") == len(blobs), "second fetch must come from the cache"
 
 
+def test_each_blob_is_announced_once_as_it_lands(served, tmp_path):
+    """`on_done` lets the build install a wheel while the others still download."""
+    server, blobs = served
+    cache = Cache(tmp_path / "cache")
+    first = list(blobs.values())[0]
+    fetch_all([i for i in items(server, blobs) if i.sha256 == first], cache)  # one already cached
+    heard: list[tuple[str, bytes]] = []
+    got = fetch_all(items(server, blobs) + items(server, blobs), cache,
+                    on_done=lambda sha, path: heard.append((sha, path.read_bytes())))
+    assert sorted(sha for sha, _ in heard) == sorted(got) == sorted(blobs.values())
+    assert heard[0][0] == first  # cached blobs come first
+    assert all(hashlib.sha256(data).hexdigest() == sha for sha, data in heard)
+
+
 def test_threads_sharing_a_cache_fetch_each_blob_once(served, tmp_path):
     server, blobs = served
     cache = Cache(tmp_path / "cache")
