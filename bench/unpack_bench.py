@@ -2,11 +2,13 @@
 
 Usage: python3 bench/unpack_bench.py TARBALL DIR [-n N] [--strip NAME]
 
-Each run extracts into a fresh directory under DIR (removed afterwards, untimed), after an
-untimed `sync` so that earlier runs' write-back does not land in the next one's time. The CPU
-time (all threads) is printed too: on a busy machine it moves less than the wall time. Without
-`--strip` the top directory is kept, as `runenv verify` and `run` do; `--strip python` is how
-interpreter archives are unpacked.
+Each run extracts into a fresh directory under DIR, after an untimed `sync` so that one run's
+write-back is not charged to the next. The trees are removed only after the last run: on ext4
+without a journal, creating files within seconds of deleting many others is slow (the allocator
+skips recently freed inodes one by one), and that would measure the deletion, not the extraction.
+Without `--strip` the top directory is kept, as `runenv verify` and `run` do; `--strip python` is
+how interpreter archives are unpacked. The CPU time of all threads is printed too: on a busy
+machine it moves less than the wall time.
 """
 
 from __future__ import annotations
@@ -34,18 +36,20 @@ def main() -> None:
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     args.tarball.read_bytes()  # warm the page cache: time the extraction, not the first read
-    times, cpu = [], []
-    for _ in range(args.n):
-        dest = Path(tempfile.mkdtemp(dir=args.dir, prefix="unpack-bench-"))
-        os.sync()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        extract(args.tarball, dest, label=args.tarball.name, strip=args.strip)
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-        shutil.rmtree(dest)
-    print(f"{args.tarball.name} -> {args.dir}: {args.n} runs, "
-          f"min {min(times):.2f} s, median {statistics.median(times):.2f} s "
-          f"({' '.join(f'{t:.2f}' for t in times)}); CPU (all threads) median {statistics.median(cpu):.2f} s")
+    runs = Path(tempfile.mkdtemp(dir=args.dir, prefix="unpack-bench-"))
+    wall, cpu = [], []
+    try:
+        for i in range(args.n):
+            os.sync()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            extract(args.tarball, runs / str(i), label=args.tarball.name, strip=args.strip)
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    finally:
+        shutil.rmtree(runs)
+    print(f"{args.tarball.name} -> {args.dir}: {args.n} runs, min {min(wall):.2f} s, "
+          f"median {statistics.median(wall):.2f} s ({' '.join(f'{t:.2f}' for t in wall)}); "
+          f"CPU (all threads) median {statistics.median(cpu):.2f} s; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,12 @@ class ReadAhead:
         return False
 
     def read(self, size: int) -> bytes:
+        """The next `size` bytes; fewer only at the end of the stream."""
+        start = self._at
+        if start + size <= len(self._block):  # most reads: a header, or a member within one block
+            self._at += size
+            self._pos += size
+            return self._block[start : start + size]
         parts = []
         while size > 0 and (self._at < len(self._block) or self._next_block()):
             part = self._block[self._at : self._at + size]
@@ -93,6 +99,17 @@ class ReadAhead:
         data = b"".join(parts)
         self._pos += len(data)
         return data
+
+    def write_to(self, fd: int, size: int) -> None:
+        """Write the next `size` bytes to the file `fd`, straight from the blocks (no copy)."""
+        while size > 0:
+            if self._at == len(self._block) and not self._next_block():
+                raise tarfile.ReadError("unexpected end of data")
+            with memoryview(self._block) as block:
+                written = os.write(fd, block[self._at : self._at + size])
+            self._at += written
+            self._pos += written
+            size -= written
 
     def tell(self) -> int:
         return self._pos
@@ -265,18 +282,12 @@ def _create(target: str, make: Callable[[str], T], member: tarfile.TarInfo, labe
 
 
 def _copy_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
-    """Write the member's bytes to `fd`, read straight from the archive stream (tarfile fills sparse holes)."""
+    """Write the member's bytes to `fd`."""
+    stream = tar.fileobj
+    assert isinstance(stream, ReadAhead)
     if member.sparse is None:
-        source = tar.fileobj
-        source.seek(member.offset_data)
-    else:
-        source = tar.extractfile(member)
-    left = member.size
-    while left:
-        chunk = source.read(min(left, CHUNK))
-        if not chunk:
-            raise tarfile.ReadError(f"unexpected end of data in {member.name!r}")
-        left -= len(chunk)
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(fd, view) :]
+        stream.seek(member.offset_data)
+        stream.write_to(fd, member.size)
+    else:  # tarfile knows where the holes go
+        with tar.extractfile(member) as source, open(fd, "wb", closefd=False) as out:  # type: ignore[union-attr]
+            shutil.copyfileobj(source, out, CHUNK)

@@ -8,11 +8,12 @@ import random
 import shutil
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from runenv.archive import extract
+from runenv.archive import ReadAhead, extract
 from runenv.errors import IntegrityError
 from tests.helpers.pbs import tar_gz_of
 
@@ -240,3 +241,52 @@ def test_sparse_member_is_filled_in(tmp_path: Path) -> None:
         assert tar.getmember("python/holes.bin").issparse()
     extract(archive, tmp_path / "out", label="sparse.tar.gz")
     assert (tmp_path / "out/holes.bin").read_bytes() == (tree / "holes.bin").read_bytes()
+
+
+class Trickle(io.RawIOBase):
+    """A source that hands out at most `step` bytes per read, then fails if `fail` is set."""
+
+    def __init__(self, data: bytes, step: int, fail: str | None = None) -> None:
+        self.data, self.step, self.fail, self.at = data, step, fail, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.at == len(self.data) and self.fail:
+            raise ValueError(self.fail)
+        chunk = self.data[self.at : self.at + min(size, self.step)]
+        self.at += len(chunk)
+        return chunk
+
+
+def test_read_ahead_reads_seeks_and_writes_across_blocks(tmp_path: Path) -> None:
+    data = random.Random(1).randbytes(100_000)
+    with ReadAhead(Trickle(data, step=333)) as stream:
+        assert stream.read(10) == data[:10]
+        assert stream.read(1000) == data[10:1010]
+        assert stream.seek(5000) == 5000 and stream.tell() == 5000
+        with (tmp_path / "out").open("wb") as out:
+            stream.write_to(out.fileno(), 20_000)
+        assert stream.read(512) == data[25_000:25_512]
+        with pytest.raises(OSError, match="forward only"):
+            stream.seek(0)
+        assert stream.read(200_000) == data[25_512:]
+        assert stream.read(1) == b"" and stream.tell() == len(data)
+    assert (tmp_path / "out").read_bytes() == data[5000:25_000]
+
+
+def test_read_ahead_raises_the_source_error_where_the_data_ends() -> None:
+    with ReadAhead(Trickle(b"x" * 5000, step=700, fail="damaged at 5000")) as stream:
+        assert stream.read(5000) == b"x" * 5000
+        for _ in range(2):  # and again on every later read
+            with pytest.raises(OSError, match="damaged at 5000"):
+                stream.read(1)
+
+
+def test_read_ahead_stops_its_thread_when_closed_early() -> None:
+    endless = Trickle(b"", step=1 << 20)
+    endless.read = lambda size=-1: b"\0" * size  # type: ignore[method-assign]
+    before = set(threading.enumerate())
+    stream = ReadAhead(endless)
+    started = set(threading.enumerate()) - before
+    assert stream.read(3) == b"\0\0\0"
+    stream.close()  # the reader is blocked on a full queue: close must still return
+    assert started and not any(thread.is_alive() for thread in started)
