@@ -94,11 +94,12 @@ def test_corrupt_archive_is_an_integrity_error(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+EIGHT_LETTERS = bytes(b"abcdefgh"[i % 8] for i in range(256))
+
+
 def big(name: str, size: int, seed: int) -> tuple[tarfile.TarInfo, bytes]:
     """A member larger than the read-ahead blocks, compressible but not trivially so."""
-    rng = random.Random(seed)
-    data = bytes(rng.choice(b"abcdefgh \n") for _ in range(size))
-    return entry(name), data
+    return entry(name), random.Random(seed).randbytes(size).translate(EIGHT_LETTERS)
 
 
 def many_blocks(tmp_path: Path) -> Path:
