@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
@@ -127,6 +128,18 @@ def test_corrupt_gzip_data_midstream_is_an_integrity_error(tmp_path: Path, where
     archive.write_bytes(data)
     with pytest.raises(IntegrityError, match="damaged.tar.gz"):
         extract(archive, tmp_path / "out", label="damaged.tar.gz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_deflate_block_is_an_integrity_error(tmp_path: Path) -> None:
+    """The decompressor's own error type (not an OSError) still becomes IntegrityError."""
+    tar = plain_tar(tmp_path / "rt.tar", GOOD)
+    data = bytearray(gzip.compress(tar.read_bytes(), mtime=0))
+    data[10] = 0xFF  # the first deflate block header (after gzip's 10 bytes): a reserved block type
+    archive = tmp_path / "invalid.tar.gz"
+    archive.write_bytes(data)
+    with pytest.raises(IntegrityError, match="invalid.tar.gz: cannot unpack"):
+        extract(archive, tmp_path / "out", label="invalid.tar.gz")
     assert not (tmp_path / "out").exists()
 
 
