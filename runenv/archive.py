@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import posixpath
+import queue
 import shutil
 import tarfile
+import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, TypeVar
 
 from runenv.cache import CHUNK
 from runenv.errors import IntegrityError
+
+# O_EXCL also refuses an existing symlink at the path, so a file is never written through one.
+CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+T = TypeVar("T")
 
 
 def open_compressed(path: Path) -> IO[bytes]:
@@ -28,6 +34,114 @@ def open_compressed(path: Path) -> IO[bytes]:
             raise IntegrityError(f"{path.name}: zstd archives need the 'zstandard' package") from None
         return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[return-value]
     return path.open("rb")
+
+
+class ReadAhead:
+    """`source` read in a background thread, so decompression (which releases the GIL) overlaps the writing.
+
+    Offers what tarfile needs of a file: read, tell and forward seek. An error in `source` is raised
+    by the read that reaches it, as OSError.
+    """
+
+    def __init__(self, source: IO[bytes], depth: int = 4) -> None:
+        self._source = source
+        self._blocks: queue.Queue[bytes | Exception] = queue.Queue(depth)  # b"" or an error ends the stream
+        self._stop = threading.Event()
+        self._block = b""
+        self._at = 0  # read position in _block
+        self._pos = 0  # position in the whole stream
+        self._ended = False
+        self._failure: Exception | None = None
+        self._thread = threading.Thread(target=self._fill, name="runenv-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item: bytes | Exception = self._source.read(CHUNK)
+            except Exception as exc:  # handed to the reading thread
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._blocks.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def _next_block(self) -> bool:
+        """Move on to the next block; False at the end of the source."""
+        if not self._ended:
+            item = self._blocks.get()
+            if isinstance(item, bytes) and item:
+                self._block, self._at = item, 0
+                return True
+            self._ended = True
+            self._failure = item if isinstance(item, Exception) else None
+        if self._failure is not None:
+            raise OSError(str(self._failure)) from self._failure
+        return False
+
+    def read(self, size: int) -> bytes:
+        """The next `size` bytes; fewer only at the end of the stream."""
+        start = self._at
+        if start + size <= len(self._block):  # most reads: a header, or a member within one block
+            self._at += size
+            self._pos += size
+            return self._block[start : start + size]
+        parts = []
+        while size > 0 and (self._at < len(self._block) or self._next_block()):
+            part = self._block[self._at : self._at + size]
+            self._at += len(part)
+            size -= len(part)
+            parts.append(part)
+        data = b"".join(parts)
+        self._pos += len(data)
+        return data
+
+    def write_to(self, fd: int, size: int) -> None:
+        """Write the next `size` bytes to the file `fd`, straight from the blocks (no copy)."""
+        while size > 0:
+            if self._at == len(self._block) and not self._next_block():
+                raise tarfile.ReadError("unexpected end of data")
+            with memoryview(self._block) as block:
+                written = os.write(fd, block[self._at : self._at + size])
+            self._at += written
+            self._pos += written
+            size -= written
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET or offset < self._pos:
+            raise OSError("read-ahead stream seeks forward only")
+        while self._pos < offset and self.read(min(offset - self._pos, CHUNK)):
+            pass
+        return self._pos
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._source.close()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StrictTarInfo(tarfile.TarInfo):
+    """A damaged header is an error; tarfile alone would take it for the end of the archive."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+            raise tarfile.ReadError(f"{exc} at offset {tarfile_.offset}") from None
 
 
 def member_target(name: str, strip: str | None) -> str | None:
@@ -54,6 +168,11 @@ def _inside(rel_dir: str, link: str) -> bool:
     return resolved != ".." and not resolved.startswith("../")
 
 
+def _within(root: str, path: str) -> bool:
+    """Whether the normalised absolute `path` is `root` or below it."""
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
 def _check(member: tarfile.TarInfo, rel: str) -> None:
     if member.issym():
         if not _inside(posixpath.dirname(rel), member.linkname):
@@ -68,13 +187,15 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
     """Unpack `archive` into `dest` (made if missing), dropping the top-level `strip/` directory.
 
     A hostile member (absolute path, `..`, link leaving the tree, special file) raises IntegrityError
-    naming the archive and the member; `dest` is then removed.
+    naming the archive and the member; so does damaged data. `dest` is then removed.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    dest = dest.resolve()
-    verified: set[Path] = set()  # directories already proven to be real and inside the tree
+    root = str(dest.resolve())
+    verified = {root}  # directories already proven to be real and inside the tree
     try:
-        with open_compressed(archive) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        with ReadAhead(open_compressed(archive)) as stream, tarfile.open(
+            fileobj=stream, mode="r:", tarinfo=StrictTarInfo  # type: ignore[arg-type]
+        ) as tar:
             for member in tar:
                 try:
                     rel = member_target(member.name, strip)
@@ -88,7 +209,9 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
                         member.linkname = source
                 except ValueError as exc:
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
-                _write_member(tar, member, dest, rel, label, verified)
+                _write_member(tar, member, root, rel, label, verified)
+            while stream.read(CHUNK):  # to the end, so that gzip's CRC and length are checked
+                pass
     except tarfile.TarError as exc:
         shutil.rmtree(dest, ignore_errors=True)
         raise IntegrityError(f"{label}: not a valid tar archive: {exc}") from None
@@ -101,40 +224,70 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
 
 
 def _write_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, rel: str, label: str, verified: set[Path]
+    tar: tarfile.TarFile, member: tarfile.TarInfo, root: str, rel: str, label: str, verified: set[str]
 ) -> None:
-    target = dest / rel
-    root = dest  # already resolved by extract()
+    target = os.path.join(root, rel)
     # Links already written may redirect a later member; judge by where the bytes would really land.
-    parent = target.parent
+    parent = os.path.dirname(target)
     if parent in verified:
         real_parent = parent  # a real directory inside the tree stays one: members never replace directories
     else:
-        parent.mkdir(parents=True, exist_ok=True)
-        real_parent = parent.resolve()
-        if not real_parent.is_relative_to(root):
+        os.makedirs(parent, exist_ok=True)
+        real_parent = os.path.realpath(parent)
+        if not _within(root, real_parent):
             raise IntegrityError(f"{label}: refusing member {member.name!r}: written through a link leaving the tree")
         if real_parent == parent:
             verified.add(parent)
-    if member.issym() and not Path(os.path.normpath(real_parent / member.linkname)).is_relative_to(root):
+    if member.issym() and not _within(root, os.path.normpath(os.path.join(real_parent, member.linkname))):
         raise IntegrityError(f"{label}: refusing member {member.name!r}: symlink points outside the tree")
     if member.isdir():
-        target.mkdir(exist_ok=True)
-        return
-    if target.is_symlink() or target.exists():
-        if target.is_dir() and not target.is_symlink():
-            raise IntegrityError(f"{label}: member {member.name!r} replaces a directory")
-        target.unlink()
-    if member.issym():
-        os.symlink(member.linkname, target)
+        try:
+            os.mkdir(target)
+        except FileExistsError:
+            if not os.path.isdir(target):
+                raise
+        else:
+            if real_parent == parent:
+                verified.add(target)
+    elif member.issym():
+        _create(target, lambda path: os.symlink(member.linkname, path), member, label)
     elif member.islnk():
-        source = dest / member.linkname
-        if source.is_symlink() or not source.is_file():
-            raise IntegrityError(f"{label}: hard link {member.name!r} to a missing or non-regular member")
-        os.link(source, target)
+        source = os.path.join(root, member.linkname)
+
+        def link(path: str) -> None:
+            if os.path.islink(source) or not os.path.isfile(source):
+                raise IntegrityError(f"{label}: hard link {member.name!r} to a missing or non-regular member")
+            os.link(source, path)
+
+        _create(target, link, member, label)
     else:
-        reader = tar.extractfile(member)
-        assert reader is not None
-        with reader, target.open("wb") as out:
-            shutil.copyfileobj(reader, out, CHUNK)
-        os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
+        mode = 0o755 if member.mode & 0o111 else 0o644
+        fd = _create(target, lambda path: os.open(path, CREATE_FILE, mode), member, label)
+        try:
+            _copy_data(tar, member, fd)
+        finally:
+            os.close(fd)
+        os.chmod(target, mode)  # exactly this mode, whatever the umask
+
+
+def _create(target: str, make: Callable[[str], T], member: tarfile.TarInfo, label: str) -> T:
+    """`make(target)`; a member seen before is replaced (unless it is a directory) and made again."""
+    try:
+        return make(target)
+    except FileExistsError:
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise IntegrityError(f"{label}: member {member.name!r} replaces a directory") from None
+        os.unlink(target)
+        return make(target)
+
+
+def _copy_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Write the member's bytes to `fd`."""
+    stream = tar.fileobj
+    assert isinstance(stream, ReadAhead)
+    if member.sparse is None:
+        stream.seek(member.offset_data)
+        stream.write_to(fd, member.size)
+    else:  # tarfile knows where the holes go
+        with tar.extractfile(member) as source, open(fd, "wb", closefd=False) as out:  # type: ignore[union-attr]
+            shutil.copyfileobj(source, out, CHUNK)
