@@ -45,16 +45,18 @@ def test_byte_compiled_files_do_not_depend_on_the_staging_path(package_index, tm
     assert all(str(tmp_path).encode() not in data for data in found[0].values())
 
 
-def test_compiling_beside_the_installer_gives_the_same_bytes_as_afterwards(package_index, tmp_path):
+@pytest.mark.parametrize("batch_files", [1, 100])
+def test_compiling_beside_the_installer_gives_the_same_bytes_as_afterwards(package_index, tmp_path, batch_files):
     """Batches per wheel while installing, any number of workers, or all at the end: the same .pyc."""
     platform = host_runtime_platform()
     items = [wheel_item(package_index, name) for name in WHEELS]
     after = host_prefix(tmp_path / "after" / "rt")
     install_wheels(after, platform, HOST_VERSION, items)
-    byte_compile(after, platform, HOST_VERSION)
+    with ByteCompiler(after, platform, HOST_VERSION, batch_files=batch_files) as compiler:
+        compiler.finish()
     for workers in (1, 3):
         beside = host_prefix(tmp_path / f"beside-{workers}" / "rt")
-        with ByteCompiler(beside, platform, HOST_VERSION, workers=workers) as compiler:
+        with ByteCompiler(beside, platform, HOST_VERSION, workers=workers, batch_files=batch_files) as compiler:
             install_wheels(beside, platform, HOST_VERSION, items, on_installed=compiler.submit)
             assert compiler.finish() is True
         assert pycs(beside) == pycs(after) and pycs(after)
