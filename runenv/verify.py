@@ -95,6 +95,7 @@ class Distribution:
     version: str
     modules: tuple[str, ...]
     console_script: str | None
+    weight: int = 0  # size of its RECORD: a rough guide to how long its imports take (heavy ones start first)
 
 
 @dataclass(frozen=True)
@@ -221,8 +222,9 @@ def find_distributions(site_packages: Path) -> list[Distribution]:
         if not (dist_info / "METADATA").is_file():
             continue
         name, version = _metadata(dist_info)
+        record = dist_info / "RECORD"
         found.append(Distribution(name, version, top_level_modules(dist_info, site_packages, name),
-                                  console_script(dist_info)))
+                                  console_script(dist_info), record.stat().st_size if record.is_file() else 0))
     return sorted(found, key=lambda d: d.name)
 
 
@@ -268,8 +270,9 @@ def _end_session(leader: int) -> None:
 
 
 def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: int) -> dict[str, Failure | None]:
-    """Import results from the fork server, for the modules it answered; none when it cannot start."""
-    modules = sorted(owner)
+    """Import results from the fork server (modules started in `owner`'s order), for the modules it answered;
+    none when it cannot start."""
+    modules = list(owner)
     rounds = -(-len(modules) // workers)
     with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
         cmd = [str(python), "-I", "-c", _SERVER, out, str(workers), str(IMPORT_TIMEOUT), *modules]
@@ -326,6 +329,9 @@ def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: A
     for dist in dists:
         for module in dist.modules:
             owner.setdefault(module, dist.name)
+    weight = {d.name: d.weight for d in dists}
+    # Heaviest distribution first, so the long imports do not start last and finish alone.
+    owner = dict(sorted(owner.items(), key=lambda item: (-weight[item[1]], item[0])))
     exe = ".exe" if platform.is_windows else ""
     scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
