@@ -60,6 +60,7 @@ class BuildContext:
     manifest: Manifest | None = None
     mtime: int = 0
     packages: Future[LockedArtifacts] | None = None  # the lock, made while the interpreter lands
+    stop_downloads: threading.Event = field(default_factory=threading.Event)  # set when the build fails
 
     @property
     def stem(self) -> str:
@@ -167,7 +168,8 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
         fetch_all(lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
-                  offline=ctx.options.offline, on_done=lambda sha, path: blobs[sha].set_result(path))
+                  offline=ctx.options.offline, on_done=lambda sha, path: blobs[sha].set_result(path),
+                  stop=ctx.stop_downloads)
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
             if not blob.done():
@@ -207,12 +209,14 @@ def install_packages(ctx: BuildContext) -> None:
     with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
         installed = install_wheels(ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse,
                                    on_installed=compiler.submit)
-        copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
+        compiler.wait()  # copyFiles and the shim may write over installed sources
+        written = copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
         if shim_enabled(ctx.loaded.config, version):
             result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
+            written.append(result.path)
             if result.warning:
                 ctx.options.warn(result.warning)
-        compiler.finish()
+        compiler.finish(rewritten=written)
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
@@ -258,15 +262,19 @@ def build_one(
     options.out_dir.mkdir(parents=True, exist_ok=True)
     outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
     try:
-        with scratch_dir(scratch / "build", f"{stem}.") as staging:
+        with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
                 ctx.packages = Future()
                 background.submit(lock_and_fetch, ctx, ctx.packages)
-                for step in STEPS:
-                    if options.cancel.is_set():
-                        raise KeyboardInterrupt
-                    step(ctx)
+                try:
+                    for step in STEPS:
+                        if options.cancel.is_set():
+                            raise KeyboardInterrupt
+                        step(ctx)
+                except BaseException:
+                    ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
+                    raise
             assert ctx.manifest is not None
             packed: PackedArtifact = pack(
                 ctx.prefix, outgoing, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,

@@ -88,10 +88,21 @@ class ByteCompiler:
         for start in range(0, len(batch), self.batch_files):
             self._jobs.append(self._pool.submit(self._compile, batch[start : start + self.batch_files]))
 
-    def finish(self) -> bool:
-        """Compile what is left in site-packages and wait for every batch; False when nothing can compile here."""
+    def wait(self) -> None:
+        """Wait for the batches submitted so far (before anything overwrites their sources)."""
+        for job in self._jobs:
+            job.exception()
+
+    def finish(self, rewritten: Iterable[Path] = ()) -> bool:
+        """Compile what is left in site-packages, and again the `rewritten` files and directories (written over
+        files already compiled: call `wait` before writing them); then wait for every batch. False when nothing
+        can compile here."""
         if self.python is None:
             return False
+        for path in rewritten:
+            files = [Path(r, n) for r, _d, names in os.walk(path) for n in names] if path.is_dir() else [path]
+            self._submitted.difference_update(files)
+            self.submit(files)
         self.submit(Path(root, name) for root, _dirs, files in os.walk(self.site) for name in files)
         errors = [error for job in self._jobs for error in job.result()]
         if errors:

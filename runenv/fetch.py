@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -142,9 +143,10 @@ def fetch_all(
     parallel: bool = True,
     offline: bool = False,
     on_done: Callable[[str, Path], None] = lambda _sha, _path: None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Path]:
     """Fetch every item (each sha256 once) and return {sha256: cache path}; `on_done(sha256, path)` hears of each
-    as soon as it is in the cache (cached ones first).
+    as soon as it is in the cache (cached ones first). Once `stop` is set, downloads not yet started are dropped.
 
     Offline, only the cache is used and every missing artifact is named in one error.
     On failure the other downloads still finish (they are valid cache entries) and the first error is raised.
@@ -165,7 +167,12 @@ def fetch_all(
         raise FetchError(f"offline and not in the cache: {names}", hint="run once without --offline")
     errors: list[Exception] = []
     with make_client(timeout) as client, ThreadPoolExecutor(MAX_PARALLEL if parallel else 1) as pool:
-        futures = {pool.submit(fetch_one, client, item, cache): item for item in missing}
+        def fetch(item: Download) -> Path:
+            if stop is not None and stop.is_set():
+                raise FetchError(f"{item.label}: download cancelled")
+            return fetch_one(client, item, cache)
+
+        futures = {pool.submit(fetch, item): item for item in missing}
         for future in as_completed(futures):
             item = futures[future]
             try:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
+
+from runenv.errors import BuildError
 
 try:
     import fcntl
@@ -25,6 +28,7 @@ SCRATCH_ENV = "RUNENV_SCRATCH_DIR"
 RAM_DIR = Path("/dev/shm")
 RAM_MIN_FREE = 6 << 30  # a large data-science runtime staged (~0.7 GB) and unpacked again, several at once
 OWNER = ".owner"
+PREFIX = "runenv-"  # every scratch directory's name starts so; sweeps touch nothing else
 UNOWNED_GRACE = 600  # seconds a directory without an owner file is left alone (it may be being made)
 
 
@@ -39,17 +43,31 @@ def _mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
     return 0
 
 
+def _private_dir(path: Path) -> bool:
+    """`path` is (made) a real directory of this user's that nobody else can write to."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def ram_scratch(ram: Path = RAM_DIR, min_free: int = RAM_MIN_FREE, meminfo: Path = Path("/proc/meminfo")) -> Path | None:
-    """`<ram>/runenv-<uid>` when `ram` is a writable tmpfs with `min_free` bytes free in it and in memory."""
+    """`<ram>/runenv-<uid>` when `ram` is a writable tmpfs that allows executables, with `min_free` bytes
+    free in it and in memory, and that directory is this user's alone (`ram` is shared by every user)."""
     if fcntl is None or not ram.is_dir() or not os.access(ram, os.W_OK | os.X_OK):
         return None
     try:
         st = os.statvfs(ram)
     except OSError:
         return None
+    if st.f_flag & os.ST_NOEXEC:  # e.g. Docker's /dev/shm: the staged interpreter could not run
+        return None
     if st.f_bavail * st.f_frsize < min_free or _mem_available(meminfo) < min_free:
         return None
-    return ram / f"runenv-{os.getuid()}"
+    root = ram / f"runenv-{os.getuid()}"
+    return root if _private_dir(root) else None
 
 
 def scratch_root(state_dir: Path) -> Path:
@@ -80,32 +98,44 @@ def _owner_alive(directory: Path) -> bool:
         os.close(fd)  # also drops the lock taken to test it
 
 
-def sweep(parent: Path, prefix: str) -> list[Path]:
-    """Remove the `prefix*` directories in `parent` whose runenv process is gone; returns what was removed."""
+def sweep(parent: Path) -> list[Path]:
+    """Remove runenv's scratch directories in `parent` whose process is gone; returns what was removed."""
     removed: list[Path] = []
     if fcntl is None or not parent.is_dir():
         return removed
     for child in sorted(parent.iterdir()):
-        if child.name.startswith(prefix) and child.is_dir() and not child.is_symlink() and not _owner_alive(child):
+        if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not _owner_alive(child):
             shutil.rmtree(child, ignore_errors=True)
             removed.append(child)
     return removed
 
 
-@contextlib.contextmanager
-def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
-    """A new directory in `parent`, owned (flock) while the block runs and removed after it.
-
-    Leftovers of dead runenv processes with the same prefix in `parent` are swept first.
-    """
-    parent.mkdir(parents=True, exist_ok=True)
-    sweep(parent, prefix)
-    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix)).resolve()
-    fd = None
+def _owned_dir(parent: Path, name: str) -> tuple[Path, int | None]:
+    """A new `runenv-<name>.*` directory in `parent` and the descriptor holding its owner lock."""
     try:
-        if fcntl is not None:
-            fd = os.open(path / OWNER, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        parent.mkdir(parents=True, exist_ok=True)
+        sweep(parent)
+        path = Path(tempfile.mkdtemp(dir=parent, prefix=f"{PREFIX}{name}.")).resolve()
+        if fcntl is None:
+            return path, None
+        # Locked before it gets its name, so a sweep never sees an owner file that is not held yet.
+        fd, temp = tempfile.mkstemp(dir=path, prefix=f"{OWNER}.")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(temp, path / OWNER)
+        return path, fd
+    except OSError as exc:
+        raise BuildError(f"cannot make a scratch directory in {parent}: {exc.strerror or exc}",
+                         hint=f"set {SCRATCH_ENV} to a writable directory") from None
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path, name: str) -> Iterator[Path]:
+    """A new directory `runenv-<name>.*` in `parent`, owned (flock) while the block runs and removed after it.
+
+    Leftovers of dead runenv processes in `parent` are swept first.
+    """
+    path, fd = _owned_dir(parent, name)
+    try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)

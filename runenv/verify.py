@@ -368,7 +368,7 @@ def smoke_test(prefix: Path, platform: Platform, python_version: str) -> None:
 def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
                    scratch: Path | None = None) -> VerifyReport:
     """Unpack `tarball`, move it to a second path, and check it there; raises VerifyError on failures."""
-    with scratch_dir(scratch or Path(tempfile.gettempdir()), "runenv-verify-") as work:
+    with scratch_dir(scratch or Path(tempfile.gettempdir()), "verify") as work:
         unpacked = work / "unpacked"
         unpacked.mkdir()
         extract_tarball(tarball, unpacked)

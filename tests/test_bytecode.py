@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,22 @@ def test_a_file_that_does_not_compile_fails_naming_it_and_the_rest_is_compiled(p
 def test_no_byte_compile_for_a_foreign_minor_version(tmp_path):
     prefix = windows_prefix(tmp_path / "win", "3.9.1")
     assert byte_compile(prefix, get_platform("windows-x64"), "3.9.1") is False
+
+
+def test_a_source_written_over_after_install_is_compiled_from_its_new_text(package_index, tmp_path):
+    """copyFiles may replace an installed module: its .pyc must match the final source, not the wheel's."""
+    platform = host_runtime_platform()
+    prefix = host_prefix(tmp_path / "rt")
+    site = prefix / platform.site_packages(HOST_VERSION)
+    with ByteCompiler(prefix, platform, HOST_VERSION) as compiler:
+        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")], on_installed=compiler.submit)
+        compiler.wait()
+        patched = site / "tool_a" / "__init__.py"
+        patched.write_text("PATCHED = 'by copyFiles'\n")
+        compiler.finish(rewritten=[patched])
+    check = subprocess.run([str(prefix / platform.python_exe(HOST_VERSION)), "-I", "-c",
+                            "import importlib.util, sys, tool_a; "
+                            "data = open(importlib.util.cache_from_source(tool_a.__file__), 'rb').read(); "
+                            "src = open(tool_a.__file__, 'rb').read(); "
+                            "sys.exit(data[8:16] != importlib.util.source_hash(src))"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr  # the pyc's hash is that of the patched source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -54,6 +55,17 @@ def test_each_blob_is_announced_once_as_it_lands(served, tmp_path):
     assert sorted(sha for sha, _ in heard) == sorted(got) == sorted(blobs.values())
     assert heard[0][0] == first  # cached blobs come first
     assert all(hashlib.sha256(data).hexdigest() == sha for sha, data in heard)
+
+
+def test_a_stopped_fetch_starts_no_more_downloads(served, tmp_path):
+    """A failed build sets `stop`, so its error is not kept waiting for downloads nobody needs."""
+    server, blobs = served
+    cache = Cache(tmp_path / "cache")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(FetchError, match="download cancelled"):
+        fetch_all(items(server, blobs), cache, stop=stop)
+    assert server.count("/a*.bin") == 0 and not any(cache.has(sha) for sha in blobs.values())
 
 
 def test_threads_sharing_a_cache_fetch_each_blob_once(served, tmp_path):

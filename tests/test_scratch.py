@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runenv import scratch
+from runenv.errors import BuildError
 from runenv.scratch import OWNER, SCRATCH_ENV, ram_scratch, scratch_dir, scratch_root, sweep
 
 pytestmark = pytest.mark.skipif(scratch.fcntl is None, reason="owner locks need flock (POSIX)")
@@ -20,7 +21,7 @@ HOLDER = """
 import sys
 from pathlib import Path
 from runenv.scratch import scratch_dir
-with scratch_dir(Path(sys.argv[1]), "job.") as path:
+with scratch_dir(Path(sys.argv[1]), "job") as path:
     print(path, flush=True)
     if sys.argv[2] == "die":
         import os, signal
@@ -65,11 +66,11 @@ def test_ram_scratch_needs_room_on_the_disk_and_in_memory(tmp_path):
 
 
 def test_scratch_dir_is_removed_after_use_and_after_errors(tmp_path):
-    with scratch_dir(tmp_path / "build", "job.") as path:
+    with scratch_dir(tmp_path / "build", "job") as path:
         (path / "file").write_text("x")
         assert (path / OWNER).is_file()
     assert not path.exists()
-    with pytest.raises(RuntimeError), scratch_dir(tmp_path / "build", "job.") as path:
+    with pytest.raises(RuntimeError), scratch_dir(tmp_path / "build", "job") as path:
         raise RuntimeError("step failed")
     assert not path.exists()
 
@@ -82,7 +83,7 @@ def test_leftover_of_a_killed_run_is_swept_but_a_live_one_is_kept(tmp_path):
     live, live_dir = holder(parent, "hold")
     try:
         assert not dead_dir.exists()  # the live run's scratch_dir swept the dead one
-        assert sweep(parent, "job.") == []
+        assert sweep(parent) == []
         assert live_dir.is_dir()
     finally:
         live.communicate("", timeout=30)
@@ -91,11 +92,52 @@ def test_leftover_of_a_killed_run_is_swept_but_a_live_one_is_kept(tmp_path):
 
 def test_sweep_spares_young_unowned_directories_and_other_names(tmp_path):
     parent = tmp_path / "verify"
-    young, old, other = parent / "job.young", parent / "job.old", parent / "keep-me"
+    young, old, other = parent / "runenv-job.young", parent / "runenv-job.old", parent / "keep-me"
     for path in (young, old, other):
         path.mkdir(parents=True)
     past = time.time() - 3600
     os.utime(old, (past, past))
     os.utime(other, (past, past))
-    assert sweep(parent, "job.") == [old]
+    assert sweep(parent) == [old]
     assert young.is_dir() and other.is_dir()
+
+
+def test_ram_scratch_is_a_private_directory_of_this_user(tmp_path):
+    ram = tmp_path / "shm"
+    ram.mkdir()
+    plenty = meminfo(tmp_path, 64 << 20)
+    root = ram_scratch(ram, min_free=1 << 20, meminfo=plenty)
+    assert root is not None and root.is_dir() and (root.stat().st_mode & 0o777) == 0o700
+    root.chmod(0o777)  # as if another user had made it first, writable for everyone
+    assert ram_scratch(ram, min_free=1 << 20, meminfo=plenty) is None
+    root.rmdir()
+    root.symlink_to(tmp_path)  # or planted a link to somewhere else
+    assert ram_scratch(ram, min_free=1 << 20, meminfo=plenty) is None
+
+
+def test_ram_scratch_is_not_used_where_programs_cannot_run(tmp_path, monkeypatch):
+    """A `noexec` /dev/shm (Docker's default) would stop the staged interpreter from starting."""
+    ram = tmp_path / "shm"
+    ram.mkdir()
+    real = os.statvfs(ram)
+    fields = [getattr(real, name) for name in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail",
+                                               "f_files", "f_ffree", "f_favail", "f_flag", "f_namemax")]
+    fields[8] |= os.ST_NOEXEC
+    monkeypatch.setattr(scratch.os, "statvfs", lambda _path: os.statvfs_result(fields))
+    assert ram_scratch(ram, min_free=1, meminfo=meminfo(tmp_path, 64 << 20)) is None
+
+
+def test_an_unusable_scratch_dir_is_one_clear_error(tmp_path):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("x")
+    with pytest.raises(BuildError, match=f"cannot make a scratch directory in {blocked}"):
+        with scratch_dir(blocked / "build", "job"):
+            pass
+
+
+def test_killed_runs_of_any_name_are_swept(tmp_path):
+    parent = tmp_path / "build"
+    dead, dead_dir = holder(parent, "die")
+    dead.wait(timeout=30)
+    with scratch_dir(parent, "another-runtime") as mine:
+        assert not dead_dir.exists() and mine.is_dir()
