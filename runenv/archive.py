@@ -192,6 +192,7 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
     dest.mkdir(parents=True, exist_ok=True)
     root = str(dest.resolve())
     verified = {root}  # directories already proven to be real and inside the tree
+    links: list[tuple[str, str]] = []  # (path, member name) of every symlink written
     try:
         with ReadAhead(open_compressed(archive)) as stream, tarfile.open(
             fileobj=stream, mode="r:", tarinfo=StrictTarInfo  # type: ignore[arg-type]
@@ -210,6 +211,12 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
                 except ValueError as exc:
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
                 _write_member(tar, member, root, rel, label, verified)
+                if member.issym():
+                    links.append((os.path.join(root, rel), member.name))
+            # A link judged by its text when written can be redirected by links written after it.
+            for path, name in links:
+                if not _within(root, os.path.realpath(path)):
+                    raise IntegrityError(f"{label}: refusing member {name!r}: symlink points outside the tree")
             while stream.read(CHUNK):  # to the end, so that gzip's CRC and length are checked
                 pass
     except tarfile.TarError as exc:
@@ -257,6 +264,8 @@ def _write_member(
         def link(path: str) -> None:
             if os.path.islink(source) or not os.path.isfile(source):
                 raise IntegrityError(f"{label}: hard link {member.name!r} to a missing or non-regular member")
+            if not _within(root, os.path.realpath(source)):  # reached through links that leave the tree
+                raise IntegrityError(f"{label}: refusing member {member.name!r}: hard link to a file outside the tree")
             os.link(source, path)
 
         _create(target, link, member, label)

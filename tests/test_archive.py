@@ -69,6 +69,17 @@ HOSTILE = {
         (entry("python/x/../../evil"), b"x"),
     ],
     "hardlink outside": [(entry("python/passwd", tarfile.LNKTYPE, "/etc/passwd"), None)],
+    "hardlink through a link chain": [  # d/y is d/x/.., and d/x is the tree itself: d/y/.. is its parent
+        (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
+        (entry("python/d/x", tarfile.SYMTYPE, ".."), None),
+        (entry("python/d/y", tarfile.SYMTYPE, "x/.."), None),
+        (entry("python/stolen", tarfile.LNKTYPE, "python/d/y/evil.tar.gz"), None),
+    ],
+    "symlink redirected by a later link": [  # d/y looks inside until d/z makes z/.. the tree's parent
+        (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
+        (entry("python/d/y", tarfile.SYMTYPE, "z/.."), None),
+        (entry("python/d/z", tarfile.SYMTYPE, ".."), None),
+    ],
     "device file": [(entry("python/dev", tarfile.CHRTYPE), None)],
     "fifo": [(entry("python/fifo", tarfile.FIFOTYPE), None)],
 }
