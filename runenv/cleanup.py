@@ -15,6 +15,7 @@ from typing import Any, Literal
 from runenv.cache import CACHE_ENTRIES
 from runenv.errors import UsageError
 from runenv.platforms import PLATFORM_KEYS
+from runenv.scratch import KINDS as SCRATCH_KINDS, leftovers
 
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
@@ -151,12 +152,20 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
             plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
 
 
-def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False) -> CleanupPlan:
-    """Decide what cleanup removes; reads sizes once and changes nothing."""
+def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False,
+                 scratch: Path | None = None) -> CleanupPlan:
+    """Decide what cleanup removes; reads sizes once and changes nothing.
+
+    `scratch` is the scratch root builds use when it is not the workspace's `.runenv/` (RAM or
+    RUNENV_SCRATCH_DIR): shared by every workspace, so only what dead runenv processes left there goes.
+    """
     root = guard_root(workspace_root, "workspace")
     plan = CleanupPlan(root)
     _artifacts(root, plan)
     _scratch(root, plan)
+    if scratch is not None and scratch.resolve() != (root / ".runenv").resolve():
+        for kind in SCRATCH_KINDS:
+            plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in leftovers(scratch / kind))
     for path in find_remnants(root):
         if remnants:
             plan.items.append(CleanupItem(path, "remnant", tree_size(path)))

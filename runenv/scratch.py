@@ -29,6 +29,7 @@ RAM_DIR = Path("/dev/shm")
 RAM_MIN_FREE = 6 << 30  # a large data-science runtime staged (~0.7 GB) and unpacked again, several at once
 OWNER = ".owner"
 PREFIX = "runenv-"  # every scratch directory's name starts so; sweeps touch nothing else
+KINDS = ("build", "verify")  # the subdirectories of a scratch root
 UNOWNED_GRACE = 600  # seconds a directory without an owner file is left alone (it may be being made)
 
 
@@ -98,15 +99,19 @@ def _owner_alive(directory: Path) -> bool:
         os.close(fd)  # also drops the lock taken to test it
 
 
+def leftovers(parent: Path) -> list[Path]:
+    """runenv's scratch directories in `parent` whose process is gone."""
+    if fcntl is None or not parent.is_dir():
+        return []
+    return [child for child in sorted(parent.iterdir())
+            if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not _owner_alive(child)]
+
+
 def sweep(parent: Path) -> list[Path]:
     """Remove runenv's scratch directories in `parent` whose process is gone; returns what was removed."""
-    removed: list[Path] = []
-    if fcntl is None or not parent.is_dir():
-        return removed
-    for child in sorted(parent.iterdir()):
-        if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not _owner_alive(child):
-            shutil.rmtree(child, ignore_errors=True)
-            removed.append(child)
+    removed = leftovers(parent)
+    for child in removed:
+        shutil.rmtree(child, ignore_errors=True)
     return removed
 
 

@@ -153,3 +153,23 @@ def test_refuses_a_cache_that_holds_the_workspace(make_workspace, run_cli, monke
     monkeypatch.setenv("RUNENV_CACHE_DIR", str(tmp_path))
     result = run_cli("-w", ws, "cleanup", "--cache")
     assert result.code == 2 and "holds the workspace" in result.stderr and ws.exists()
+
+
+def test_scratch_left_by_dead_runs_outside_the_workspace_goes_and_live_scratch_stays(messy, run_cli):
+    """Builds stage in RAM or RUNENV_SCRATCH_DIR, shared by every workspace: only dead runs' leftovers go."""
+    fcntl = pytest.importorskip("fcntl")
+    build = Path(os.environ["RUNENV_SCRATCH_DIR"]) / "build"
+    dead, live = build / "runenv-python-3.12.10-linux-x64.dead", build / "runenv-python-3.12.10-linux-x64.live"
+    for path in (dead, live):
+        path.mkdir(parents=True)
+        (path / ".owner").touch()
+        (path / "python3").write_bytes(b"x" * 1000)
+    holder = os.open(live / ".owner", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a build still running
+    try:
+        result = run_cli("-w", messy, "cleanup")
+    finally:
+        os.close(holder)
+    assert result.code == 0, result.stderr
+    assert not dead.exists() and live.is_dir()
+    assert str(dead) in result.stdout or dead.name in result.stdout

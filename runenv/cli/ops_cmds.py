@@ -179,7 +179,7 @@ def cleanup(
     """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
     opts = options(ctx)
     ws: Workspace = opts.workspace()
-    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants)
+    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants, scratch_root(ws.state_dir))
     if not dry_run:
         execute(plan)
     opts.emit(plan.as_json(dry_run), lambda: _cleanup_text(plan, dry_run))
