@@ -213,7 +213,8 @@ def install_packages(ctx: BuildContext) -> None:
         written = copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
         if shim_enabled(ctx.loaded.config, version):
             result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
-            written.append(result.path)
+            if result.written:
+                written.append(result.path)
             if result.warning:
                 ctx.options.warn(result.warning)
         compiler.finish(rewritten=written)
