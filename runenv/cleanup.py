@@ -15,7 +15,8 @@ from typing import Any, Literal
 from runenv.cache import CACHE_ENTRIES
 from runenv.errors import UsageError
 from runenv.platforms import PLATFORM_KEYS
-from runenv.scratch import KINDS as SCRATCH_KINDS, leftovers
+from runenv.scratch import KINDS as SCRATCH_KINDS
+from runenv.scratch import in_use, leftovers
 
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
@@ -148,8 +149,16 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
         path = state / name
         if path.is_symlink():
             plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
-        elif path.exists():
+        elif not path.exists():
+            continue
+        elif name not in SCRATCH_KINDS or not any(in_use(child, grace=0) for child in path.iterdir() if child.is_dir()):
             plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
+        else:  # a build or verify of this workspace is running: only what dead runs left goes
+            for child in sorted(path.iterdir()):
+                if child.is_dir() and not child.is_symlink() and in_use(child, grace=0):
+                    plan.kept.append(Skipped(child, "in use by a running runenv"))
+                else:
+                    plan.items.append(CleanupItem(child, "scratch", tree_size(child)))
 
 
 def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False,

@@ -79,13 +79,16 @@ def scratch_root(state_dir: Path) -> Path:
     return ram_scratch(RAM_DIR) or state_dir
 
 
-def _owner_alive(directory: Path) -> bool:
-    """Whether some process still holds the directory's owner lock (or it is too young to judge)."""
+def in_use(directory: Path, grace: float = UNOWNED_GRACE) -> bool:
+    """Whether some process still holds the directory's owner lock, or it has no owner file and is younger
+    than `grace` seconds (it may be being made). Without flock (Windows) nothing is known to be in use."""
+    if fcntl is None:
+        return False
     try:
         fd = os.open(directory / OWNER, os.O_RDWR)
     except FileNotFoundError:
         try:
-            return time.time() - directory.stat().st_mtime < UNOWNED_GRACE
+            return time.time() - directory.stat().st_mtime < grace
         except OSError:
             return True
     except OSError:
@@ -104,7 +107,7 @@ def leftovers(parent: Path) -> list[Path]:
     if fcntl is None or not parent.is_dir():
         return []
     return [child for child in sorted(parent.iterdir())
-            if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not _owner_alive(child)]
+            if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not in_use(child)]
 
 
 def sweep(parent: Path) -> list[Path]:

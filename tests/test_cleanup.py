@@ -173,3 +173,20 @@ def test_scratch_left_by_dead_runs_outside_the_workspace_goes_and_live_scratch_s
     assert result.code == 0, result.stderr
     assert not dead.exists() and live.is_dir()
     assert str(dead) in result.stdout or dead.name in result.stdout
+
+
+def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
+    fcntl = pytest.importorskip("fcntl")
+    build = messy / ".runenv" / "build"
+    live = build / "runenv-python-3.12.10-linux-x64.live"
+    live.mkdir()
+    (live / ".owner").touch()
+    holder = os.open(live / ".owner", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the build holding it is still running
+    try:
+        result = run_cli("-w", messy, "cleanup")
+    finally:
+        os.close(holder)
+    assert result.code == 0, result.stderr
+    assert live.is_dir() and not (build / "python-3.12.10-linux-x64").exists()  # the dead run's staging went
+    assert "in use by a running runenv" in result.stdout
