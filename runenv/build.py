@@ -181,7 +181,8 @@ def install_packages(ctx: BuildContext) -> None:
     byte-compile."""
     assert ctx.manifest is not None and ctx.packages is not None
     plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
-    lock, blobs = ctx.packages.result().lock, ctx.packages.result().blobs
+    locked = ctx.packages.result()
+    lock, blobs = locked.lock, locked.blobs
     requested = {p.name for p in plan.installable}
     shipped: list[PackageEntry] = []
     built_dir = ctx.prefix.parent / "wheels"

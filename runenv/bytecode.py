@@ -122,9 +122,3 @@ class ByteCompiler:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             return [f"{self.python} exited {proc.returncode} compiling {batch[0].name} and others: {last}"]
         return list(json.loads(proc.stdout))
-
-
-def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
-    """Compile all of site-packages where the host can run the target's minor version; False if it cannot."""
-    with ByteCompiler(prefix, platform, python_version) as compiler:
-        return compiler.finish()

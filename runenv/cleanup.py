@@ -149,16 +149,16 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
         path = state / name
         if path.is_symlink():
             plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
-        elif not path.exists():
-            continue
-        elif name not in SCRATCH_KINDS or not any(in_use(child, grace=0) for child in path.iterdir() if child.is_dir()):
-            plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
-        else:  # a build or verify of this workspace is running: only what dead runs left goes
-            for child in sorted(path.iterdir()):
-                if child.is_dir() and not child.is_symlink() and in_use(child, grace=0):
-                    plan.kept.append(Skipped(child, "in use by a running runenv"))
-                else:
-                    plan.items.append(CleanupItem(child, "scratch", tree_size(child)))
+        elif path.exists():
+            running = [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and in_use(c, grace=0)
+                       ] if name in SCRATCH_KINDS and path.is_dir() else []
+            if not running:
+                plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
+                continue
+            # A build or verify of this workspace is running: only what dead runs left goes.
+            plan.kept.extend(Skipped(child, "in use by a running runenv") for child in running)
+            plan.items.extend(CleanupItem(child, "scratch", tree_size(child))
+                              for child in sorted(path.iterdir()) if child not in running)
 
 
 def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False,

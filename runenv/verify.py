@@ -365,10 +365,11 @@ def smoke_test(prefix: Path, platform: Platform, python_version: str) -> None:
         raise BuildError(f"relocation smoke test failed on {platform.key}: {python} {problem}")
 
 
-def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
-                   scratch: Path | None = None) -> VerifyReport:
-    """Unpack `tarball`, move it to a second path, and check it there; raises VerifyError on failures."""
-    with scratch_dir(scratch or Path(tempfile.gettempdir()), "verify") as work:
+def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None, *,
+                   scratch: Path) -> VerifyReport:
+    """Unpack `tarball` into a new directory in `scratch`, move it to a second path, and check it there;
+    raises VerifyError on failures."""
+    with scratch_dir(scratch, "verify") as work:
         unpacked = work / "unpacked"
         unpacked.mkdir()
         extract_tarball(tarball, unpacked)

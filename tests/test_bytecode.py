@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from runenv.assemble import install_wheels
-from runenv.bytecode import ByteCompiler, byte_compile
+from runenv.bytecode import ByteCompiler
 from runenv.errors import BuildError
-from runenv.platforms import get_platform
+from runenv.platforms import Platform, get_platform
 from tests.helpers.index import package_index, wheel_item  # noqa: F401
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
@@ -20,6 +22,22 @@ WHEELS = ("tool-a", "helper-lib", "datascripts")
 def pycs(prefix: Path) -> dict[str, bytes]:
     """Every .pyc under the prefix, by path relative to it."""
     return {p.relative_to(prefix).as_posix(): p.read_bytes() for p in sorted(prefix.rglob("*.pyc"))}
+
+
+def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
+    """All of site-packages compiled after the fact, as a build does when nothing was submitted earlier."""
+    with ByteCompiler(prefix, platform, python_version) as compiler:
+        return compiler.finish()
+
+
+@contextmanager
+def installing_tool_a(index, tmp_path: Path) -> Iterator[tuple[Path, Path, ByteCompiler]]:
+    """tool-a installed into a fresh host prefix with the compiler beside it: (prefix, site-packages, compiler)."""
+    platform = host_runtime_platform()
+    prefix = host_prefix(tmp_path / "rt")
+    with ByteCompiler(prefix, platform, HOST_VERSION) as compiler:
+        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(index, "tool-a")], on_installed=compiler.submit)
+        yield prefix, prefix / platform.site_packages(HOST_VERSION), compiler
 
 
 def test_byte_compile_with_the_runtime_interpreter(package_index, tmp_path):
@@ -64,11 +82,7 @@ def test_compiling_beside_the_installer_gives_the_same_bytes_as_afterwards(packa
 
 
 def test_files_added_after_the_wheels_are_compiled_too(package_index, tmp_path):
-    platform = host_runtime_platform()
-    prefix = host_prefix(tmp_path / "rt")
-    site = prefix / platform.site_packages(HOST_VERSION)
-    with ByteCompiler(prefix, platform, HOST_VERSION) as compiler:
-        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")], on_installed=compiler.submit)
+    with installing_tool_a(package_index, tmp_path) as (_prefix, site, compiler):
         (site / "sitecustomize.py").write_text("X = 1\n")  # like copyFiles or the distutils shim
         compiler.finish()
     assert list((site / "__pycache__").glob("sitecustomize.*.pyc"))
@@ -92,16 +106,12 @@ def test_no_byte_compile_for_a_foreign_minor_version(tmp_path):
 
 def test_a_source_written_over_after_install_is_compiled_from_its_new_text(package_index, tmp_path):
     """copyFiles may replace an installed module: its .pyc must match the final source, not the wheel's."""
-    platform = host_runtime_platform()
-    prefix = host_prefix(tmp_path / "rt")
-    site = prefix / platform.site_packages(HOST_VERSION)
-    with ByteCompiler(prefix, platform, HOST_VERSION) as compiler:
-        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")], on_installed=compiler.submit)
+    with installing_tool_a(package_index, tmp_path) as (prefix, site, compiler):
         compiler.wait()
         patched = site / "tool_a" / "__init__.py"
         patched.write_text("PATCHED = 'by copyFiles'\n")
         compiler.finish(rewritten=[patched])
-    check = subprocess.run([str(prefix / platform.python_exe(HOST_VERSION)), "-I", "-c",
+    check = subprocess.run([str(prefix / host_runtime_platform().python_exe(HOST_VERSION)), "-I", "-c",
                             "import importlib.util, sys, tool_a; "
                             "data = open(importlib.util.cache_from_source(tool_a.__file__), 'rb').read(); "
                             "src = open(tool_a.__file__, 'rb').read(); "
