@@ -91,21 +91,35 @@ def make_workspace(root: Path, version: str, python: dict[str, str]) -> Path:
     return root
 
 
-def runenv_build(ws: Path, version: str, env: dict[str, str], phases: Path, *, cold: bool,
-                 extra: tuple[str, ...] = ()) -> Timing:
+def runenv_build(
+    ws: Path, version: str, env: dict[str, str], phases: Path, *, cold: bool, extra: tuple[str, ...] = ()
+) -> Timing:
     """`runenv build` in a fresh process (phases timed inside it); dist/ is removed first, and for a
     cold build the lock too (the caller gives empty caches)."""
     shutil.rmtree(ws / "dist", ignore_errors=True)
     if cold:
         (ws / f"python-{version}" / f"pylock.{PLATFORM}.toml").unlink(missing_ok=True)
-    args = [sys.executable, str(PHASE_TIMER), str(phases), "-w", str(ws), "build", version,
-            "--platform", PLATFORM, "-o", "json", *extra]
+    args = [
+        sys.executable,
+        str(PHASE_TIMER),
+        str(phases),
+        "-w",
+        str(ws),
+        "build",
+        version,
+        "--platform",
+        PLATFORM,
+        "-o",
+        "json",
+        *extra,
+    ]
     start = time.perf_counter()
     proc = run(args, env)
     seconds = time.perf_counter() - start
     steps = json.loads(phases.read_text())
     steps["startup, config, plan, waiting, other"] = seconds - sum(
-        v for k, v in steps.items() if not k.endswith(BACKGROUND))
+        v for k, v in steps.items() if not k.endswith(BACKGROUND)
+    )
     artifact = json.loads(proc.stdout)[0]
     return Timing(seconds, steps, artifact["size"], artifact["sha256"])
 
@@ -128,8 +142,25 @@ def seed_way(work: Path, base: Path, minor: str) -> Timing:
     timing.steps["copy interpreter"] = time.perf_counter() - start
     for req in PACKAGES:
         mark = time.perf_counter()
-        run([python, "-m", "pip", "download", "--no-cache-dir", "--only-binary", ":all:", "--platform",
-             "manylinux2014_x86_64", "--python-version", minor, "-d", str(wheels), req], env)
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "download",
+                "--no-cache-dir",
+                "--only-binary",
+                ":all:",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                minor,
+                "-d",
+                str(wheels),
+                req,
+            ],
+            env,
+        )
         timing.steps[f"pip download {req}"] = time.perf_counter() - mark
     mark = time.perf_counter()
     run([python, "-m", "pip", "install", "--no-cache-dir", "--no-index", "--find-links", str(wheels), *PACKAGES], env)
@@ -146,8 +177,12 @@ def seed_way(work: Path, base: Path, minor: str) -> Timing:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", type=Path, default=default_prefix(), help="CPython 3.12 prefix (default: pyenv's)")
-    parser.add_argument("--interpreter", choices=("pbs", "local"), default="pbs",
-                        help="pbs: PBS-style archive on a loopback mirror (default); local: python.source local")
+    parser.add_argument(
+        "--interpreter",
+        choices=("pbs", "local"),
+        default="pbs",
+        help="pbs: PBS-style archive on a loopback mirror (default); local: python.source local",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--tmp", type=Path, default=None, help="where the temporary directory goes")
@@ -155,19 +190,28 @@ def parse_args() -> argparse.Namespace:
 
 
 def report_text(result: dict) -> str:
-    lines = [f"interpreter: {result['interpreter']}", f"packages: {' '.join(PACKAGES)}",
-             f"host: {result['host']['cpus']} CPUs, load average {result['host']['load_before']} -> "
-             f"{result['host']['load_after']}"]
-    for label, key in (("runenv build, cold", "cold"), ("runenv build, warm", "warm"),
-                       ("cold, --no-verify", "cold_no_verify"), ("seed way", "seed")):
+    lines = [
+        f"interpreter: {result['interpreter']}",
+        f"packages: {' '.join(PACKAGES)}",
+        f"host: {result['host']['cpus']} CPUs, load average {result['host']['load_before']} -> "
+        f"{result['host']['load_after']}",
+    ]
+    for label, key in (
+        ("runenv build, cold", "cold"),
+        ("runenv build, warm", "warm"),
+        ("cold, --no-verify", "cold_no_verify"),
+        ("seed way", "seed"),
+    ):
         timing = result[key]
         lines.append(f"{label:<20} {timing['seconds']:7.1f} s   tarball {timing['tarball_bytes'] / 1e6:6.1f} MB")
         lines += [f"    {name:<40} {secs:6.1f} s" for name, secs in timing["steps"].items()]
     ratio = result["ratio"]
     lines.append(f"cold: runenv takes {ratio['cold']:.3f} of the seed way's time ({1 / ratio['cold']:.1f}x faster)")
     lines.append(f"warm: runenv takes {ratio['warm']:.3f} of the seed way's time ({1 / ratio['warm']:.1f}x faster)")
-    lines.append(f"cold without verification (like for like): {ratio['cold_no_verify']:.3f} of the seed way's time "
-                 f"({1 / ratio['cold_no_verify']:.1f}x faster)")
+    lines.append(
+        f"cold without verification (like for like): {ratio['cold_no_verify']:.3f} of the seed way's time "
+        f"({1 / ratio['cold_no_verify']:.1f}x faster)"
+    )
     lines.append(f"cold and warm tarballs are the same bytes: {result['reproducible']}")
     return "\n".join(lines)
 
@@ -202,11 +246,20 @@ def main() -> None:
         result = {
             "interpreter": described,
             "packages": PACKAGES,
-            "host": {"cpus": os.cpu_count(), "load_before": round(load_before, 2),
-                     "load_after": round(os.getloadavg()[0], 2)},
-            "cold": asdict(cold), "warm": asdict(warm), "cold_no_verify": asdict(bare), "seed": asdict(seed),
-            "ratio": {"cold": cold.seconds / seed.seconds, "warm": warm.seconds / seed.seconds,
-                      "cold_no_verify": bare.seconds / seed.seconds},
+            "host": {
+                "cpus": os.cpu_count(),
+                "load_before": round(load_before, 2),
+                "load_after": round(os.getloadavg()[0], 2),
+            },
+            "cold": asdict(cold),
+            "warm": asdict(warm),
+            "cold_no_verify": asdict(bare),
+            "seed": asdict(seed),
+            "ratio": {
+                "cold": cold.seconds / seed.seconds,
+                "warm": warm.seconds / seed.seconds,
+                "cold_no_verify": bare.seconds / seed.seconds,
+            },
             "reproducible": cold.sha256 == warm.sha256,
             "kept": str(tmp) if args.keep else None,
         }

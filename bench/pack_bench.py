@@ -55,8 +55,13 @@ def main() -> None:
             seconds, digest = runenv_pack(prefix, out / f"runenv-{threads}.tar.gz", threads)
             again, digest2 = runenv_pack(prefix, out / f"runenv-{threads}b.tar.gz", threads)
             assert digest == digest2, "runenv's packer is not deterministic"
-            rows.append((f"runenv pack (isal, {threads} thread{'s' if threads > 1 else ''})",
-                         min(seconds, again), (out / f"runenv-{threads}.tar.gz").stat().st_size))
+            rows.append(
+                (
+                    f"runenv pack (isal, {threads} thread{'s' if threads > 1 else ''})",
+                    min(seconds, again),
+                    (out / f"runenv-{threads}.tar.gz").stat().st_size,
+                )
+            )
         seconds = tar_czf(prefix, out / "tar.tar.gz")
         rows.append(("tar czf (gzip -6)", seconds, (out / "tar.tar.gz").stat().st_size))
         for name, secs, nbytes in rows:

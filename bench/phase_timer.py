@@ -10,9 +10,10 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -22,8 +23,16 @@ from runenv.cli import main  # noqa: E402
 # Functions `runenv.build` calls, in pipeline order; the two interpreter steps are entries of STEPS.
 # `ensure_lock` and `fetch_all` run in a background thread while the interpreter is provisioned, and
 # byte-compiling runs beside `install_wheels`: "byte-compile, after install" is only what is left then.
-PHASES = ("ensure_lock", "fetch_all", "handle_sdist", "install_wheels", "copy_files", "write_shim",
-          "pack", "verify_tarball")
+PHASES = (
+    "ensure_lock",
+    "fetch_all",
+    "handle_sdist",
+    "install_wheels",
+    "copy_files",
+    "write_shim",
+    "pack",
+    "verify_tarball",
+)
 OVERLAPPED = ("ensure_lock", "fetch_all")
 BACKGROUND = "(background)"  # marks phases whose time overlaps others' and is not part of the sum
 seconds: dict[str, float] = defaultdict(float)

@@ -51,10 +51,12 @@ def main() -> None:
             system.append(after.system - before.system)
     finally:
         shutil.rmtree(runs)
-    print(f"{args.tarball.name} -> {args.dir}: {args.n} runs, min {min(wall):.2f} s, "
-          f"median {statistics.median(wall):.2f} s ({' '.join(f'{t:.2f}' for t in wall)}); "
-          f"CPU median user {statistics.median(user):.2f} s, system {statistics.median(system):.2f} s; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.tarball.name} -> {args.dir}: {args.n} runs, min {min(wall):.2f} s, "
+        f"median {statistics.median(wall):.2f} s ({' '.join(f'{t:.2f}' for t in wall)}); "
+        f"CPU median user {statistics.median(user):.2f} s, system {statistics.median(system):.2f} s; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runenv import verify  # noqa: E402
-from runenv.platforms import get_platform  # noqa: E402
 from runenv.compat import tomllib  # noqa: E402
+from runenv.platforms import get_platform  # noqa: E402
 
 SERVED = verify._served_imports
 
@@ -55,12 +55,16 @@ def main() -> None:
         for name, served in (("one interpreter per module", False), ("fork server", True)):
             times[name].append(one_run(prefix, platform_key, version, args.workers, served))
     report = verify.check_prefix(prefix, get_platform(platform_key), version, workers=args.workers)
-    print(f"{prefix}: {report.modules_checked} modules, {report.scripts_checked} console scripts, "
-          f"{args.runs} runs, workers={args.workers or 'default'}")
+    print(
+        f"{prefix}: {report.modules_checked} modules, {report.scripts_checked} console scripts, "
+        f"{args.runs} runs, workers={args.workers or 'default'}"
+    )
     for name, runs in times.items():
         walls, cpus = [w for w, _ in runs], [c for _, c in runs]
-        print(f"  {name:28} wall min {min(walls):5.2f} s median {statistics.median(walls):5.2f} s   "
-              f"cpu min {min(cpus):5.2f} s median {statistics.median(cpus):5.2f} s")
+        print(
+            f"  {name:28} wall min {min(walls):5.2f} s median {statistics.median(walls):5.2f} s   "
+            f"cpu min {min(cpus):5.2f} s median {statistics.median(cpus):5.2f} s"
+        )
 
 
 if __name__ == "__main__":

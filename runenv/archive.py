@@ -8,8 +8,9 @@ import queue
 import shutil
 import tarfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable, TypeVar
+from typing import IO, TypeVar
 
 from runenv.cache import CHUNK
 from runenv.errors import IntegrityError
@@ -194,9 +195,14 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
     verified = {root}  # directories already proven to be real and inside the tree
     links: list[tuple[str, str]] = []  # (path, member name) of every symlink written
     try:
-        with ReadAhead(open_compressed(archive)) as stream, tarfile.open(
-            fileobj=stream, mode="r:", tarinfo=StrictTarInfo  # type: ignore[arg-type]
-        ) as tar:
+        with (
+            ReadAhead(open_compressed(archive)) as stream,
+            tarfile.open(
+                fileobj=stream,
+                mode="r:",
+                tarinfo=StrictTarInfo,  # type: ignore[arg-type]
+            ) as tar,
+        ):
             for member in tar:
                 try:
                     rel = member_target(member.name, strip)

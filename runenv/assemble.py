@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -83,7 +84,12 @@ def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[st
 
 
 def install_wheels(
-    prefix: Path, platform: Platform, python_version: str, wheels: Iterable[WheelToInstall], *, wheelhouse: bool = False,
+    prefix: Path,
+    platform: Platform,
+    python_version: str,
+    wheels: Iterable[WheelToInstall],
+    *,
+    wheelhouse: bool = False,
     on_installed: Callable[[list[Path]], None] = lambda _files: None,
 ) -> list[PackageEntry]:
     """Install every wheel (RECORD, INSTALLER=runenv, scripts, .data) and return the manifest records.
@@ -95,7 +101,9 @@ def install_wheels(
     else:
         kind, shebang = "posix", posix_launcher_shebang(platform, python_version)
     destination = RuntimeDestination(
-        scheme_for(prefix, platform, python_version), interpreter=shebang, script_kind=kind  # type: ignore[arg-type]
+        scheme_for(prefix, platform, python_version),
+        interpreter=shebang,
+        script_kind=kind,  # type: ignore[arg-type]
     )
     installed = []
     with tempfile.TemporaryDirectory(prefix="runenv-wheels-") as tmp:

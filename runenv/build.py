@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 from runenv import archive, relocate
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
@@ -102,7 +102,9 @@ def provision_interpreter(ctx: BuildContext) -> None:
     """Put the interpreter prefix in place (PBS archive or local prefix) and start the manifest."""
     python = ctx.loaded.config.python
     if python.source == "local":
-        src = relocate.provision_local(python.path, ctx.loaded.runtime.config_path, ctx.prefix, ctx.loaded.runtime.minor)
+        src = relocate.provision_local(
+            python.path, ctx.loaded.runtime.config_path, ctx.prefix, ctx.loaded.runtime.minor
+        )
         exe = src / "bin" / f"python{ctx.loaded.runtime.minor}"
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
         ctx.mtime = source_date_epoch(None)
@@ -111,9 +113,7 @@ def provision_interpreter(ctx: BuildContext) -> None:
         timeout = ctx.loaded.config.build.timeout
         path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
         archive.extract(path, ctx.prefix, label=pbs.name)
-        info = InterpreterInfo(
-            "pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name
-        )
+        info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
         ctx.mtime = source_date_epoch(pbs.release)
     build = ctx.loaded.config.build
     ctx.manifest = Manifest(
@@ -167,9 +167,15 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages}
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
-        fetch_all(lock.downloads(), ctx.cache, timeout=build.timeout, parallel=build.parallel_downloads,
-                  offline=ctx.options.offline, on_done=lambda sha, path: blobs[sha].set_result(path),
-                  stop=ctx.stop_downloads)
+        fetch_all(
+            lock.downloads(),
+            ctx.cache,
+            timeout=build.timeout,
+            parallel=build.parallel_downloads,
+            offline=ctx.options.offline,
+            on_done=lambda sha, path: blobs[sha].set_result(path),
+            stop=ctx.stop_downloads,
+        )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
             if not blob.done():
@@ -196,9 +202,16 @@ def install_packages(ctx: BuildContext) -> None:
                 continue
             planned = plan.package(package.name)
             outcome = handle_sdist(
-                blob, package, ctx.platform, ctx.prefix, version, built_dir, ship_sdists=build.ship_sdists,
+                blob,
+                package,
+                ctx.platform,
+                ctx.prefix,
+                version,
+                built_dir,
+                ship_sdists=build.ship_sdists,
                 spec=planned.build_wheel if planned else None,
-                index=index_args(plan.registries, plan.uses_machine_index), timeout=build.timeout,
+                index=index_args(plan.registries, plan.uses_machine_index),
+                timeout=build.timeout,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -208,8 +221,9 @@ def install_packages(ctx: BuildContext) -> None:
                 )
 
     with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
-        installed = install_wheels(ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse,
-                                   on_installed=compiler.submit)
+        installed = install_wheels(
+            ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse, on_installed=compiler.submit
+        )
         compiler.wait()  # copyFiles and the shim may write over installed sources
         written = copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
         if shim_enabled(ctx.loaded.config, version):
@@ -221,8 +235,11 @@ def install_packages(ctx: BuildContext) -> None:
         compiler.finish(rewritten=written)
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
-    ctx.manifest.skipped.extend(SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
-                                for p in plan.packages if p.action == "skip")
+    ctx.manifest.skipped.extend(
+        SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
+        for p in plan.packages
+        if p.action == "skip"
+    )
     ctx.manifest.skipped.extend(lock.skipped)
 
 
@@ -279,8 +296,14 @@ def build_one(
                     raise
             assert ctx.manifest is not None
             packed: PackedArtifact = pack(
-                ctx.prefix, outgoing, stem, ctx.manifest, mtime=ctx.mtime, threads=options.pack_threads,
-                cancel=options.cancel, compression=loaded.config.build.compression,
+                ctx.prefix,
+                outgoing,
+                stem,
+                ctx.manifest,
+                mtime=ctx.mtime,
+                threads=options.pack_threads,
+                cancel=options.cancel,
+                compression=loaded.config.build.compression,
             )
         verify = None
         if options.verify and is_host_runnable(platform_key):

@@ -18,10 +18,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable
 
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
@@ -54,8 +54,14 @@ class ByteCompiler:
     manager: leaving the block early drops the batches not yet started.
     """
 
-    def __init__(self, prefix: Path, platform: Platform, python_version: str, workers: int | None = None,
-                 batch_files: int = BATCH_FILES) -> None:
+    def __init__(
+        self,
+        prefix: Path,
+        platform: Platform,
+        python_version: str,
+        workers: int | None = None,
+        batch_files: int = BATCH_FILES,
+    ) -> None:
         self.site = prefix / platform.site_packages(python_version)
         self.strip = prefix.parent
         self.skip = re.compile(re.escape(str(self.site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]")
@@ -82,8 +88,14 @@ class ByteCompiler:
         tests are skipped."""
         if self.python is None:
             return
-        batch = sorted(p for p in paths if p.suffix == ".py" and p.is_relative_to(self.site)
-                       and p not in self._submitted and not self.skip.search(str(p)))
+        batch = sorted(
+            p
+            for p in paths
+            if p.suffix == ".py"
+            and p.is_relative_to(self.site)
+            and p not in self._submitted
+            and not self.skip.search(str(p))
+        )
         self._submitted.update(batch)
         for start in range(0, len(batch), self.batch_files):
             self._jobs.append(self._pool.submit(self._compile, batch[start : start + self.batch_files]))
@@ -114,8 +126,14 @@ class ByteCompiler:
         assert self.python is not None
         items = [[str(path), path.relative_to(self.strip).as_posix()] for path in batch]
         try:
-            proc = subprocess.run([str(self.python), "-s", "-S", "-B", "-c", _WORKER], input=json.dumps(items),
-                                  capture_output=True, text=True, encoding="utf-8", env=isolated_env())
+            proc = subprocess.run(
+                [str(self.python), "-s", "-S", "-B", "-c", _WORKER],
+                input=json.dumps(items),
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                env=isolated_env(),
+            )
         except OSError as exc:
             return [f"cannot run {self.python}: {exc.strerror or exc}"]
         if proc.returncode != 0:

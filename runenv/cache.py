@@ -8,8 +8,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from runenv.errors import IntegrityError
 from runenv.files import write_text_atomic

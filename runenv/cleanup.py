@@ -97,15 +97,19 @@ def guard_root(root: Path, what: str) -> Path:
     resolved = root.resolve()
     home = Path.home().resolve()
     if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
-        raise UsageError(f"refusing to clean {what} {resolved}: it is / or the home directory",
-                         hint="run cleanup inside a runenv workspace of its own")
+        raise UsageError(
+            f"refusing to clean {what} {resolved}: it is / or the home directory",
+            hint="run cleanup inside a runenv workspace of its own",
+        )
     return resolved
 
 
 def is_remnant(directory: Path) -> bool:
     """A virtual environment: pyvenv.cfg or activation scripts, and a bin/ or Scripts/ layout."""
     layouts = [directory / d for d in ("bin", "Scripts") if (directory / d).is_dir()]
-    markers = (directory / "pyvenv.cfg").is_file() or any((d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS)
+    markers = (directory / "pyvenv.cfg").is_file() or any(
+        (d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS
+    )
     return bool(layouts) and markers
 
 
@@ -150,19 +154,26 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
         if path.is_symlink():
             plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
         elif path.exists():
-            running = [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and in_use(c, grace=0)
-                       ] if name in SCRATCH_KINDS and path.is_dir() else []
+            running = (
+                [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and in_use(c, grace=0)]
+                if name in SCRATCH_KINDS and path.is_dir()
+                else []
+            )
             if not running:
                 plan.items.append(CleanupItem(path, "scratch", tree_size(path)))
                 continue
             # A build or verify of this workspace is running: only what dead runs left goes.
             plan.kept.extend(Skipped(child, "in use by a running runenv") for child in running)
-            plan.items.extend(CleanupItem(child, "scratch", tree_size(child))
-                              for child in sorted(path.iterdir()) if child not in running)
+            plan.items.extend(
+                CleanupItem(child, "scratch", tree_size(child))
+                for child in sorted(path.iterdir())
+                if child not in running
+            )
 
 
-def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False,
-                 scratch: Path | None = None) -> CleanupPlan:
+def plan_cleanup(
+    workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False, scratch: Path | None = None
+) -> CleanupPlan:
     """Decide what cleanup removes; reads sizes once and changes nothing.
 
     `scratch` is the scratch root builds use when it is not the workspace's `.runenv/` (RAM or
@@ -183,8 +194,10 @@ def plan_cleanup(workspace_root: Path, cache_dir: Path | None = None, remnants: 
     if cache_dir is not None and cache_dir.exists():
         cache = guard_root(cache_dir, "cache")
         if cache == root or cache in root.parents:
-            raise UsageError(f"refusing to clean cache {cache}: it holds the workspace {root}",
-                             hint="point RUNENV_CACHE_DIR at a directory of its own")
+            raise UsageError(
+                f"refusing to clean cache {cache}: it holds the workspace {root}",
+                hint="point RUNENV_CACHE_DIR at a directory of its own",
+            )
         for name in CACHE_ENTRIES:  # only what runenv made: the directory may be shared with other files
             entry = cache / name
             if entry.is_symlink():
@@ -209,8 +222,12 @@ def execute(plan: CleanupPlan) -> None:
         _remove(item.path)
         if log is not None:
             log.parent.mkdir(exist_ok=True)
-            entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "path": str(item.path),
-                     "kind": item.kind, "size": item.size}
+            entry = {
+                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "path": str(item.path),
+                "kind": item.kind,
+                "size": item.size,
+            }
             with log.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry) + "\n")
     dist = plan.workspace / "dist"

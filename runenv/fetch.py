@@ -6,10 +6,11 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -86,7 +87,8 @@ def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
         except (httpx.HTTPError, httpx.StreamError) as exc:
             if attempt == retries or not _transient(exc):
                 raise FetchError(
-                    f"cannot download {what}: {_describe(exc)}" + (f" (after {attempt} attempts)" if attempt > 1 else "")
+                    f"cannot download {what}: {_describe(exc)}"
+                    + (f" (after {attempt} attempts)" if attempt > 1 else "")
                 ) from None
             time.sleep(delay)
             delay *= 2
@@ -99,6 +101,7 @@ def _download(client: httpx.Client, item: Download, cache: Cache, retries: int) 
         if not local.is_file():
             raise FetchError(f"{item.label}: {local} does not exist")
         return cache.add_file(local, item.sha256)
+
     def attempt() -> Path:
         with client.stream("GET", item.url) as response:
             response.raise_for_status()
@@ -123,6 +126,7 @@ def fetch_text(client: httpx.Client, url: str, cache: Cache, *, offline: bool = 
             return local.read_text(encoding="utf-8")
         except OSError as exc:
             raise FetchError(f"cannot read {local}: {exc}") from None
+
     def get() -> httpx.Response:
         response = client.get(url)
         response.raise_for_status()
@@ -167,6 +171,7 @@ def fetch_all(
         raise FetchError(f"offline and not in the cache: {names}", hint="run once without --offline")
     errors: list[Exception] = []
     with make_client(timeout) as client, ThreadPoolExecutor(MAX_PARALLEL if parallel else 1) as pool:
+
         def fetch(item: Download) -> Path:
             if stop is not None and stop.is_set():
                 raise FetchError(f"{item.label}: download cancelled")

@@ -13,9 +13,9 @@ from pathlib import Path
 from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
-from runenv.files import write_text_atomic
 from runenv.errors import BuildError, ConfigError, FetchError
 from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
+from runenv.files import write_text_atomic
 from runenv.platforms import Platform, get_platform
 from runenv.workspace import Runtime
 

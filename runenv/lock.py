@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import tomli_w
 from packaging.requirements import Requirement
@@ -128,9 +129,7 @@ def _reachable(parents: dict[str, list[str]], no_deps: set[str]) -> set[str]:
     return keep
 
 
-def _no_wheel_decision(
-    loaded: LoadedConfig, plan: RuntimePlan, name: str
-) -> Literal["source", "error", "skip"]:
+def _no_wheel_decision(loaded: LoadedConfig, plan: RuntimePlan, name: str) -> Literal["source", "error", "skip"]:
     planned = plan.package(name)
     if planned is not None and planned.fallback is not None:
         return planned.fallback
@@ -184,7 +183,9 @@ def _resolve_with_fallbacks(
                     dropped.add(name)
                 progressed = True
             if not progressed:
-                raise StepError(f"cannot resolve runtime {plan.runtime} for {plan.platform}: {missing.detail}") from None
+                raise StepError(
+                    f"cannot resolve runtime {plan.runtime} for {plan.platform}: {missing.detail}"
+                ) from None
 
 
 def _root_names(plan: RuntimePlan, extra: list[str], dropped: set[str]) -> set[str]:
@@ -277,7 +278,9 @@ def read_lock(path: Path) -> Lock:
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:
-        raise StepError(f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`") from None
+        raise StepError(
+            f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`"
+        ) from None
 
 
 def lock_is_fresh(loaded: LoadedConfig, plan: RuntimePlan) -> bool:
@@ -321,4 +324,3 @@ def ensure_lock(
             hint=f"run `runenv lock {plan.runtime} --platform {plan.platform}` and commit it",
         )
     return lock_runtime(loaded, plan, warn=warn)
-

@@ -8,10 +8,10 @@ import stat
 import tarfile
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError
@@ -55,8 +55,12 @@ def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
     for path in (packed.manifest_path, packed.sha256_path, packed.path):
         moved[path] = out_dir / path.name
         os.replace(path, moved[path])
-    return replace(packed, path=moved[packed.path], sha256_path=moved[packed.sha256_path],
-                   manifest_path=moved[packed.manifest_path])
+    return replace(
+        packed,
+        path=moved[packed.path],
+        sha256_path=moved[packed.sha256_path],
+        manifest_path=moved[packed.manifest_path],
+    )
 
 
 def source_date_epoch(release: str | None = None) -> int:
@@ -125,13 +129,19 @@ def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contex
 
 
 def write_tar(
-    prefix: Path, top: str, fileobj: HashingWriter, mtime: int, threads: int, cancel: threading.Event | None = None,
+    prefix: Path,
+    top: str,
+    fileobj: HashingWriter,
+    mtime: int,
+    threads: int,
+    cancel: threading.Event | None = None,
     compression: str = "gz",
 ) -> None:
     """Stream `prefix` as `top/…` into a compressed tar written to `fileobj`."""
-    with compressor(fileobj, compression, threads) as packed, tarfile.open(
-        fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=TAR_BUFFER
-    ) as tar:
+    with (
+        compressor(fileobj, compression, threads) as packed,
+        tarfile.open(fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=TAR_BUFFER) as tar,
+    ):
         tar.addfile(tar_entry(top, os.stat(prefix), mtime))
         for rel, st in walk_sorted(prefix):
             if cancel is not None and cancel.is_set():

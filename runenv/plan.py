@@ -176,8 +176,10 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
     rules = _rules(loaded, platform)
 
     requirements: dict[str, str] = {}
-    for where, reqs in (("packages.dependencies", pkgs.dependencies),
-                        (f"packages.platformSpecific.{platform}.dependencies", block.dependencies)):
+    for where, reqs in (
+        ("packages.dependencies", pkgs.dependencies),
+        (f"packages.platformSpecific.{platform}.dependencies", block.dependencies),
+    ):
         seen: dict[str, str] = {}
         for text in reqs:
             req = Requirement(text)

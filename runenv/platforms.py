@@ -84,9 +84,7 @@ def get_platform(key: str) -> Platform:
     try:
         return PLATFORMS[key]
     except KeyError:
-        raise UsageError(
-            f"unknown platform {key!r}", hint=f"valid platforms: {', '.join(PLATFORM_KEYS)}"
-        ) from None
+        raise UsageError(f"unknown platform {key!r}", hint=f"valid platforms: {', '.join(PLATFORM_KEYS)}") from None
 
 
 def host_platform_key() -> str | None:

@@ -18,6 +18,8 @@ SYSTEM_LIBS = re.compile(
     r"^(linux-vdso|linux-gate|ld-linux.*|ld64|libc|libm|libmvec|libpthread|libdl|librt|libutil|libcrypt"
     r"|libresolv|libnsl|libanl|libBrokenLocale|libnss_\w+|libthread_db|libgcc_s|libstdc\+\+)\.so(\.|$)"
 )
+
+
 def sh_trampoline(exe: str) -> str:
     """A shebang (without `#!`) whose `/bin/sh` runs the script with the interpreter `exe` beside it.
 

@@ -88,15 +88,15 @@ class NoFittingWheel(Exception):
         self.detail = detail
 
 
-_NO_WHEEL = re.compile(
-    r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==\S+)? (?:has|have) no (?:usable |compatible )?wheels"
-)
+_NO_WHEEL = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==\S+)? (?:has|have) no (?:usable |compatible )?wheels")
 _WHEELS_REQUIRED = re.compile(r"Wheels are required for `([^`]+)`")
 
 
 def _no_wheel_names(text: str) -> list[str]:
     names = [m.group(1) for m in _NO_WHEEL.finditer(text)] + _WHEELS_REQUIRED.findall(text)
-    return list(dict.fromkeys(canonicalize_name(n) for n in names if n.lower() not in ("versions", "all", "because", "and")))
+    return list(
+        dict.fromkeys(canonicalize_name(n) for n in names if n.lower() not in ("versions", "all", "because", "and"))
+    )
 
 
 def _error_summary(text: str) -> str:
@@ -123,11 +123,19 @@ def _environment(request: ResolveRequest) -> dict[str, str]:
 def _base_args(request: ResolveRequest, work: Path) -> list[str]:
     (work / "requirements.in").write_text("\n".join(request.requirements) + "\n")
     args = [
-        uv_bin(), "pip", "compile", str(work / "requirements.in"),
-        "--python-version", request.python_version,
-        "--python-platform", request.platform.uv_target(request.manylinux),
-        "--no-header", "--no-python-downloads", "--quiet",
-        "--only-binary", ":all:",
+        uv_bin(),
+        "pip",
+        "compile",
+        str(work / "requirements.in"),
+        "--python-version",
+        request.python_version,
+        "--python-platform",
+        request.platform.uv_target(request.manylinux),
+        "--no-header",
+        "--no-python-downloads",
+        "--quiet",
+        "--only-binary",
+        ":all:",
         *request.index,
     ]
     for name in request.no_binary:
@@ -168,10 +176,15 @@ def resolve(request: ResolveRequest) -> Resolved:
         lock_file = work / "pylock.toml"
         # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).
         with ThreadPoolExecutor(max_workers=2) as pool:
-            locking = pool.submit(_run, [*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)],
-                                  env, request.timeout)
-            annotating = pool.submit(_run, [*base, "--emit-index-annotation", "--annotation-style", "line"],
-                                     env, request.timeout)
+            locking = pool.submit(
+                _run,
+                [*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)],
+                env,
+                request.timeout,
+            )
+            annotating = pool.submit(
+                _run, [*base, "--emit-index-annotation", "--annotation-style", "line"], env, request.timeout
+            )
             proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:
             names = _no_wheel_names(proc.stderr)

@@ -18,8 +18,10 @@ def host_runnable_platform(key: str | None, verb: str) -> Platform:
         raise UsageError(f"cannot {verb}: this machine is none of the supported platforms")
     platform = get_platform(chosen)
     if not is_host_runnable(chosen):
-        raise UsageError(f"cannot {verb} a {chosen} runtime on this machine ({host_platform_key()})",
-                         hint="run it on a matching host")
+        raise UsageError(
+            f"cannot {verb} a {chosen} runtime on this machine ({host_platform_key()})",
+            hint="run it on a matching host",
+        )
     return platform
 
 
@@ -37,8 +39,9 @@ def runtime_env(prefix: Path, platform: Platform, base: dict[str, str] | None = 
     return env
 
 
-def resolve_command(prefix: Path, platform: Platform, python_version: str, argv: list[str],
-                    env: dict[str, str]) -> list[str]:
+def resolve_command(
+    prefix: Path, platform: Platform, python_version: str, argv: list[str], env: dict[str, str]
+) -> list[str]:
     """`python…` is the runtime's interpreter; other names are looked up in its bin dirs, then on PATH."""
     head, rest = argv[0], argv[1:]
     exe = ".exe" if platform.is_windows else ""

@@ -14,8 +14,8 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from runenv.errors import BuildError
 
@@ -54,7 +54,9 @@ def _private_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def ram_scratch(ram: Path = RAM_DIR, min_free: int = RAM_MIN_FREE, meminfo: Path = Path("/proc/meminfo")) -> Path | None:
+def ram_scratch(
+    ram: Path = RAM_DIR, min_free: int = RAM_MIN_FREE, meminfo: Path = Path("/proc/meminfo")
+) -> Path | None:
     """`<ram>/runenv-<uid>` when `ram` is a writable tmpfs that allows executables, with `min_free` bytes
     free in it and in memory, and that directory is this user's alone (`ram` is shared by every user)."""
     if fcntl is None or not ram.is_dir() or not os.access(ram, os.W_OK | os.X_OK):
@@ -106,8 +108,11 @@ def leftovers(parent: Path) -> list[Path]:
     """runenv's scratch directories in `parent` whose process is gone."""
     if fcntl is None or not parent.is_dir():
         return []
-    return [child for child in sorted(parent.iterdir())
-            if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not in_use(child)]
+    return [
+        child
+        for child in sorted(parent.iterdir())
+        if child.name.startswith(PREFIX) and child.is_dir() and not child.is_symlink() and not in_use(child)
+    ]
 
 
 def sweep(parent: Path) -> list[Path]:
@@ -132,8 +137,10 @@ def _owned_dir(parent: Path, name: str) -> tuple[Path, int | None]:
         os.rename(temp, path / OWNER)
         return path, fd
     except OSError as exc:
-        raise BuildError(f"cannot make a scratch directory in {parent}: {exc.strerror or exc}",
-                         hint=f"set {SCRATCH_ENV} to a writable directory") from None
+        raise BuildError(
+            f"cannot make a scratch directory in {parent}: {exc.strerror or exc}",
+            hint=f"set {SCRATCH_ENV} to a writable directory",
+        ) from None
 
 
 @contextlib.contextmanager

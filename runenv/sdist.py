@@ -131,7 +131,6 @@ def handle_sdist(
     if ship_sdists:
         return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
     raise BuildError(
-        f"{package.name} {package.version} needs a build from source for {platform.key}, "
-        "which this host cannot run",
+        f"{package.name} {package.version} needs a build from source for {platform.key}, which this host cannot run",
         hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
     )

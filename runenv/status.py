@@ -15,7 +15,6 @@ from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
 
-
 def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
     """`dist/python-<runtime>-<platform>.tar.gz` (or `.tar.zst` with `build.compression: zst`)."""
     return ws.dist_dir / (loaded.runtime.artifact_stem(platform) + SUFFIXES[loaded.config.build.compression])
@@ -25,8 +24,10 @@ def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path
     """The built tarball, or a one-line error saying how to build it."""
     path = artifact_path(ws, loaded, platform)
     if not path.is_file():
-        raise StepError(f"runtime {loaded.runtime.name} is not built for {platform}: {path} does not exist",
-                        hint=f"run: runenv build {loaded.runtime.name} --platform {platform}")
+        raise StepError(
+            f"runtime {loaded.runtime.name} is not built for {platform}: {path} does not exist",
+            hint=f"run: runenv build {loaded.runtime.name} --platform {platform}",
+        )
     return path
 
 
@@ -55,9 +56,16 @@ class ArtifactStatus:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "runtime": self.runtime, "platform": self.platform, "path": str(self.path), "built": self.built,
-            "size": self.size, "sha256": self.sha256, "ageSeconds": self.age_seconds,
-            "newerInputs": self.newer_inputs, "lockFresh": self.lock_fresh, "fresh": self.fresh,
+            "runtime": self.runtime,
+            "platform": self.platform,
+            "path": str(self.path),
+            "built": self.built,
+            "size": self.size,
+            "sha256": self.sha256,
+            "ageSeconds": self.age_seconds,
+            "newerInputs": self.newer_inputs,
+            "lockFresh": self.lock_fresh,
+            "fresh": self.fresh,
         }
 
 
@@ -76,7 +84,13 @@ def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: flo
     info = path.stat()
     newer = [str(p.relative_to(ws.root)) for p in inputs_of(ws, loaded, platform) if p.stat().st_mtime > info.st_mtime]
     return ArtifactStatus(
-        name, platform, path, built=True, size=info.st_size, sha256=read_checksum(path),
-        age_seconds=round((now or time.time()) - info.st_mtime, 1), newer_inputs=newer,
+        name,
+        platform,
+        path,
+        built=True,
+        size=info.st_size,
+        sha256=read_checksum(path),
+        age_seconds=round((now or time.time()) - info.st_mtime, 1),
+        newer_inputs=newer,
         lock_fresh=lock_freshness(loaded, platform),
     )

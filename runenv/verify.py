@@ -137,19 +137,26 @@ class VerifyReport:
             first = self.failures[0]
             what = "import of module" if first.kind == "import" else "console script"
             more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
-            return (f"{what} {first.module!r} of distribution {first.distribution!r} failed on "
-                    f"{self.platform}: {first.error}{more}")
-        return (f"{self.modules_checked} modules and {self.scripts_checked} console scripts of "
-                f"{self.distributions} distributions ok on {self.platform}"
-                + (f", {len(self.allowed)} allowed failures" if self.allowed else ""))
+            return (
+                f"{what} {first.module!r} of distribution {first.distribution!r} failed on "
+                f"{self.platform}: {first.error}{more}"
+            )
+        return (
+            f"{self.modules_checked} modules and {self.scripts_checked} console scripts of "
+            f"{self.distributions} distributions ok on {self.platform}"
+            + (f", {len(self.allowed)} allowed failures" if self.allowed else "")
+        )
 
 
 class VerifyError(BuildError):
     """The runtime failed verification; `report` holds every failure."""
 
     def __init__(self, report: VerifyReport) -> None:
-        super().__init__(report.summary(), hint="fix the package, or allow the failure in "
-                         f"checks/{report.platform}.json or verify.allow: {{distribution: {{module: error substring}}}}")
+        super().__init__(
+            report.summary(),
+            hint="fix the package, or allow the failure in "
+            f"checks/{report.platform}.json or verify.allow: {{distribution: {{module: error substring}}}}",
+        )
         self.report = report
 
 
@@ -188,8 +195,15 @@ def top_level_modules(dist_info: Path, site_packages: Path, name: str) -> tuple[
     if top_level.is_file():
         # top_level.txt may name modules the wheel does not ship (pyarrow lists `__dummy__`).
         names = [line.strip().replace("/", ".") for line in top_level.read_text().splitlines()]
-        return tuple(sorted({n for n in names if n and all(p.isidentifier() for p in n.split("."))
-                             and _is_installed(site_packages, n)}))
+        return tuple(
+            sorted(
+                {
+                    n
+                    for n in names
+                    if n and all(p.isidentifier() for p in n.split(".")) and _is_installed(site_packages, n)
+                }
+            )
+        )
     record = dist_info / "RECORD"
     if record.is_file():
         with record.open(newline="", encoding="utf-8") as fh:
@@ -223,8 +237,15 @@ def find_distributions(site_packages: Path) -> list[Distribution]:
             continue
         name, version = _metadata(dist_info)
         record = dist_info / "RECORD"
-        found.append(Distribution(name, version, top_level_modules(dist_info, site_packages, name),
-                                  console_script(dist_info), record.stat().st_size if record.is_file() else 0))
+        found.append(
+            Distribution(
+                name,
+                version,
+                top_level_modules(dist_info, site_packages, name),
+                console_script(dist_info),
+                record.stat().st_size if record.is_file() else 0,
+            )
+        )
     return sorted(found, key=lambda d: d.name)
 
 
@@ -241,8 +262,16 @@ def _output(code: int, stdout: str, stderr: str) -> str:
 
 def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=isolated_env(), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, errors="replace", timeout=timeout)
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=isolated_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return -1, f"timed out after {timeout}s"
     except OSError as exc:
@@ -277,9 +306,17 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
     with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
         cmd = [str(python), "-I", "-c", _SERVER, out, str(workers), str(IMPORT_TIMEOUT), *modules]
         try:
-            with subprocess.Popen(cmd, cwd=prefix, env=isolated_env(), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, encoding="utf-8", errors="replace",
-                                  start_new_session=True) as server:
+            with subprocess.Popen(
+                cmd,
+                cwd=prefix,
+                env=isolated_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
+            ) as server:
                 try:
                     answers, _ = server.communicate(timeout=IMPORT_TIMEOUT * rounds + 60)
                 except subprocess.TimeoutExpired:  # the server itself hangs
@@ -296,8 +333,11 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
 def _served_failure(out: Path, dist: str, module: str, answer: str) -> Failure | None:
     if answer == "0":
         return None
-    output = (f"timed out after {IMPORT_TIMEOUT}s" if answer == "timeout" else
-              _output(int(answer), _read(out / f"{module}.out"), _read(out / f"{module}.err")))
+    output = (
+        f"timed out after {IMPORT_TIMEOUT}s"
+        if answer == "timeout"
+        else _output(int(answer), _read(out / f"{module}.out"), _read(out / f"{module}.err"))
+    )
     return _failure(dist, module, "import", output)
 
 
@@ -318,8 +358,9 @@ def is_allowed(failure: Failure, allow: Allowlist) -> bool:
     return expected is not None and expected in failure.detail
 
 
-def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: Allowlist | None = None,
-                 workers: int | None = None) -> VerifyReport:
+def check_prefix(
+    prefix: Path, platform: Platform, python_version: str, allow: Allowlist | None = None, workers: int | None = None
+) -> VerifyReport:
     """Import every top-level module, each in its own process, and run one console script per
     distribution, in parallel."""
     started = time.monotonic()
@@ -339,8 +380,11 @@ def check_prefix(prefix: Path, platform: Platform, python_version: str, allow: A
         script_jobs = [pool.submit(_script, script, prefix, dist) for script, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
         served = _served_imports(python, prefix, owner, workers) if owner and not platform.is_windows else {}
-        jobs = {module: pool.submit(_import, python, prefix, dist, module)
-                for module, dist in sorted(owner.items()) if module not in served}
+        jobs = {
+            module: pool.submit(_import, python, prefix, dist, module)
+            for module, dist in sorted(owner.items())
+            if module not in served
+        }
         results = [served[module] if module in served else jobs[module].result() for module in sorted(owner)]
         results += [job.result() for job in script_jobs]
     report = VerifyReport(platform.key, len(dists), len(owner), len(scripts))
@@ -354,19 +398,30 @@ def smoke_test(prefix: Path, platform: Platform, python_version: str) -> None:
     """The interpreter starts from `prefix` and knows it lives there."""
     python = prefix / platform.python_exe(python_version)
     try:
-        proc = subprocess.run([str(python), "-I", "-c", _PREFIX], cwd=prefix, env=isolated_env(),
-                              capture_output=True, text=True, errors="replace", timeout=SCRIPT_TIMEOUT)
+        proc = subprocess.run(
+            [str(python), "-I", "-c", _PREFIX],
+            cwd=prefix,
+            env=isolated_env(),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=SCRIPT_TIMEOUT,
+        )
         where = proc.stdout.strip()
-        problem = (f"reports prefix {where}, expected {prefix}" if proc.returncode == 0
-                   else f"exits {proc.returncode}: {_failure('', '', 'import', proc.stderr).error}")
+        problem = (
+            f"reports prefix {where}, expected {prefix}"
+            if proc.returncode == 0
+            else f"exits {proc.returncode}: {_failure('', '', 'import', proc.stderr).error}"
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         where, problem = "", f"does not start: {exc}"
     if os.path.realpath(where or "/nonexistent") != os.path.realpath(prefix):
         raise BuildError(f"relocation smoke test failed on {platform.key}: {python} {problem}")
 
 
-def verify_tarball(tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None, *,
-                   scratch: Path) -> VerifyReport:
+def verify_tarball(
+    tarball: Path, platform: Platform, python_version: str, allow: Allowlist | None, *, scratch: Path
+) -> VerifyReport:
     """Unpack `tarball` into a new directory in `scratch`, move it to a second path, and check it there;
     raises VerifyError on failures."""
     with scratch_dir(scratch, "verify") as work:
@@ -398,8 +453,9 @@ def load_allowlist(workspace_root: Path, platform: str, config_allow: Allowlist)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"][1:]) or "(top level)"
-            raise ConfigError(f"{path}: {where}: {first['msg']}",
-                              hint='expected {"distribution": {"module": "error substring"}}') from None
+            raise ConfigError(
+                f"{path}: {where}: {first['msg']}", hint='expected {"distribution": {"module": "error substring"}}'
+            ) from None
     for dist, modules in config_allow.items():
         merged.setdefault(dist, {}).update(modules)
     return merged

@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -84,8 +85,9 @@ def write_json(path: Path, data: Any) -> Path:
 def make_workspace(tmp_path: Path) -> Callable[..., Path]:
     """Write a workspace: `make_workspace(shared={...}, runtimes={"3.12.10": {...}})` → its root."""
 
-    def make(shared: dict | str | None = None, runtimes: dict[str, dict | str] | None = None,
-             root: Path | None = None) -> Path:
+    def make(
+        shared: dict | str | None = None, runtimes: dict[str, dict | str] | None = None, root: Path | None = None
+    ) -> Path:
         ws = root or tmp_path / "ws"
         ws.mkdir(parents=True, exist_ok=True)
         shared = {} if shared is None else shared

@@ -98,7 +98,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_member_is_refused_and_nothing_is_left(tmp_path: Path, case: str) -> None:
-    archive = tar_gz_of(tmp_path / "evil.tar.gz", [(entry("python", tarfile.DIRTYPE, mode=0o755), None), *HOSTILE[case]])
+    archive = tar_gz_of(
+        tmp_path / "evil.tar.gz", [(entry("python", tarfile.DIRTYPE, mode=0o755), None), *HOSTILE[case]]
+    )
     dest = tmp_path / "out"
     with pytest.raises(IntegrityError) as err:
         extract(archive, dest, label="evil.tar.gz")
@@ -194,20 +196,23 @@ def test_zstd_archive_unpacks_and_damage_is_an_integrity_error(tmp_path: Path) -
 
 
 def test_member_seen_twice_replaces_the_first_without_writing_through_links(tmp_path: Path) -> None:
-    archive = tar_gz_of(tmp_path / "twice.tar.gz", [
-        (entry("python", tarfile.DIRTYPE, mode=0o755), None),
-        (entry("python/target.txt"), b"untouched\n"),
-        (entry("python/a.txt"), b"first\n"),
-        (entry("python/a.txt", mode=0o755), b"second\n"),
-        (entry("python/link", tarfile.SYMTYPE, "target.txt"), None),
-        (entry("python/link"), b"a file now\n"),
-        (entry("python/file-then-link"), b"old\n"),
-        (entry("python/file-then-link", tarfile.SYMTYPE, "target.txt"), None),
-        (entry("python/hard"), b"old\n"),
-        (entry("python/hard", tarfile.LNKTYPE, "python/target.txt"), None),
-        (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
-        (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
-    ])
+    archive = tar_gz_of(
+        tmp_path / "twice.tar.gz",
+        [
+            (entry("python", tarfile.DIRTYPE, mode=0o755), None),
+            (entry("python/target.txt"), b"untouched\n"),
+            (entry("python/a.txt"), b"first\n"),
+            (entry("python/a.txt", mode=0o755), b"second\n"),
+            (entry("python/link", tarfile.SYMTYPE, "target.txt"), None),
+            (entry("python/link"), b"a file now\n"),
+            (entry("python/file-then-link"), b"old\n"),
+            (entry("python/file-then-link", tarfile.SYMTYPE, "target.txt"), None),
+            (entry("python/hard"), b"old\n"),
+            (entry("python/hard", tarfile.LNKTYPE, "python/target.txt"), None),
+            (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
+            (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
+        ],
+    )
     dest = tmp_path / "out"
     extract(archive, dest, label="twice.tar.gz")
     assert (dest / "a.txt").read_text() == "second\n"
@@ -226,12 +231,15 @@ def test_replacing_a_directory_or_linking_to_nothing_is_refused(tmp_path: Path, 
         "symlink replaces directory": (entry("python/d", tarfile.SYMTYPE, "."), None),
         "hard link to missing": (entry("python/h", tarfile.LNKTYPE, "python/nowhere"), None),
     }[case]
-    archive = tar_gz_of(tmp_path / "bad.tar.gz", [
-        (entry("python", tarfile.DIRTYPE, mode=0o755), None),
-        (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
-        (entry("python/d/keep.txt"), b"x"),
-        last,
-    ])
+    archive = tar_gz_of(
+        tmp_path / "bad.tar.gz",
+        [
+            (entry("python", tarfile.DIRTYPE, mode=0o755), None),
+            (entry("python/d", tarfile.DIRTYPE, mode=0o755), None),
+            (entry("python/d/keep.txt"), b"x"),
+            last,
+        ],
+    )
     assert_refused(archive, "bad.tar.gz: .*'python/(d|h)'")
 
 

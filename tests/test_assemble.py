@@ -23,7 +23,8 @@ def test_install_writes_record_installer_data_and_relocatable_scripts(package_in
     items = [wheel_item(package_index, n) for n in ("tool-a", "helper-lib", "datascripts")]
     installed = install_wheels(prefix, platform, HOST_VERSION, items)
     assert [(p.name, p.how, p.index) for p in installed] == [
-        ("tool-a", "wheel", package_index.simple), ("helper-lib", "wheel", package_index.simple),
+        ("tool-a", "wheel", package_index.simple),
+        ("helper-lib", "wheel", package_index.simple),
         ("datascripts", "wheel", package_index.simple),
     ]
     site = prefix / platform.site_packages(HOST_VERSION)
@@ -31,8 +32,14 @@ def test_install_writes_record_installer_data_and_relocatable_scripts(package_in
     assert (info / "INSTALLER").read_text() == "runenv\n"
     rows = {row[0]: row for row in csv.reader((info / "RECORD").open())}
     script_row = rows["../../../bin/tool-a"]
-    assert script_row[1] == "sha256=" + __import__("base64").urlsafe_b64encode(
-        hashlib.sha256((prefix / "bin" / "tool-a").read_bytes()).digest()).rstrip(b"=").decode()
+    assert (
+        script_row[1]
+        == "sha256="
+        + __import__("base64")
+        .urlsafe_b64encode(hashlib.sha256((prefix / "bin" / "tool-a").read_bytes()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
     assert (prefix / "share" / "datascripts" / "readme.txt").read_text() == "data file\n"
     assert list(prefix.glob("include/python3.*/datascripts.h"))
     assert str(tmp_path) not in (prefix / "bin" / "tool-a").read_text()
@@ -68,8 +75,9 @@ def test_windows_layout_gets_launchers_that_find_python_exe_beside_them(package_
 
 def test_wheelhouse_copies_each_wheel_into_packages(package_index, tmp_path):
     prefix = host_prefix(tmp_path / "rt")
-    install_wheels(prefix, host_runtime_platform(), HOST_VERSION, [wheel_item(package_index, "helper-lib")],
-                   wheelhouse=True)
+    install_wheels(
+        prefix, host_runtime_platform(), HOST_VERSION, [wheel_item(package_index, "helper-lib")], wheelhouse=True
+    )
     shipped = prefix / "packages" / package_index.files["helper-lib"].name
     assert shipped.read_bytes() == package_index.files["helper-lib"].read_bytes()
 

@@ -36,7 +36,9 @@ def test_build_host_runtime_is_relocatable(build_workspace, run_cli, tmp_path: P
     python = moved / STEM / "bin" / "python3"
     proc = subprocess.run(
         [str(python), "-c", "import sys, ssl, sqlite3; print(sys.version.split()[0]); print(sys.prefix)"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [VERSION, str(moved / STEM)]

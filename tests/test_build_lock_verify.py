@@ -44,8 +44,12 @@ def test_shared_artifacts_download_once_and_a_rebuild_downloads_nothing(
     result = run_cli("-w", ws, "build", "--all", "--jobs", "2")
     assert result.code == 0, result.stderr
     fetched = requests.take()
-    for artifact in ("/files/tool_a-1.0-py3-none-any.whl", "/files/helper_lib-1.2-py3-none-any.whl",
-                     f"/{RELEASE}/{pbs_mirror.name(HOST)}", f"/{RELEASE}/SHA256SUMS"):
+    for artifact in (
+        "/files/tool_a-1.0-py3-none-any.whl",
+        "/files/helper_lib-1.2-py3-none-any.whl",
+        f"/{RELEASE}/{pbs_mirror.name(HOST)}",
+        f"/{RELEASE}/SHA256SUMS",
+    ):
         assert fetched.count(artifact) == 1, (artifact, fetched)
     assert {f"{STEM}.tar.gz", f"python-{VERSION}-slim-{HOST}.tar.gz"} <= set(dist_files(ws))
 

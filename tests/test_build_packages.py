@@ -60,7 +60,9 @@ def test_wheels_run_from_the_unpacked_tarball_anywhere(index, build_workspace, r
     assert leftovers(ws) == []
     manifest = read_manifest(ws, STEM)
     assert {n: (p["version"], p["how"], p["requested"]) for n, p in packages_by_name(manifest).items()} == {
-        "tool-a": ("1.0", "wheel", True), "helper-lib": ("1.2", "wheel", False), "datascripts": ("0.5", "wheel", True),
+        "tool-a": ("1.0", "wheel", True),
+        "helper-lib": ("1.2", "wheel", False),
+        "datascripts": ("0.5", "wheel", True),
     }
     assert packages_by_name(manifest)["tool-a"]["index"] == index.simple
     assert manifest["skipped"] == []
@@ -98,10 +100,14 @@ def test_skip_rule_leaves_packages_out_and_records_the_reason(index, build_works
     assert skipped_by_name(manifest)["helper-lib"] == (HOST, "the runtime ships its own")
 
 
-@pytest.mark.parametrize("packages", [
-    {"dependencies": ["sdistonly"], "forceSource": {"sdistonly": {HOST: "patched build"}}},
-    {"dependencies": ["sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}},
-], ids=["forceSource", "fallback-source"])
+@pytest.mark.parametrize(
+    "packages",
+    [
+        {"dependencies": ["sdistonly"], "forceSource": {"sdistonly": {HOST: "patched build"}}},
+        {"dependencies": ["sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}},
+    ],
+    ids=["forceSource", "fallback-source"],
+)
 def test_sdist_is_built_with_the_runtime_interpreter(index, build_workspace, run_cli, tmp_path, packages) -> None:
     index.require("setuptools")
     ws = build_workspace(runtimes={VERSION: runtime(packages)})
@@ -146,8 +152,13 @@ def test_windows_build_has_launchers_and_windows_layout(index, build_workspace, 
     [artifact] = result.json()
     assert artifact["verify"] is None  # this host cannot run a Windows runtime
     names = tar_names(ws / "dist" / f"{WIN_STEM}.tar.gz")
-    for member in ("Scripts/tool-a.exe", "Scripts/tool-a-gui.exe", "Lib/site-packages/tool_a/__init__.py",
-                   "Lib/site-packages/winonly.py", "Lib/site-packages/helper_lib.py"):
+    for member in (
+        "Scripts/tool-a.exe",
+        "Scripts/tool-a-gui.exe",
+        "Lib/site-packages/tool_a/__init__.py",
+        "Lib/site-packages/winonly.py",
+        "Lib/site-packages/helper_lib.py",
+    ):
         assert f"{WIN_STEM}/{member}" in names, member
     assert not any(n.startswith(f"{WIN_STEM}/lib/") or n.startswith(f"{WIN_STEM}/bin/") for n in names)
     assert set(packages_by_name(read_manifest(ws, WIN_STEM))) == {"tool-a", "helper-lib", "winonly"}
@@ -180,8 +191,10 @@ def test_wheelhouse_puts_every_wheel_in_packages(index, build_workspace, run_cli
 
 
 def test_copy_files_land_in_the_runtime(index, build_workspace, run_cli, tmp_path) -> None:
-    copy = [{"from": "assets/extra_mod.py", "to": "{site-packages}/extra_mod.py"},
-            {"from": "assets/etc", "to": "etc/runenv"}]
+    copy = [
+        {"from": "assets/extra_mod.py", "to": "{site-packages}/extra_mod.py"},
+        {"from": "assets/etc", "to": "etc/runenv"},
+    ]
     linux_only = {HOST: {"copyFiles": [{"from": "assets/linux.txt", "to": "share/linux.txt"}]}}
     ws = build_workspace(runtimes={VERSION: runtime({"copyFiles": copy, "platformSpecific": linux_only})})
     (ws / "assets" / "etc").mkdir(parents=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -111,9 +111,17 @@ def test_a_source_written_over_after_install_is_compiled_from_its_new_text(packa
         patched = site / "tool_a" / "__init__.py"
         patched.write_text("PATCHED = 'by copyFiles'\n")
         compiler.finish(rewritten=[patched])
-    check = subprocess.run([str(prefix / host_runtime_platform().python_exe(HOST_VERSION)), "-I", "-c",
-                            "import importlib.util, sys, tool_a; "
-                            "data = open(importlib.util.cache_from_source(tool_a.__file__), 'rb').read(); "
-                            "src = open(tool_a.__file__, 'rb').read(); "
-                            "sys.exit(data[8:16] != importlib.util.source_hash(src))"], capture_output=True, text=True)
+    check = subprocess.run(
+        [
+            str(prefix / host_runtime_platform().python_exe(HOST_VERSION)),
+            "-I",
+            "-c",
+            "import importlib.util, sys, tool_a; "
+            "data = open(importlib.util.cache_from_source(tool_a.__file__), 'rb').read(); "
+            "src = open(tool_a.__file__, 'rb').read(); "
+            "sys.exit(data[8:16] != importlib.util.source_hash(src))",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr  # the pyc's hash is that of the patched source

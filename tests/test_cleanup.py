@@ -20,8 +20,12 @@ def snapshot(root: Path) -> dict[str, tuple]:
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             st = path.lstat()
-            out[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns,
-                                                os.readlink(path) if path.is_symlink() else None)
+            out[str(path.relative_to(root))] = (
+                st.st_mode,
+                st.st_size,
+                st.st_mtime_ns,
+                os.readlink(path) if path.is_symlink() else None,
+            )
     return out
 
 
@@ -79,8 +83,14 @@ def test_cleanup_removes_only_what_runenv_made(messy, run_cli, tmp_path):
     assert result.code == 0, result.stderr
     assert sorted(p.name for p in (messy / "dist").iterdir()) == ["notes.txt"]
     assert not (messy / ".runenv" / "build").exists()
-    for kept in ("shared-config.json", "python-3.12.10/config.json", "python-3.12.10/pylock.linux-x64.toml",
-                 ".runenv/state.json", ".venv/bin/activate", "env/bin"):
+    for kept in (
+        "shared-config.json",
+        "python-3.12.10/config.json",
+        "python-3.12.10/pylock.linux-x64.toml",
+        ".runenv/state.json",
+        ".venv/bin/activate",
+        "env/bin",
+    ):
         assert (messy / kept).exists(), kept
     assert (tmp_path / "outside" / "precious.txt").read_text() == "do not touch"
     assert (messy / ".runenv" / "tmp").is_symlink()  # a symlink outside dist/ is refused, not removed

@@ -17,7 +17,10 @@ def test_versions_lists_runtimes_and_variants(make_workspace, run_cli):
     assert result.code == 0
     rows = result.json()
     assert [(r["name"], r["python"]) for r in rows] == [
-        ("3.10.18", "3.10.18"), ("3.12.10", "3.12.10"), ("3.12.10-slim", "3.12.10")]
+        ("3.10.18", "3.10.18"),
+        ("3.12.10", "3.12.10"),
+        ("3.12.10-slim", "3.12.10"),
+    ]
     assert rows[2]["variant"] == "slim"
 
 
@@ -50,10 +53,14 @@ def test_config_show_merged(make_workspace, run_cli):
 
 def test_config_show_plan_json_shape(make_workspace, run_cli):
     ws = make_workspace(
-        shared={"registries": {"additional": ["https://extra.example/simple"]},
-                "packages": {"dependencies": ["NumPy==2.2.6", "tensorflow==2.19.0"],
-                             "platformSpecific": {"tensorflow": {"linux-aarch64": {"action": "skip", "reason": "r"}}},
-                             "resolution": {"onlyBinaryList": ["numpy"], "strictMissing": True}}},
+        shared={
+            "registries": {"additional": ["https://extra.example/simple"]},
+            "packages": {
+                "dependencies": ["NumPy==2.2.6", "tensorflow==2.19.0"],
+                "platformSpecific": {"tensorflow": {"linux-aarch64": {"action": "skip", "reason": "r"}}},
+                "resolution": {"onlyBinaryList": ["numpy"], "strictMissing": True},
+            },
+        },
     )
     result = run_cli("-w", ws, "config", "show", "3.12.10", "--platform", "linux-aarch64", "--output", "json")
     assert result.code == 0, result.stderr
@@ -67,8 +74,9 @@ def test_config_show_plan_json_shape(make_workspace, run_cli):
 
 
 def test_config_show_plan_text(make_workspace, run_cli):
-    ws = make_workspace(shared={"packages": {"dependencies": ["numpy", "pandas"],
-                                             "skip": {"numpy": {"linux-x64": "gone"}}}})
+    ws = make_workspace(
+        shared={"packages": {"dependencies": ["numpy", "pandas"], "skip": {"numpy": {"linux-x64": "gone"}}}}
+    )
     result = run_cli("-w", ws, "config", "show", "3.12.10", "-p", "linux-x64")
     assert result.code == 0
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("  ")}
@@ -78,8 +86,11 @@ def test_config_show_plan_text(make_workspace, run_cli):
 
 def test_config_show_never_prints_index_credentials(make_workspace, run_cli):
     ws = make_workspace(shared={"registries": {"additional": ["https://user:s3cret@idx.example/simple"]}})
-    for args in (["config", "show", "3.12.10"], ["config", "show", "3.12.10", "-p", "linux-x64"],
-                 ["-o", "json", "config", "show", "3.12.10", "-p", "linux-x64"]):
+    for args in (
+        ["config", "show", "3.12.10"],
+        ["config", "show", "3.12.10", "-p", "linux-x64"],
+        ["-o", "json", "config", "show", "3.12.10", "-p", "linux-x64"],
+    ):
         result = run_cli("-w", ws, *args)
         assert result.code == 0
         assert "s3cret" not in result.stdout + result.stderr
@@ -120,15 +131,32 @@ def test_schema_is_json_schema_with_all_sections(run_cli):
 
 ERROR_CASES = {
     "malformed json": ({}, {"3.12.10": '{"build": {"timeout": 3,}}'}, ["config.json:1:", "malformed JSON"]),
-    "unknown key": ({"packages": {"dependecies": []}}, None, ["shared-config.json", "packages.dependecies",
-                                                              "did you mean 'dependencies'"]),
-    "unknown platform key": ({"packages": {"skip": {"a": {"mac-arm": "x"}}}}, None, ["packages.skip.a",
-                                                                                  "unknown platform key"]),
-    "invalid requirement": ({}, {"3.12.10": {"packages": {"dependencies": ["numpy>>2"]}}},
-                            ["python-3.12.10/config.json", "packages.dependencies[0]", "invalid requirement"]),
-    "conflicting rule": ({"packages": {"dependencies": ["x"], "skip": {"x": {"linux-x64": "a"}},
-                                       "forceSource": {"x": {"linux-x64": "b"}}}}, None,
-                         ["conflicting rules for x on linux-x64"]),
+    "unknown key": (
+        {"packages": {"dependecies": []}},
+        None,
+        ["shared-config.json", "packages.dependecies", "did you mean 'dependencies'"],
+    ),
+    "unknown platform key": (
+        {"packages": {"skip": {"a": {"mac-arm": "x"}}}},
+        None,
+        ["packages.skip.a", "unknown platform key"],
+    ),
+    "invalid requirement": (
+        {},
+        {"3.12.10": {"packages": {"dependencies": ["numpy>>2"]}}},
+        ["python-3.12.10/config.json", "packages.dependencies[0]", "invalid requirement"],
+    ),
+    "conflicting rule": (
+        {
+            "packages": {
+                "dependencies": ["x"],
+                "skip": {"x": {"linux-x64": "a"}},
+                "forceSource": {"x": {"linux-x64": "b"}},
+            }
+        },
+        None,
+        ["conflicting rules for x on linux-x64"],
+    ),
 }
 
 

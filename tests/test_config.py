@@ -20,6 +20,7 @@ def loaded(ws_root, name="3.12.10"):
 
 # --- merge, case by case ------------------------------------------------------------------------
 
+
 def test_objects_merge_key_by_key_and_runtime_scalars_win():
     out = merge({"build": {"timeout": 10, "enableLogging": False}}, {"build": {"timeout": 20}})
     assert out == {"build": {"timeout": 20, "enableLogging": False}}
@@ -38,18 +39,29 @@ def test_union_lists_keep_order_without_duplicates(make_workspace):
     ws = make_workspace(
         shared={
             "registries": {"additional": ["https://a.example/simple", "https://b.example/simple"]},
-            "packages": {"noDeps": ["x"], "resolution": {"onlyBinaryList": ["numpy", "scipy"]},
-                         "copyFiles": [{"from": "a", "to": "b"}]},
+            "packages": {
+                "noDeps": ["x"],
+                "resolution": {"onlyBinaryList": ["numpy", "scipy"]},
+                "copyFiles": [{"from": "a", "to": "b"}],
+            },
         },
-        runtimes={"3.12.10": {
-            "registries": {"additional": ["https://c.example/simple", "https://a.example/simple"]},
-            "packages": {"noDeps": ["Y", "x"], "resolution": {"onlyBinaryList": ["SciPy", "pandas"]},
-                         "copyFiles": [{"from": "a", "to": "b"}, {"from": "c", "to": "d"}]},
-        }},
+        runtimes={
+            "3.12.10": {
+                "registries": {"additional": ["https://c.example/simple", "https://a.example/simple"]},
+                "packages": {
+                    "noDeps": ["Y", "x"],
+                    "resolution": {"onlyBinaryList": ["SciPy", "pandas"]},
+                    "copyFiles": [{"from": "a", "to": "b"}, {"from": "c", "to": "d"}],
+                },
+            }
+        },
     )
     cfg = loaded(ws).config
     assert cfg.registries.additional == [
-        "https://a.example/simple", "https://b.example/simple", "https://c.example/simple"]
+        "https://a.example/simple",
+        "https://b.example/simple",
+        "https://c.example/simple",
+    ]
     assert cfg.packages.no_deps == ["x", "y"]
     assert cfg.packages.resolution.only_binary_list == ["numpy", "scipy", "pandas"]
     assert [(c.from_, c.to) for c in cfg.packages.copy_files] == [("a", "b"), ("c", "d")]
@@ -58,8 +70,12 @@ def test_union_lists_keep_order_without_duplicates(make_workspace):
 def test_registries_default_and_platforms_replace(make_workspace):
     ws = make_workspace(
         shared={"registries": {"default": ["https://a.example/simple"]}, "build": {"platforms": ["linux-x64"]}},
-        runtimes={"3.12.10": {"registries": {"default": ["https://b.example/simple"]},
-                              "build": {"platforms": ["windows-x64"]}}},
+        runtimes={
+            "3.12.10": {
+                "registries": {"default": ["https://b.example/simple"]},
+                "build": {"platforms": ["windows-x64"]},
+            }
+        },
     )
     cfg = loaded(ws).config
     assert cfg.registries.default == ["https://b.example/simple"]
@@ -68,10 +84,12 @@ def test_registries_default_and_platforms_replace(make_workspace):
 
 def test_rule_maps_merge_recursively_across_name_spellings(make_workspace):
     ws = make_workspace(
-        shared={"packages": {"skip": {"CuDF_cu12": {"macosx-x64": "shared reason"}},
-                             "overrides": {"NumPy": "2.3.0"}}},
-        runtimes={"3.12.10": {"packages": {"skip": {"cudf-cu12": {"windows-x64": "runtime reason"}},
-                                           "overrides": {"numpy": "2.3.1"}}}},
+        shared={"packages": {"skip": {"CuDF_cu12": {"macosx-x64": "shared reason"}}, "overrides": {"NumPy": "2.3.0"}}},
+        runtimes={
+            "3.12.10": {
+                "packages": {"skip": {"cudf-cu12": {"windows-x64": "runtime reason"}}, "overrides": {"numpy": "2.3.1"}}
+            }
+        },
     )
     cfg = loaded(ws).config
     assert cfg.packages.skip == {"cudf-cu12": {"macosx-x64": "shared reason", "windows-x64": "runtime reason"}}
@@ -99,6 +117,7 @@ def test_digest_changes_with_content(make_workspace):
 
 # --- errors ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("data", "expected", "hint"),
     [
@@ -106,8 +125,11 @@ def test_digest_changes_with_content(make_workspace):
         ({"packages": {"forcesource": {}}}, "packages.forcesource: unknown key", "'forceSource'"),
         ({"build": {"paralelDownloads": True}}, "build.paralelDownloads: unknown key", "'parallelDownloads'"),
         ({"packages": {"skip": {"x": {"linux-arm64": "r"}}}}, "unknown platform key 'linux-arm64'", "'linux-aarch64'"),
-        ({"packages": {"platformSpecific": {"tf": {"linux-x64": {"acton": "skip"}}}}},
-         "packages.platformSpecific.tf.linux-x64.acton: unknown key", "'action'"),
+        (
+            {"packages": {"platformSpecific": {"tf": {"linux-x64": {"acton": "skip"}}}}},
+            "packages.platformSpecific.tf.linux-x64.acton: unknown key",
+            "'action'",
+        ),
         ({"packages": {"platformSpecific": {"windows-x86": {}}}}, "unknown platform key 'windows-x86'", None),
         ({"packages": {"dependencies": ["numpy", "pandas=="]}}, "packages.dependencies[1]: invalid requirement", None),
         ({"packages": {"overrides": {"numpy": "not a version!"}}}, "packages.overrides.numpy: invalid override", None),
@@ -147,6 +169,7 @@ def test_errors_name_the_file_that_holds_them(make_workspace):
 
 
 # --- the repo's own configs ------------------------------------------------------------------------
+
 
 def test_committed_schema_matches_the_models(run_cli):
     result = run_cli("config", "schema")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -51,13 +50,15 @@ def test_import_distutils_works_in_a_312_runtime_with_the_shim(package_index: Te
     if python is None:
         pytest.skip("no Python >= 3.12 on this machine")
     package_index.require("setuptools")
-    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     platform = get_platform("linux-x64")
     prefix = host_prefix(tmp_path / "rt", python, version)
     wheel = package_index.files["setuptools"]
-    pkg = LockedPackage("setuptools", wheel.name.split("-")[1], wheel.as_uri(),
-                        hashlib.sha256(wheel.read_bytes()).hexdigest(), "wheel")
+    pkg = LockedPackage(
+        "setuptools", wheel.name.split("-")[1], wheel.as_uri(), hashlib.sha256(wheel.read_bytes()).hexdigest(), "wheel"
+    )
     install_wheels(prefix, platform, version, [WheelToInstall(wheel, wheel.name, pkg)])
     runtime_python = str(prefix / "bin" / "python3")
     probe = [runtime_python, "-c", "import distutils, os; print(os.environ['SETUPTOOLS_USE_DISTUTILS'])"]
@@ -67,6 +68,7 @@ def test_import_distutils_works_in_a_312_runtime_with_the_shim(package_index: Te
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "local"
     show = [runtime_python, "-c", "import os; print(os.environ['SETUPTOOLS_USE_DISTUTILS'])"]
-    keep = subprocess.run(show, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "SETUPTOOLS_USE_DISTUTILS": "stdlib"})
+    keep = subprocess.run(
+        show, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "SETUPTOOLS_USE_DISTUTILS": "stdlib"}
+    )
     assert keep.stdout.strip() == "stdlib"

@@ -50,8 +50,11 @@ def test_each_blob_is_announced_once_as_it_lands(served, tmp_path):
     first = list(blobs.values())[0]
     fetch_all([i for i in items(server, blobs) if i.sha256 == first], cache)  # one already cached
     heard: list[tuple[str, bytes]] = []
-    got = fetch_all(items(server, blobs) + items(server, blobs), cache,
-                    on_done=lambda sha, path: heard.append((sha, path.read_bytes())))
+    got = fetch_all(
+        items(server, blobs) + items(server, blobs),
+        cache,
+        on_done=lambda sha, path: heard.append((sha, path.read_bytes())),
+    )
     assert sorted(sha for sha, _ in heard) == sorted(got) == sorted(blobs.values())
     assert heard[0][0] == first  # cached blobs come first
     assert all(hashlib.sha256(data).hexdigest() == sha for sha, data in heard)

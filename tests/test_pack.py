@@ -49,10 +49,21 @@ def test_entries_are_normalised_sorted_and_under_one_top_directory(tmp_path: Pat
     assert all(n == names[0] or n.startswith(names[0] + "/") for n in names)
     assert names == [
         "python-3.11.7-linux-x64",
-        *(f"python-3.11.7-linux-x64/{n}" for n in [
-            "bin", "bin/python3", "bin/python3.11", "lib", "lib/python3.11", "lib/python3.11/a.py",
-            "lib/python3.11/b", "lib/python3.11/b/c.py", "lib/python3.11/os.py", "runenv-manifest.toml",
-        ]),
+        *(
+            f"python-3.11.7-linux-x64/{n}"
+            for n in [
+                "bin",
+                "bin/python3",
+                "bin/python3.11",
+                "lib",
+                "lib/python3.11",
+                "lib/python3.11/a.py",
+                "lib/python3.11/b",
+                "lib/python3.11/b/c.py",
+                "lib/python3.11/os.py",
+                "runenv-manifest.toml",
+            ]
+        ),
     ]
     by_name = {m.name.split("/", 1)[-1]: m for m in members}
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 1234567890)}
@@ -89,7 +100,9 @@ def test_checksum_file_and_manifest_sit_beside_the_tarball(tmp_path: Path) -> No
     m.skipped.append(SkippedEntry("cudf-cu12", "CUDA packages not supported on macOS"))
     art = pack(make_tree(tmp_path / "tree"), tmp_path / "dist", "python-x-linux-x64", m, mtime=0)
     assert files_in(tmp_path / "dist") == [
-        "python-x-linux-x64.manifest.toml", "python-x-linux-x64.tar.gz", "python-x-linux-x64.tar.gz.sha256"
+        "python-x-linux-x64.manifest.toml",
+        "python-x-linux-x64.tar.gz",
+        "python-x-linux-x64.tar.gz.sha256",
     ]
     assert art.sha256_path.read_text() == f"{art.sha256}  python-x-linux-x64.tar.gz\n"
     assert art.size == art.path.stat().st_size

@@ -45,10 +45,12 @@ def test_force_source_rule(make_workspace):
 def test_platform_specific_package_shape_skip_and_force_source(make_workspace):
     pkgs = {
         "dependencies": ["tensorflow"],
-        "platformSpecific": {"tensorflow": {
-            "linux-aarch64": {"action": "skip", "reason": "no wheel"},
-            "macosx-aarch64": {"action": "forceSource", "reason": "build it"},
-        }},
+        "platformSpecific": {
+            "tensorflow": {
+                "linux-aarch64": {"action": "skip", "reason": "no wheel"},
+                "macosx-aarch64": {"action": "forceSource", "reason": "build it"},
+            }
+        },
     }
     assert decision(plan_for(make_workspace, pkgs, "linux-aarch64"), "tensorflow") == ("skip", None, "no wheel")
     assert decision(plan_for(make_workspace, pkgs, "macosx-aarch64"), "tensorflow") == ("source", None, "build it")
@@ -58,11 +60,13 @@ def test_platform_specific_package_shape_skip_and_force_source(make_workspace):
 def test_platform_block_shape_adds_dependencies_files_and_policy_for_that_platform_only(make_workspace):
     pkgs = {
         "dependencies": ["numpy"],
-        "platformSpecific": {"linux-x64": {
-            "dependencies": ["uvloop==0.21.0"],
-            "copyFiles": [{"from": "assets/x.py", "to": "{site-packages}/x.py"}],
-            "resolution": {"allowSourceList": ["numpy"]},
-        }},
+        "platformSpecific": {
+            "linux-x64": {
+                "dependencies": ["uvloop==0.21.0"],
+                "copyFiles": [{"from": "assets/x.py", "to": "{site-packages}/x.py"}],
+                "resolution": {"allowSourceList": ["numpy"]},
+            }
+        },
     }
     linux = plan_for(make_workspace, pkgs, "linux-x64")
     windows = plan_for(make_workspace, pkgs, "windows-x64")
@@ -80,8 +84,15 @@ def test_platform_block_requirement_replaces_general_one(make_workspace):
 def test_build_wheel_rule_carries_its_spec(make_workspace):
     pkgs = {
         "dependencies": ["freesasa==2.2.1"],
-        "buildWheel": {"freesasa": {"linux-x64": {"reason": "old sdist", "buildRequires": ["setuptools<70"],
-                                                  "configSettings": ["--build-option=--x"]}}},
+        "buildWheel": {
+            "freesasa": {
+                "linux-x64": {
+                    "reason": "old sdist",
+                    "buildRequires": ["setuptools<70"],
+                    "configSettings": ["--build-option=--x"],
+                }
+            }
+        },
     }
     plan = plan_for(make_workspace, pkgs)
     pkg = plan.package("freesasa")
@@ -97,8 +108,11 @@ def test_force_no_binary_list_is_source_everywhere(make_workspace):
 
 
 def test_precedence_skip_over_list_rules(make_workspace):
-    pkgs = {"dependencies": ["pyyaml"], "skip": {"pyyaml": {"linux-x64": "not here"}},
-            "resolution": {"forceNoBinaryList": ["pyyaml"]}}
+    pkgs = {
+        "dependencies": ["pyyaml"],
+        "skip": {"pyyaml": {"linux-x64": "not here"}},
+        "resolution": {"forceNoBinaryList": ["pyyaml"]},
+    }
     assert decision(plan_for(make_workspace, pkgs), "pyyaml") == ("skip", None, "not here")
 
 
@@ -121,8 +135,11 @@ def test_fallback_follows_resolution_policy(make_workspace, resolution, name, fa
 
 
 def test_platform_block_policy_flags_override_package_policy(make_workspace):
-    pkgs = {"dependencies": ["numpy"], "resolution": {"strictMissing": True},
-            "platformSpecific": {"windows-x64": {"resolution": {"strictMissing": False}}}}
+    pkgs = {
+        "dependencies": ["numpy"],
+        "resolution": {"strictMissing": True},
+        "platformSpecific": {"windows-x64": {"resolution": {"strictMissing": False}}},
+    }
     assert decision(plan_for(make_workspace, pkgs, "windows-x64"), "numpy")[1] == "skip"
     assert decision(plan_for(make_workspace, pkgs, "linux-x64"), "numpy")[1] == "error"
 
@@ -130,8 +147,10 @@ def test_platform_block_policy_flags_override_package_policy(make_workspace):
 def test_overrides_replace_specifier_with_version_or_specifier(make_workspace):
     plan = plan_for(
         make_workspace,
-        {"dependencies": ["NumPy==2.2.6", "pandas>=2; python_version >= '3.10'", "scipy"],
-         "overrides": {"numpy": "2.3.0", "Pandas": ">=2,<3", "attrs": "25.1.0"}},
+        {
+            "dependencies": ["NumPy==2.2.6", "pandas>=2; python_version >= '3.10'", "scipy"],
+            "overrides": {"numpy": "2.3.0", "Pandas": ">=2,<3", "attrs": "25.1.0"},
+        },
     )
     assert plan.package("numpy").requirement == "NumPy==2.3.0"
     assert plan.package("pandas").requirement == 'pandas<3,>=2; python_version >= "3.10"'
@@ -147,8 +166,12 @@ def test_names_normalise_across_rules(make_workspace):
 
 
 def test_rules_for_non_dependencies_exclude_or_force_transitives(make_workspace):
-    pkgs = {"dependencies": ["numpy"], "skip": {"cudf-cu12": {"linux-x64": "no"}},
-            "forceSource": {"parasail": {"linux-x64": "src"}}, "resolution": {"onlyBinaryList": ["scipy"]}}
+    pkgs = {
+        "dependencies": ["numpy"],
+        "skip": {"cudf-cu12": {"linux-x64": "no"}},
+        "forceSource": {"parasail": {"linux-x64": "src"}},
+        "resolution": {"onlyBinaryList": ["scipy"]},
+    }
     plan = plan_for(make_workspace, pkgs)
     assert plan.excluded == {"cudf-cu12": "no"}
     assert plan.no_binary == ["parasail"]
@@ -177,8 +200,11 @@ def test_two_actions_for_one_pair_is_a_config_error(make_workspace, packages):
 
 
 def test_same_action_twice_is_fine(make_workspace):
-    pkgs = {"dependencies": ["x"], "skip": {"x": {"linux-x64": "a"}},
-            "platformSpecific": {"x": {"linux-x64": {"action": "skip", "reason": "b"}}}}
+    pkgs = {
+        "dependencies": ["x"],
+        "skip": {"x": {"linux-x64": "a"}},
+        "platformSpecific": {"x": {"linux-x64": {"action": "skip", "reason": "b"}}},
+    }
     assert decision(plan_for(make_workspace, pkgs), "x")[0] == "skip"
 
 
@@ -200,7 +226,10 @@ def test_unknown_platform_is_usage_error(make_workspace):
 
 
 def test_registries_in_order(make_workspace):
-    plan = plan_for(make_workspace, {}, registries={"default": ["https://a.example/simple"],
-                                                    "additional": ["https://b.example/simple"]})
+    plan = plan_for(
+        make_workspace,
+        {},
+        registries={"default": ["https://a.example/simple"], "additional": ["https://b.example/simple"]},
+    )
     assert plan.registries == ["https://a.example/simple", "https://b.example/simple"]
     assert plan.uses_machine_index is False

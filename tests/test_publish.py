@@ -34,7 +34,8 @@ def test_first_publish_lays_out_files_and_catalogue(run_cli, built_workspace, tm
         folder = target / "3.12.10" / platform
         stem = f"python-3.12.10-{platform}"
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            [f"{stem}.tar.gz", f"{stem}.tar.gz.sha256", f"{stem}.manifest.toml"])
+            [f"{stem}.tar.gz", f"{stem}.tar.gz.sha256", f"{stem}.manifest.toml"]
+        )
         assert (folder / f"{stem}.tar.gz").read_bytes() == (dist / f"{stem}.tar.gz").read_bytes()
     assert not (target / "3.12.10" / "macosx-aarch64").exists()  # configured but not built: not requested
     assert not [p for p in target.rglob("*.tmp")]
@@ -60,7 +61,9 @@ def test_repeat_publish_is_a_no_op(run_cli, built_workspace, tmp_path):
     report = again.json()
     assert report["uploaded"] == [] and report["refused"] == []
     assert {(r["platform"], r["reason"]) for r in report["skipped"]} == {
-        ("linux-x64", "already published"), ("windows-x64", "already published")}
+        ("linux-x64", "already published"),
+        ("windows-x64", "already published"),
+    }
     assert tree(target) == before  # catalogue untouched, published times kept
 
 
@@ -88,8 +91,9 @@ def test_runtime_not_built_is_refused_with_the_build_command(run_cli, built_work
     result = run_cli("-w", built_workspace, "publish", "3.11.9", "--to", tmp_path / "store")
     assert result.code == 1
     assert "3.11.9" in result.stderr and "runenv build 3.11.9" in result.stderr
-    one = run_cli("-w", built_workspace, "publish", "3.12.10", "--platform", "macosx-aarch64",
-                  "--to", tmp_path / "store")
+    one = run_cli(
+        "-w", built_workspace, "publish", "3.12.10", "--platform", "macosx-aarch64", "--to", tmp_path / "store"
+    )
     assert one.code == 1
     assert "runenv build 3.12.10 --platform macosx-aarch64" in one.stderr
     assert not (tmp_path / "store").exists()
@@ -123,8 +127,7 @@ def test_tarball_not_matching_its_sha256_is_refused(run_cli, built_workspace, tm
 
 def test_dry_run_prints_the_plan_and_writes_nothing(run_cli, built_workspace, tmp_path):
     target = tmp_path / "store"
-    result = run_cli("-w", built_workspace, "publish", "--all", "--platform", "linux-x64", "--to", target,
-                     "--dry-run")
+    result = run_cli("-w", built_workspace, "publish", "--all", "--platform", "linux-x64", "--to", target, "--dry-run")
     assert result.code == 1  # 3.11.9 is not built
     assert "would upload" in result.stdout and "python-3.12.10-linux-x64.tar.gz" in result.stdout
     plain = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "--dry-run", "-o", "json")
@@ -160,8 +163,9 @@ def test_unsupported_scheme_is_a_usage_error(run_cli, built_workspace):
 
 
 def _artifact(sha: str, size: int = 10) -> LocalArtifact:
-    return LocalArtifact("3.12.10", "linux-x64", Path("python-3.12.10-linux-x64.tar.gz"), sha, size,
-                         Path("m.toml"), "3.12.10")
+    return LocalArtifact(
+        "3.12.10", "linux-x64", Path("python-3.12.10-linux-x64.tar.gz"), sha, size, Path("m.toml"), "3.12.10"
+    )
 
 
 def test_decide():

@@ -67,7 +67,9 @@ def test_a_later_platform_joins_the_runtime_index(run_cli, built_workspace, regi
     assert run_cli("-w", built_workspace, "publish", "3.12.10", "-p", "macosx-aarch64", "--to", target).code == 0
     index = registry.get(f"{REPO}/manifests/3.12.10", INDEX).json()
     assert [m["platform"] for m in index["manifests"]] == [
-        {"architecture": "arm64", "os": "darwin"}, {"architecture": "amd64", "os": "windows"}]
+        {"architecture": "arm64", "os": "darwin"},
+        {"architecture": "amd64", "os": "windows"},
+    ]
     blob, _, _ = fetch_tarball(registry, "3.12.10", "darwin", "arm64")
     assert blob == (built_workspace / "dist/python-3.12.10-macosx-aarch64.tar.gz").read_bytes()
 
@@ -95,8 +97,7 @@ def test_repeat_is_a_no_op_and_conflict_is_refused_until_forced(run_cli, built_w
 
 
 def test_dry_run_pushes_nothing(run_cli, built_workspace, registry):
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", f"oci://{registry.host}/{REPO}",
-                     "--dry-run")
+    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", f"oci://{registry.host}/{REPO}", "--dry-run")
     assert result.code == 0 and "would upload" in result.stdout
     assert registry.get(f"{REPO}/manifests/3.12.10", INDEX).status_code == 404
     assert registry.get(f"{REPO}/manifests/{CATALOGUE_TAG}", MANIFEST).status_code == 404

@@ -96,8 +96,9 @@ def test_credentials_in_the_url_work_and_are_never_printed(run_cli, built_worksp
 
 
 def test_server_dying_mid_upload_leaves_the_catalogue_unchanged(run_cli, built_workspace, nginx, credentials):
-    assert run_cli("-w", built_workspace, "publish", "3.12.10", "--platform", "windows-x64",
-                   "--to", nginx.url).code == 0
+    assert (
+        run_cli("-w", built_workspace, "publish", "3.12.10", "--platform", "windows-x64", "--to", nginx.url).code == 0
+    )
     catalogue = stored(nginx, "index.json").read_bytes()
     make_artifact(built_workspace, "3.12.10", "linux-x64", payload=8 << 20)
     ws = find_workspace(explicit=built_workspace)

@@ -13,15 +13,30 @@ import pytest
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
 
 LOCAL = next(
-    (Path(f"/root/.pyenv/versions/{v}") for v in ("3.12.1", "3.10.13") if Path(f"/root/.pyenv/versions/{v}/bin").is_dir()),
+    (
+        Path(f"/root/.pyenv/versions/{v}")
+        for v in ("3.12.1", "3.10.13")
+        if Path(f"/root/.pyenv/versions/{v}/bin").is_dir()
+    ),
     None,
 )
 needs_local = pytest.mark.skipif(LOCAL is None or not sys.platform.startswith("linux"), reason="no pyenv prefix here")
 
 
 def test_system_libraries_are_never_bundled() -> None:
-    for name in ("libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "ld-linux-x86-64.so.2", "libutil.so.1",
-                 "libcrypt.so.1", "librt.so.1", "libgcc_s.so.1", "libstdc++.so.6", "linux-vdso.so.1"):
+    for name in (
+        "libc.so.6",
+        "libm.so.6",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "ld-linux-x86-64.so.2",
+        "libutil.so.1",
+        "libcrypt.so.1",
+        "librt.so.1",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "linux-vdso.so.1",
+    ):
         assert SYSTEM_LIBS.match(name), name
     for name in ("libssl.so.3", "libcrypto.so.3", "libffi.so.8", "libsqlite3.so.0", "libz.so.1", "libcrypto.so"):
         assert not SYSTEM_LIBS.match(name), name
@@ -48,7 +63,9 @@ def test_rewritten_shebang_runs_the_interpreter_beside_the_script(tmp_path: Path
 
 def readelf_runpath(path: Path) -> str:
     out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
-    return next((line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "RUNPATH" in line or "RPATH" in line), "")
+    return next(
+        (line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "RUNPATH" in line or "RPATH" in line), ""
+    )
 
 
 @needs_local
@@ -57,8 +74,9 @@ def test_local_prefix_is_copied_relocated_and_packed(make_workspace, run_cli, tm
     version = LOCAL.name
     minor = ".".join(version.split(".")[:2])
     # Only the interpreter is under test here: no distutils shim, so nothing needs an index.
-    ws = make_workspace(runtimes={version: {"python": {"source": "local", "path": str(LOCAL)},
-                                            "build": {"distutilsShim": False}}})
+    ws = make_workspace(
+        runtimes={version: {"python": {"source": "local", "path": str(LOCAL)}, "build": {"distutilsShim": False}}}
+    )
     result = run_cli("-w", ws, "build", version, "-o", "json")
     assert result.code == 0, result.stderr
     tarball = Path(result.json()[0]["path"])
@@ -80,7 +98,9 @@ def test_local_prefix_is_copied_relocated_and_packed(make_workspace, run_cli, tm
     env = {"PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         [str(prefix / "bin" / "python3"), "-c", "import sys, ssl, sqlite3; print(sys.version.split()[0], sys.prefix)"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [version, str(prefix)]

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from tests.conftest import run_runenv
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PY_VERSION, STEM, built_workspace, runtime_tarball, runtime_template,
+    PY_VERSION,
+    STEM,
+    built_workspace,
+    runtime_tarball,
+    runtime_template,
 )
 
 
@@ -46,9 +50,13 @@ def test_run_unknown_command_and_unbuilt_runtime_are_one_line_errors(built_works
 def test_activate_puts_the_runtime_first_on_path(built_workspace, tmp_path):
     result = run_runenv("-w", built_workspace, "activate", PY_VERSION)
     assert result.code == 0, result.stderr
-    script = f'eval "$1"; command -v goodpkg; python3 -c "import sys; print(sys.prefix)"; goodpkg --version'
-    shell = subprocess.run(["sh", "-c", script, "sh", result.stdout], capture_output=True, text=True,
-                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    script = 'eval "$1"; command -v goodpkg; python3 -c "import sys; print(sys.prefix)"; goodpkg --version'
+    shell = subprocess.run(
+        ["sh", "-c", script, "sh", result.stdout],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert shell.returncode == 0, shell.stderr
     where, prefix, version = shell.stdout.splitlines()
     assert Path(where) == Path(prefix) / "bin" / "goodpkg"

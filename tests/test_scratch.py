@@ -37,8 +37,13 @@ def meminfo(tmp_path: Path, available_kib: int) -> Path:
 
 
 def holder(parent: Path, mode: str) -> tuple[subprocess.Popen[str], Path]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(parent), mode], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(parent), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert proc.stdout is not None
     return proc, Path(proc.stdout.readline().strip())
 
@@ -120,8 +125,21 @@ def test_ram_scratch_is_not_used_where_programs_cannot_run(tmp_path, monkeypatch
     ram = tmp_path / "shm"
     ram.mkdir()
     real = os.statvfs(ram)
-    fields = [getattr(real, name) for name in ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail",
-                                               "f_files", "f_ffree", "f_favail", "f_flag", "f_namemax")]
+    fields = [
+        getattr(real, name)
+        for name in (
+            "f_bsize",
+            "f_frsize",
+            "f_blocks",
+            "f_bfree",
+            "f_bavail",
+            "f_files",
+            "f_ffree",
+            "f_favail",
+            "f_flag",
+            "f_namemax",
+        )
+    ]
     fields[8] |= os.ST_NOEXEC
     monkeypatch.setattr(scratch.os, "statvfs", lambda _path: os.statvfs_result(fields))
     assert ram_scratch(ram, min_free=1, meminfo=meminfo(tmp_path, 64 << 20)) is None

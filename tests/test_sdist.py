@@ -38,13 +38,22 @@ def test_sdist_builds_on_host_with_isolated_build_requires(index, tmp_path):
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
     spec = BuildWheelSpec(buildRequires=["setuptools", "wheel"])
-    outcome = handle_sdist(sdist, pkg, platform, prefix, HOST_VERSION, tmp_path / "built",
-                           spec=spec, index=index_args([index.simple], False))
+    outcome = handle_sdist(
+        sdist,
+        pkg,
+        platform,
+        prefix,
+        HOST_VERSION,
+        tmp_path / "built",
+        spec=spec,
+        index=index_args([index.simple], False),
+    )
     assert outcome.wheel is not None and outcome.wheel.name.startswith("sdistonly-2.0-")
     site = prefix / platform.site_packages(HOST_VERSION)
     assert not list(site.glob("setuptools*")) and not list(site.glob("wheel*"))
-    install_wheels(prefix, platform, HOST_VERSION,
-                   [WheelToInstall(outcome.wheel, outcome.wheel.name, pkg, "built-from-sdist")])
+    install_wheels(
+        prefix, platform, HOST_VERSION, [WheelToInstall(outcome.wheel, outcome.wheel.name, pkg, "built-from-sdist")]
+    )
     out = subprocess.run([str(prefix / "bin" / "sdistonly")], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "sdistonly"
 
@@ -53,8 +62,16 @@ def test_config_settings_reach_the_backend_with_package_root(index, tmp_path):
     index.require("setuptools", "wheel")
     sdist, pkg = sdist_package(index)
     spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/sub"])
-    outcome = handle_sdist(sdist, pkg, host_runtime_platform(), host_prefix(tmp_path / "rt"), HOST_VERSION,
-                           tmp_path / "built", spec=spec, index=index_args([index.simple], False))
+    outcome = handle_sdist(
+        sdist,
+        pkg,
+        host_runtime_platform(),
+        host_prefix(tmp_path / "rt"),
+        HOST_VERSION,
+        tmp_path / "built",
+        spec=spec,
+        index=index_args([index.simple], False),
+    )
     with zipfile.ZipFile(outcome.wheel) as zf:
         settings = zf.read("sdistonly_settings.py").decode()
     received = eval(settings.split("=", 1)[1])  # the backend wrote repr(config_settings)
@@ -72,7 +89,8 @@ def test_foreign_platform_sdist_is_an_error_naming_package_and_platform(index, t
 def test_foreign_platform_ships_the_sdist_when_configured(index, tmp_path):
     sdist, pkg = sdist_package(index)
     prefix = windows_prefix(tmp_path / "win")
-    outcome = handle_sdist(sdist, pkg, get_platform("windows-x64"), prefix, "3.12.10", tmp_path / "built",
-                           ship_sdists=True)
+    outcome = handle_sdist(
+        sdist, pkg, get_platform("windows-x64"), prefix, "3.12.10", tmp_path / "built", ship_sdists=True
+    )
     assert outcome.shipped == prefix / "packages" / "sdistonly-2.0.tar.gz"
     assert outcome.shipped.read_bytes() == sdist.read_bytes()

@@ -7,7 +7,11 @@ import time
 
 from tests.conftest import write_json
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PY_VERSION, STEM, built_workspace, runtime_tarball, runtime_template,
+    PY_VERSION,
+    STEM,
+    built_workspace,
+    runtime_tarball,
+    runtime_template,
 )
 
 
@@ -48,7 +52,10 @@ def test_check_lists_every_configured_platform_and_fails_on_missing(make_workspa
     result = run_cli("-w", ws, "-o", "json", "check", "3.12.10")
     assert result.code == 1
     rows = result.json()["artifacts"]
-    assert [(r["platform"], r["built"], r["size"]) for r in rows] == [("linux-x64", False, None), ("windows-x64", False, None)]
+    assert [(r["platform"], r["built"], r["size"]) for r in rows] == [
+        ("linux-x64", False, None),
+        ("windows-x64", False, None),
+    ]
     assert rows[1]["path"].endswith("dist/python-3.12.10-windows-x64.tar.gz")
     text = run_cli("-w", ws, "check")
     assert text.code == 1 and text.stdout.count("missing") == 2 + 5  # 3.13.5 builds every platform by default

@@ -31,8 +31,9 @@ def _link(name, target):
     return info, None
 
 
-@pytest.mark.parametrize("member", [_file("../escape"), _link("top/out", "../../etc/passwd"),
-                                    _link("top/abs", "/etc/passwd")])
+@pytest.mark.parametrize(
+    "member", [_file("../escape"), _link("top/out", "../../etc/passwd"), _link("top/abs", "/etc/passwd")]
+)
 def test_members_escaping_the_destination_are_refused(tmp_path, member):
     tarball = _tar(tmp_path / "bad.tar.gz", [member])
     dest = tmp_path / "dest"

@@ -16,8 +16,17 @@ from runenv.platforms import get_platform
 from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
 from tests.helpers.built import leftovers
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PLATFORM, PY_MINOR, PY_VERSION, STEM, built_workspace, install_wheel, make_wheel, pack_runtime, runtime_prefix,
-    runtime_tarball, runtime_template,
+    PLATFORM,
+    PY_MINOR,
+    PY_VERSION,
+    STEM,
+    built_workspace,
+    install_wheel,
+    make_wheel,
+    pack_runtime,
+    runtime_prefix,
+    runtime_tarball,
+    runtime_template,
 )
 
 LINUX = get_platform(PLATFORM)
@@ -31,13 +40,18 @@ CRASHING = {
     "hangpkg": "import time\ntime.sleep(600)\n",
     "threadpkg": "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n",
     "daemonpkg": "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n",
-    "statepkg": ("import os, sys\nassert sys.argv == ['-c', 'statepkg'], sys.argv\n"
-                 "assert sys.flags.isolated and 'PYTHONPATH' not in os.environ\n"),
+    "statepkg": (
+        "import os, sys\nassert sys.argv == ['-c', 'statepkg'], sys.argv\n"
+        "assert sys.flags.isolated and 'PYTHONPATH' not in os.environ\n"
+    ),
 }
 CRASH_ERRORS = {  # module: error, for every failure but brokenext's (its wording is the dynamic loader's)
-    "segvpkg": "killed by signal SIGSEGV", "abortpkg": "killed by signal SIGABRT",
-    "exitpkg": "failed without output", "sysexitpkg": "sysexitpkg: no config found",
-    "hangpkg": "timed out after 3s", "threadpkg": "timed out after 3s",
+    "segvpkg": "killed by signal SIGSEGV",
+    "abortpkg": "killed by signal SIGABRT",
+    "exitpkg": "failed without output",
+    "sysexitpkg": "sysexitpkg: no config found",
+    "hangpkg": "timed out after 3s",
+    "threadpkg": "timed out after 3s",
     "raisepkg": "RuntimeError: raisepkg refuses to import",
 }
 
@@ -103,7 +117,8 @@ def test_fork_server_reports_each_crash_and_hides_no_other_module(crashing_prefi
     assert sysexit and sysexit.detail == "sysexitpkg: no config found" and sysexit.kind == "import"
     report = check_prefix(crashing_prefix, LINUX, PY_VERSION, {"segvpkg": {"segvpkg": "SIGSEGV"}})
     assert [(f.distribution, f.module, f.error) for f in report.allowed] == [
-        ("segvpkg", "segvpkg", "killed by signal SIGSEGV")]
+        ("segvpkg", "segvpkg", "killed by signal SIGSEGV")
+    ]
     assert _crash_errors(report.failures) == {m: e for m, e in CRASH_ERRORS.items() if m != "segvpkg"}
     assert report.modules_checked == 3 + len(CRASHING) and report.scripts_checked == 1
     assert _processes_running(crashing_prefix) == []  # the hanging imports were killed
@@ -119,7 +134,12 @@ def _processes_running(prefix: Path) -> list[str]:
 
 def test_every_module_gets_its_own_interpreter_when_the_server_cannot_start(crashing_prefix, monkeypatch):
     monkeypatch.setattr(verify, "_SERVER", "raise SystemExit(1)")
-    assert verify._served_imports(crashing_prefix / LINUX.python_exe(PY_VERSION), crashing_prefix, {"goodpkg": "goodpkg"}, 4) == {}
+    assert (
+        verify._served_imports(
+            crashing_prefix / LINUX.python_exe(PY_VERSION), crashing_prefix, {"goodpkg": "goodpkg"}, 4
+        )
+        == {}
+    )
     report = check_prefix(crashing_prefix, LINUX, PY_VERSION)
     assert _crash_errors(report.failures) == CRASH_ERRORS
     assert report.modules_checked == 3 + len(CRASHING)
@@ -129,7 +149,9 @@ def test_modules_the_server_leaves_unanswered_get_their_own_interpreter(runtime_
     # A server that stops after the first module (brokenext): goodpkg and raisepkg fall back.
     monkeypatch.setattr(verify, "_SERVER", "import sys\ndel sys.argv[5:]\n" + verify._SERVER)
     owner = {"brokenext": "brokenext", "goodpkg": "goodpkg", "raisepkg": "raisepkg"}
-    assert set(verify._served_imports(runtime_prefix / LINUX.python_exe(PY_VERSION), runtime_prefix, owner, 4)) == {"brokenext"}
+    assert set(verify._served_imports(runtime_prefix / LINUX.python_exe(PY_VERSION), runtime_prefix, owner, 4)) == {
+        "brokenext"
+    }
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
     assert [f.module for f in report.failures] == ["brokenext", "raisepkg"]
     assert report.failures[1].error == "RuntimeError: raisepkg refuses to import"
@@ -146,8 +168,13 @@ def test_whitelist_lets_exactly_the_named_failure_through(runtime_prefix):
 
 
 def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path):
-    wheel = make_wheel(tmp_path / "w", "badcli", "1.0", {"badcli/__init__.py": "def main():\n    raise SystemExit(3)\n"},
-                       console_scripts={"badcli": "badcli:main"})
+    wheel = make_wheel(
+        tmp_path / "w",
+        "badcli",
+        "1.0",
+        {"badcli/__init__.py": "def main():\n    raise SystemExit(3)\n"},
+        console_scripts={"badcli": "badcli:main"},
+    )
     install_wheel(runtime_prefix, wheel)
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION, BOTH_BROKEN)
     assert [(f.distribution, f.module, f.kind) for f in report.failures] == [("badcli", "badcli", "script")]
@@ -210,8 +237,14 @@ def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_w
     checks.parent.mkdir()
     checks.write_text(json.dumps({"brokenext": {"brokenext": "ELF"}}))
     config = built_workspace / f"python-{PY_VERSION}" / "config.json"
-    config.write_text(json.dumps({"build": {"platforms": ["linux-x64"]},
-                                  "verify": {"allow": {"raisepkg": {"raisepkg": "refuses to import"}}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "build": {"platforms": ["linux-x64"]},
+                "verify": {"allow": {"raisepkg": {"raisepkg": "refuses to import"}}},
+            }
+        )
+    )
     passed = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION)
     assert passed.code == 0, passed.stderr
     report = passed.json()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -26,11 +25,11 @@ def _artifact_line(artifact: Artifact) -> str:
 @app.command()
 def build(
     ctx: typer.Context,
-    runtimes: List[str] = typer.Argument(None, help="Runtimes to build, e.g. 3.12.10 (or --all)."),
+    runtimes: list[str] = typer.Argument(None, help="Runtimes to build, e.g. 3.12.10 (or --all)."),
     all_runtimes: bool = typer.Option(False, "--all", help="Build every runtime in the workspace."),
-    platform: List[str] = typer.Option([], "--platform", "-p", help="Target platform (repeatable; default: host)."),
+    platform: list[str] = typer.Option([], "--platform", "-p", help="Target platform (repeatable; default: host)."),
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Artifacts built in parallel."),
     offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
     locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
@@ -103,6 +102,7 @@ def pin(
     pins = pin_runtime(loaded, sums)
     opts.emit(
         {"runtime": loaded.runtime.name, "config": str(loaded.runtime.config_path), "sha256": pins},
-        lambda: "\n".join(f"{key:<15} {sha}" for key, sha in pins.items())
-        + f"\npinned in {loaded.runtime.config_path}",
+        lambda: (
+            "\n".join(f"{key:<15} {sha}" for key, sha in pins.items()) + f"\npinned in {loaded.runtime.config_path}"
+        ),
     )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
-from runenv.cli.app import app, options
 from runenv.build import check_interpreter_config
+from runenv.cli.app import app, options
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan
@@ -50,7 +49,7 @@ def _plan_text(plan: RuntimePlan) -> str:
 def show(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
-    platform: Optional[str] = typer.Option(None, "--platform", "-p", help="Show the plan for this platform."),
+    platform: str | None = typer.Option(None, "--platform", "-p", help="Show the plan for this platform."),
 ) -> None:
     """Show a runtime's merged config, or with --platform its plan."""
     opts = options(ctx)

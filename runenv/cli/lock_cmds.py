@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from runenv.cli.app import app, options, target_platforms
@@ -16,7 +14,7 @@ from runenv.plan import build_plan
 def lock(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
-    platform: Optional[list[str]] = typer.Option(None, "--platform", "-p", help="Target platform (repeatable)."),
+    platform: list[str] | None = typer.Option(None, "--platform", "-p", help="Target platform (repeatable)."),
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
 ) -> None:
     """Resolve a runtime's packages for each platform into python-<runtime>/pylock.<platform>.toml."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -69,7 +68,7 @@ def _report_text(report: VerifyReport) -> str:
 def verify(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
-    platform: Optional[str] = PLATFORM_OPTION,
+    platform: str | None = PLATFORM_OPTION,
 ) -> None:
     """Unpack a built runtime at a new path, import every module, run console scripts."""
     opts = options(ctx)
@@ -92,8 +91,8 @@ def verify(
 def run(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
-    command: List[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
-    platform: Optional[str] = PLATFORM_OPTION,
+    command: list[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
+    platform: str | None = PLATFORM_OPTION,
 ) -> None:
     """Run a command with a built runtime: `runenv run 3.12.10 -- python script.py`."""
     opts = options(ctx)
@@ -132,8 +131,17 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
     table = [("RUNTIME", "PLATFORM", "SIZE", "AGE", "SHA256", "STATUS", "PATH")]
     for row in rows:
         path = row.path.relative_to(root) if row.path.is_relative_to(root) else row.path
-        table.append((row.runtime, row.platform, human_size(row.size), human_age(row.age_seconds),
-                      (row.sha256 or "-")[:12], state(row), str(path)))
+        table.append(
+            (
+                row.runtime,
+                row.platform,
+                human_size(row.size),
+                human_age(row.age_seconds),
+                (row.sha256 or "-")[:12],
+                state(row),
+                str(path),
+            )
+        )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in table)
 
@@ -141,7 +149,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
 @app.command()
 def check(
     ctx: typer.Context,
-    runtimes: List[str] = typer.Argument(None, help="Runtime names (default: every runtime)."),
+    runtimes: list[str] = typer.Argument(None, help="Runtime names (default: every runtime)."),
 ) -> None:
     """Status of each runtime × platform in build.platforms; exit 0 only when all are built and fresh."""
     opts = options(ctx)
@@ -189,7 +197,7 @@ def cleanup(
 def new(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="VERSION[-VARIANT], e.g. 3.13.5 or 3.12.10-slim."),
-    release: Optional[str] = typer.Option(None, "--release", help="python-build-standalone release tag."),
+    release: str | None = typer.Option(None, "--release", help="python-build-standalone release tag."),
 ) -> None:
     """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
     opts = options(ctx)
@@ -197,6 +205,10 @@ def new(
     if not made.release_known:
         opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
     opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
-    data = {"runtime": made.runtime, "config": str(made.config_path), "release": made.release,
-            "releaseKnown": made.release_known}
+    data = {
+        "runtime": made.runtime,
+        "config": str(made.config_path),
+        "release": made.release,
+        "releaseKnown": made.release_known,
+    }
     opts.emit(data, f"created {made.config_path}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -76,12 +77,12 @@ def _merged_json(reports: list[PublishReport]) -> dict[str, Any]:
 @app.command("publish")
 def publish_cmd(
     ctx: typer.Context,
-    runtimes: Optional[List[str]] = typer.Argument(None, help="Runtimes to publish, e.g. 3.12.10."),
+    runtimes: list[str] | None = typer.Argument(None, help="Runtimes to publish, e.g. 3.12.10."),
     all_runtimes: bool = typer.Option(False, "--all", help="Publish every runtime in the workspace."),
-    platforms: Optional[List[str]] = typer.Option(
+    platforms: list[str] | None = typer.Option(
         None, "--platform", "-p", help="Platform to publish (repeatable; default: every built one)."
     ),
-    to: Optional[str] = typer.Option(None, "--to", help="Target: directory, file://, http(s)://, oci://host/repo."),
+    to: str | None = typer.Option(None, "--to", help="Target: directory, file://, http(s)://, oci://host/repo."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be uploaded; change nothing."),
     force: bool = typer.Option(False, "--force", help="Replace artifacts published with other bytes."),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to an OCI registry that is not loopback."),

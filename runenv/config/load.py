@@ -115,7 +115,9 @@ def _describe(error: dict) -> tuple[str, str | None]:
         close = difflib.get_close_matches(key, _keys_at(loc[:-1]), n=1, cutoff=0.5)
         return f"unknown key {key!r}", (f"did you mean {close[0]!r}?" if close else None)
     if kind == "literal_error":
-        expected = [e.strip().strip("'") for e in error.get("ctx", {}).get("expected", "").replace(" or ", ",").split(",")]
+        expected = [
+            e.strip().strip("'") for e in error.get("ctx", {}).get("expected", "").replace(" or ", ",").split(",")
+        ]
         value = error.get("input")
         what = "unknown platform key" if loc and loc[-1] == "[key]" else "invalid value"
         close = difflib.get_close_matches(str(value), expected, n=1, cutoff=0.4)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # Lists that accumulate across files (union, order kept, no duplicates); every other list replaces.
-UNION_LISTS = frozenset(
-    {"additional", "noDeps", "copyFiles", "allowSourceList", "forceNoBinaryList", "onlyBinaryList"}
-)
+UNION_LISTS = frozenset({"additional", "noDeps", "copyFiles", "allowSourceList", "forceNoBinaryList", "onlyBinaryList"})
 
 
 def _union(first: list, second: list) -> list:

@@ -172,9 +172,7 @@ class PackagesConfig(Model):
     force_source: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict, alias="forceSource")
     platform_specific: PlatformSpecific = Field(default_factory=PlatformSpecific, alias="platformSpecific")
     resolution: ResolutionPolicy = Field(default_factory=ResolutionPolicy)
-    build_wheel: dict[PackageName, dict[PlatformKey, BuildWheelSpec]] = Field(
-        default_factory=dict, alias="buildWheel"
-    )
+    build_wheel: dict[PackageName, dict[PlatformKey, BuildWheelSpec]] = Field(default_factory=dict, alias="buildWheel")
     no_deps: list[PackageName] = Field(default_factory=list, alias="noDeps")
     copy_files: list[CopyFile] = Field(default_factory=list, alias="copyFiles")
 

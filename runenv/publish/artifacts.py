@@ -8,8 +8,8 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
-from runenv.pack import read_checksum
 from runenv.errors import PublishError
+from runenv.pack import read_checksum
 from runenv.workspace import Runtime, Workspace
 
 # Archive suffix → OCI layer media type; the packer writes gzip by default, zstd when configured.
@@ -89,8 +89,10 @@ def load_artifact(ws: Workspace, rt: Runtime, platform: str) -> LocalArtifact:
     hint = build_hint(rt.name, platform)
     tarball = find_tarball(ws, rt, platform)
     if tarball is None:
-        raise PublishError(f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz "
-                           f"in {ws.dist_dir})", hint=hint)
+        raise PublishError(
+            f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz in {ws.dist_dir})",
+            hint=hint,
+        )
     checksum = tarball.with_name(tarball.name + ".sha256")
     manifest = ws.dist_dir / f"{rt.artifact_stem(platform)}.manifest.toml"
     for needed in (checksum, manifest):

@@ -26,7 +26,7 @@ def parse_catalogue(data: bytes, where: str) -> Catalogue:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PublishError(f"{where}: catalogue is not valid JSON: {exc}") from None
     if not isinstance(catalogue, dict) or not isinstance(catalogue.get("runtimes"), dict):
-        raise PublishError(f"{where}: not a runenv catalogue (no \"runtimes\" object)")
+        raise PublishError(f'{where}: not a runenv catalogue (no "runtimes" object)')
     return catalogue
 
 

@@ -43,8 +43,10 @@ def registry_base(url: str, insecure: bool) -> tuple[str, str]:
     repo = parts.path.strip("/")
     host = parts.netloc.rsplit("@", 1)[-1]
     if not host or not repo:
-        raise UsageError(f"OCI target {redact(url)!r} names no repository",
-                         hint="use oci://host[:port]/repository, e.g. oci://127.0.0.1:5000/runenv/python")
+        raise UsageError(
+            f"OCI target {redact(url)!r} names no repository",
+            hint="use oci://host[:port]/repository, e.g. oci://127.0.0.1:5000/runenv/python",
+        )
     scheme = "http" if insecure or parts.hostname in LOOPBACK else "https"
     return f"{scheme}://{host}/v2/{repo}/", repo
 
@@ -56,8 +58,14 @@ def layer_manifest(artifact: LocalArtifact, config_digest: str, config_size: int
         "schemaVersion": 2,
         "mediaType": MANIFEST,
         "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": artifact.layer_media_type, "digest": f"sha256:{artifact.sha256}",
-                    "size": artifact.size, "annotations": title}],
+        "layers": [
+            {
+                "mediaType": artifact.layer_media_type,
+                "digest": f"sha256:{artifact.sha256}",
+                "size": artifact.size,
+                "annotations": title,
+            }
+        ],
         "annotations": {
             **title,
             "org.runenv.runtime": artifact.runtime,
@@ -69,10 +77,16 @@ def layer_manifest(artifact: LocalArtifact, config_digest: str, config_size: int
 
 def index_with(index: dict[str, Any] | None, platform: str, digest: str, size: int) -> dict[str, Any]:
     """The runtime's image index with `platform`'s entry added or replaced, entries sorted by platform."""
-    entries = [m for m in (index or {}).get("manifests", [])
-               if m.get("annotations", {}).get(PLATFORM_KEY) != platform]
-    entries.append({"mediaType": MANIFEST, "digest": digest, "size": size,
-                    "platform": get_platform(platform).oci_platform, "annotations": {PLATFORM_KEY: platform}})
+    entries = [m for m in (index or {}).get("manifests", []) if m.get("annotations", {}).get(PLATFORM_KEY) != platform]
+    entries.append(
+        {
+            "mediaType": MANIFEST,
+            "digest": digest,
+            "size": size,
+            "platform": get_platform(platform).oci_platform,
+            "annotations": {PLATFORM_KEY: platform},
+        }
+    )
     entries.sort(key=lambda m: m.get("annotations", {}).get(PLATFORM_KEY, ""))
     return {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}
 
@@ -88,8 +102,9 @@ class OciTarget:
     # -- manifests and blobs --------------------------------------------------------------
 
     def _get_manifest(self, reference: str, what: str) -> tuple[dict[str, Any], str] | None:
-        response = self.http.request("GET", self.base + f"manifests/{reference}", what, ok=(200, 404),
-                                     headers={"Accept": f"{INDEX}, {MANIFEST}"})
+        response = self.http.request(
+            "GET", self.base + f"manifests/{reference}", what, ok=(200, 404), headers={"Accept": f"{INDEX}, {MANIFEST}"}
+        )
         if response.status_code == 404:
             return None
         try:
@@ -99,8 +114,14 @@ class OciTarget:
 
     def _put_manifest(self, reference: str, document: dict[str, Any], media_type: str, what: str) -> tuple[str, int]:
         data = _canonical(document)
-        self.http.request("PUT", self.base + f"manifests/{reference}", what, body=data,
-                          headers={"Content-Type": media_type}, ok=(201,))
+        self.http.request(
+            "PUT",
+            self.base + f"manifests/{reference}",
+            what,
+            body=data,
+            headers={"Content-Type": media_type},
+            ok=(201,),
+        )
         return _digest(data), len(data)
 
     def _blob_size(self, digest: str, what: str) -> int | None:
@@ -108,8 +129,9 @@ class OciTarget:
         if response.status_code == 404:
             return None
         if response.headers.get("Docker-Content-Digest", digest) != digest:
-            raise PublishError(f"{what}: registry returned digest {response.headers['Docker-Content-Digest']} "
-                               f"for blob {digest}")
+            raise PublishError(
+                f"{what}: registry returned digest {response.headers['Docker-Content-Digest']} for blob {digest}"
+            )
         return int(response.headers.get("Content-Length", "-1"))
 
     def _push_blob(self, body: Path | bytes, digest: str, what: str, progress: Progress | None = None) -> None:
@@ -119,8 +141,15 @@ class OciTarget:
         started = self.http.request("POST", self.base + "blobs/uploads/", what, ok=(202,))
         location = urllib.parse.urljoin(self.base, started.headers.get("Location", ""))
         separator = "&" if urllib.parse.urlsplit(location).query else "?"
-        self.http.request("PUT", f"{location}{separator}digest={urllib.parse.quote(digest)}", what, body=body,
-                          headers={"Content-Type": "application/octet-stream"}, ok=(201,), progress=progress)
+        self.http.request(
+            "PUT",
+            f"{location}{separator}digest={urllib.parse.quote(digest)}",
+            what,
+            body=body,
+            headers={"Content-Type": "application/octet-stream"},
+            ok=(201,),
+            progress=progress,
+        )
 
     def _layer_of(self, index: dict[str, Any], platform: str, what: str) -> dict[str, Any] | None:
         for entry in index.get("manifests", []):
@@ -150,8 +179,12 @@ class OciTarget:
         digest = _digest(_canonical(manifest))
         self._put_manifest(digest, manifest, MANIFEST, what)
         current = self._get_manifest(artifact.runtime, what)
-        self._put_manifest(artifact.runtime, index_with(current[0] if current else None, artifact.platform,
-                                                         digest, len(_canonical(manifest))), INDEX, what)
+        self._put_manifest(
+            artifact.runtime,
+            index_with(current[0] if current else None, artifact.platform, digest, len(_canonical(manifest))),
+            INDEX,
+            what,
+        )
         size = self._blob_size(layer_digest, f"verifying {artifact.filename}")
         if size is None:
             raise PublishError(f"verifying {artifact.filename}: {self.display} lacks blob {layer_digest} after upload")
@@ -183,8 +216,14 @@ class OciTarget:
             "mediaType": MANIFEST,
             "artifactType": CATALOGUE_ARTIFACT,
             "config": {"mediaType": EMPTY, "digest": _digest(empty), "size": len(empty)},
-            "layers": [{"mediaType": CATALOGUE_LAYER, "digest": _digest(data), "size": len(data),
-                        "annotations": {TITLE: CATALOGUE_NAME}}],
+            "layers": [
+                {
+                    "mediaType": CATALOGUE_LAYER,
+                    "digest": _digest(data),
+                    "size": len(data),
+                    "annotations": {TITLE: CATALOGUE_NAME},
+                }
+            ],
         }
         self._put_manifest(CATALOGUE_TAG, manifest, MANIFEST, what)
 

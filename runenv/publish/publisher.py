@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact, build_hint, load_artifact, verify_local
@@ -72,8 +73,10 @@ def decide(artifact: LocalArtifact, remote: RemoteFile | None, force: bool) -> t
         return "upload", ""
     if remote.sha256 == artifact.sha256 and remote.size == artifact.size:
         return "skip", "already published"
-    conflict = (f"{artifact.filename} is already published with other bytes: remote sha256 {remote.sha256}, "
-                f"local sha256 {artifact.sha256}")
+    conflict = (
+        f"{artifact.filename} is already published with other bytes: remote sha256 {remote.sha256}, "
+        f"local sha256 {artifact.sha256}"
+    )
     if force:
         return "replace", conflict + " (replaced: --force)"
     return "refuse", conflict
@@ -127,8 +130,14 @@ def publish(
     published = now_utc()
     placed = [i for i in items if i.action != "refuse" and i.artifact is not None]
     before = catalogue or empty_catalogue()
-    after = with_entries(before, [(i.artifact, catalogue_entry(i.artifact, target.location(i.artifact), published))
-                                  for i in placed if i.artifact is not None])
+    after = with_entries(
+        before,
+        [
+            (i.artifact, catalogue_entry(i.artifact, target.location(i.artifact), published))
+            for i in placed
+            if i.artifact is not None
+        ],
+    )
     if after != catalogue:
         target.write_catalogue(after)
     return report

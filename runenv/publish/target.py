@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from runenv.errors import UsageError
 from runenv.fetch import redact
@@ -96,8 +97,10 @@ def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:
 
         return DirectoryTarget(Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)))
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise UsageError(f"unsupported publish target {redact(url)!r}",
-                         hint="use a directory, file://, http(s):// or oci://host[:port]/repository")
+        raise UsageError(
+            f"unsupported publish target {redact(url)!r}",
+            hint="use a directory, file://, http(s):// or oci://host[:port]/repository",
+        )
     from runenv.publish.directory import DirectoryTarget
 
     return DirectoryTarget(Path(url).expanduser())

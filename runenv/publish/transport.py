@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -80,9 +80,12 @@ class PublishClient:
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise PublishError(self.creds.scrub(
-                    f"{what}: {method} {url} failed after {attempt} attempts: {type(exc).__name__}"
-                    + (f": {exc}" if str(exc) else ""))) from None
+                raise PublishError(
+                    self.creds.scrub(
+                        f"{what}: {method} {url} failed after {attempt} attempts: {type(exc).__name__}"
+                        + (f": {exc}" if str(exc) else "")
+                    )
+                ) from None
             if response.status_code in ok:
                 return response
             if response.status_code == 401 and not tried_token and self._fetch_token(response):

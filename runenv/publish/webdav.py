@@ -44,8 +44,12 @@ class WebDavTarget:
     def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
         folder = artifact_dir(artifact)
         for source in artifact.files():
-            self._put(f"{folder}/{source.name}", source, f"uploading {source.name}",
-                      progress if source == artifact.tarball else None)
+            self._put(
+                f"{folder}/{source.name}",
+                source,
+                f"uploading {source.name}",
+                progress if source == artifact.tarball else None,
+            )
         remote = self._remote(self._url(f"{folder}/{artifact.filename}"), f"verifying {artifact.filename}")
         if remote is None:
             raise PublishError(f"verifying {artifact.filename}: {self.display}{folder}/ does not list it after upload")
@@ -68,7 +72,10 @@ class WebDavTarget:
         what = "writing the catalogue"
         self._put(temp, data, what)
         moved = self.http.request(
-            "MOVE", self._url(temp), what, ok=(201, 204, 405, 501),
+            "MOVE",
+            self._url(temp),
+            what,
+            ok=(201, 204, 405, 501),
             headers={"Destination": self._url(CATALOGUE_NAME), "Overwrite": "T"},
         )
         if moved.status_code in (405, 501):
@@ -81,8 +88,7 @@ class WebDavTarget:
     def _put(self, relative: str, body: Body, what: str, progress: Progress | None = None) -> None:
         """PUT one file; on 409 (parent collection missing) create the collections with MKCOL and retry."""
         url = self._url(relative)
-        response = self.http.request("PUT", url, what, body=body, ok=(200, 201, 204, 409),
-                                     progress=progress)
+        response = self.http.request("PUT", url, what, body=body, ok=(200, 201, 204, 409), progress=progress)
         if response.status_code != 409:
             return
         parts = relative.split("/")[:-1]

@@ -43,6 +43,7 @@ def read_manifest(ws: Path, stem: str) -> dict[str, Any]:
 def unpack(ws: Path, stem: str, into: Path) -> Path:
     """`dist/<stem>.tar.gz` extracted with the system tar into `into`; returns `into/<stem>`."""
     into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "--warning=no-timestamp", "-xzf", str(ws / "dist" / f"{stem}.tar.gz"), "-C", str(into)],
-                   check=True)
+    subprocess.run(
+        ["tar", "--warning=no-timestamp", "-xzf", str(ws / "dist" / f"{stem}.tar.gz"), "-C", str(into)], check=True
+    )
     return into / stem

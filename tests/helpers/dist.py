@@ -7,9 +7,10 @@ import io
 import json
 import random
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -54,8 +55,10 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
 @pytest.fixture
 def built_workspace(make_workspace: Callable[..., Path]) -> Path:
     """A workspace whose runtime 3.12.10 is built for linux-x64 and windows-x64 (3.11.9 is not built)."""
-    ws = make_workspace(shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}},
-                        runtimes={"3.12.10": {}, "3.11.9": {}})
+    ws = make_workspace(
+        shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}},
+        runtimes={"3.12.10": {}, "3.11.9": {}},
+    )
     make_artifact(ws, "3.12.10", "linux-x64")
     make_artifact(ws, "3.12.10", "windows-x64")
     return ws

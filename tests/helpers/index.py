@@ -16,9 +16,9 @@ import os
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
@@ -116,10 +116,7 @@ def build_sdist(out: Path, name: str, version: str, module: str, *, script: str 
     files = {
         "pyproject.toml": pyproject,
         "PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n",
-        f"{module}.py": (
-            "import os, sys\n\ndef main():\n"
-            f"    print('{module} ' + sys.prefix)\n"
-        ),
+        f"{module}.py": (f"import os, sys\n\ndef main():\n    print('{module} ' + sys.prefix)\n"),
         f"{module}_settings.py": "SETTINGS = {}\n",
         "probe_backend.py": _PROBE_BACKEND.replace("MODULE", module),
     }
@@ -188,14 +185,18 @@ def build_test_index(root: Path) -> dict[str, Path]:
     files.mkdir(parents=True, exist_ok=True)
     made = {
         "tool-a": build_wheel(
-            files, "tool-a", "1.0",
+            files,
+            "tool-a",
+            "1.0",
             {"tool_a/__init__.py": "import sys\n\ndef main():\n    print('tool-a runs from ' + sys.prefix)\n"},
             requires=("helper-lib>=1",),
             entry_points="[console_scripts]\ntool-a = tool_a:main\n[gui_scripts]\ntool-a-gui = tool_a:main\n",
         ),
         "helper-lib": build_wheel(files, "helper-lib", "1.2", {"helper_lib.py": "VALUE = 42\n"}),
         "datascripts": build_wheel(
-            files, "datascripts", "0.5",
+            files,
+            "datascripts",
+            "0.5",
             {
                 "datascripts.py": "",
                 "{data}/scripts/ds-script": "#!python\nimport sys\nprint('ds-script ' + sys.prefix)\n",

@@ -20,9 +20,9 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

@@ -106,8 +106,9 @@ class Nginx(LoopbackServer):
         return f"http://127.0.0.1:{self.port}/runtimes/"
 
     def start(self) -> Nginx:
-        hashed = subprocess.run(["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        hashed = subprocess.run(
+            ["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True, check=True
+        ).stdout.strip()
         (self.prefix / "htpasswd").write_text(f"{USER}:{hashed}\n")
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
@@ -147,8 +148,9 @@ class Registry(LoopbackServer):
     def start(self) -> Registry:
         conf = self.prefix / "config.yml"
         conf.write_text(REGISTRY_CONF.format(root=self.prefix / "storage", port=self.port))
-        self.launch([shutil.which("docker-registry") or "docker-registry", "serve", str(conf)],
-                    self.prefix / "registry.log")
+        self.launch(
+            [shutil.which("docker-registry") or "docker-registry", "serve", str(conf)], self.prefix / "registry.log"
+        )
         return self
 
     def get(self, path: str, accept: str | None = None) -> httpx.Response:

@@ -42,22 +42,33 @@ PLATFORM = "linux-x64"
 STEM = f"python-{PY_VERSION}-{PLATFORM}"
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__"}
-RELOCATABLE_SHEBANG = (b"#!/bin/sh\n'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/'python" + PY_MINOR.encode()
-                       + b"' \"$0\" \"$@\"\n' '''\n")
+RELOCATABLE_SHEBANG = (
+    b'#!/bin/sh\n\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")"/\'python'
+    + PY_MINOR.encode()
+    + b"' \"$0\" \"$@\"\n' '''\n"
+)
 
 
 def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def make_wheel(dest: Path, name: str, version: str, files: dict[str, str | bytes],
-               console_scripts: dict[str, str] | None = None, top_level: bool = True) -> Path:
+def make_wheel(
+    dest: Path,
+    name: str,
+    version: str,
+    files: dict[str, str | bytes],
+    console_scripts: dict[str, str] | None = None,
+    top_level: bool = True,
+) -> Path:
     """Write `<name>-<version>-py3-none-any.whl` into `dest` and return its path."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     content: dict[str, bytes] = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
     content[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    content[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: runenv-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    content[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: runenv-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     if top_level:
         tops = sorted({p.split("/")[0].removesuffix(".py") for p in files})
         content[f"{info}/top_level.txt"] = ("\n".join(tops) + "\n").encode()
@@ -81,17 +92,36 @@ def make_wheel(dest: Path, name: str, version: str, files: dict[str, str | bytes
 def fixture_wheels(dest: Path) -> list[Path]:
     """A good wheel with a console script, one that raises on import, one with a broken extension."""
     return [
-        make_wheel(dest, "goodpkg", "1.0", {
-            "goodpkg/__init__.py": "__version__ = '1.0'\n",
-            "goodpkg/cli.py": ("import sys\n\ndef main():\n    print('goodpkg 1.0', *sys.argv[1:])\n"
-                               "    return int(sys.argv[1]) if sys.argv[1:2] and sys.argv[1].isdigit() else 0\n"),
-        }, console_scripts={"goodpkg": "goodpkg.cli:main"}),
-        make_wheel(dest, "raisepkg", "2.0", {
-            "raisepkg/__init__.py": "raise RuntimeError('raisepkg refuses to import')\n",
-        }),
-        make_wheel(dest, "brokenext", "0.1", {
-            f"brokenext{EXT_SUFFIX}": b"this is not a shared object\n" * 8,
-        }, top_level=False),
+        make_wheel(
+            dest,
+            "goodpkg",
+            "1.0",
+            {
+                "goodpkg/__init__.py": "__version__ = '1.0'\n",
+                "goodpkg/cli.py": (
+                    "import sys\n\ndef main():\n    print('goodpkg 1.0', *sys.argv[1:])\n"
+                    "    return int(sys.argv[1]) if sys.argv[1:2] and sys.argv[1].isdigit() else 0\n"
+                ),
+            },
+            console_scripts={"goodpkg": "goodpkg.cli:main"},
+        ),
+        make_wheel(
+            dest,
+            "raisepkg",
+            "2.0",
+            {
+                "raisepkg/__init__.py": "raise RuntimeError('raisepkg refuses to import')\n",
+            },
+        ),
+        make_wheel(
+            dest,
+            "brokenext",
+            "0.1",
+            {
+                f"brokenext{EXT_SUFFIX}": b"this is not a shared object\n" * 8,
+            },
+            top_level=False,
+        ),
     ]
 
 
@@ -111,23 +141,34 @@ def copy_base_prefix(dest: Path) -> Path:
         else:
             shutil.copy2(lib, target)
     stdlib = base / "lib" / f"python{PY_MINOR}"
-    shutil.copytree(stdlib, dest / "lib" / f"python{PY_MINOR}", symlinks=True,
-                    ignore=lambda d, names: [n for n in names if n in _STDLIB_SKIP or n.startswith("config-")])
+    shutil.copytree(
+        stdlib,
+        dest / "lib" / f"python{PY_MINOR}",
+        symlinks=True,
+        ignore=lambda d, names: [n for n in names if n in _STDLIB_SKIP or n.startswith("config-")],
+    )
     (dest / "lib" / f"python{PY_MINOR}" / "site-packages").mkdir()
     patchelf = Path(sysconfig.get_path("scripts")) / "patchelf"
-    subprocess.run([str(patchelf if patchelf.exists() else "patchelf"), "--set-rpath", "$ORIGIN/../lib", str(exe)],
-                   check=True)
+    subprocess.run(
+        [str(patchelf if patchelf.exists() else "patchelf"), "--set-rpath", "$ORIGIN/../lib", str(exe)], check=True
+    )
     return dest
 
 
 def install_wheel(prefix: Path, wheel: Path) -> None:
     """Install `wheel` into the prefix's site-packages; its console scripts find python beside them."""
     site = prefix / "lib" / f"python{PY_MINOR}" / "site-packages"
-    scheme = {"purelib": str(site), "platlib": str(site), "scripts": str(prefix / "bin"),
-              "headers": str(prefix / "include"), "data": str(prefix)}
+    scheme = {
+        "purelib": str(site),
+        "platlib": str(site),
+        "scripts": str(prefix / "bin"),
+        "headers": str(prefix / "include"),
+        "data": str(prefix),
+    }
     before = set((prefix / "bin").iterdir())
-    destination = SchemeDictionaryDestination(scheme, interpreter=str(prefix / "bin" / f"python{PY_MINOR}"),
-                                              script_kind="posix")
+    destination = SchemeDictionaryDestination(
+        scheme, interpreter=str(prefix / "bin" / f"python{PY_MINOR}"), script_kind="posix"
+    )
     with WheelFile.open(wheel) as source:
         install(source, destination, {"INSTALLER": b"runenv-tests"})
     for script in set((prefix / "bin").iterdir()) - before:
@@ -217,7 +258,9 @@ def host_prefix(dest: Path, python: str | None = None, version: str = HOST_VERSI
     platform = host_runtime_platform()
     (dest / "bin").mkdir(parents=True)
     (dest / platform.site_packages(version)).mkdir(parents=True)
-    (dest / "pyvenv.cfg").write_text(f"home = {real.parent}\ninclude-system-site-packages = false\nversion = {version}\n")
+    (dest / "pyvenv.cfg").write_text(
+        f"home = {real.parent}\ninclude-system-site-packages = false\nversion = {version}\n"
+    )
     os.symlink(real, dest / platform.python_exe(version))
     return dest
 
