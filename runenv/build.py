@@ -19,6 +19,7 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
+from runenv.hooks import run_before_pack
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
@@ -243,8 +244,8 @@ def install_packages(ctx: BuildContext) -> None:
     ctx.manifest.skipped.extend(lock.skipped)
 
 
-# The pipeline for one artifact, up to packing.
-STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages]
+# The pipeline for one artifact, up to packing; the beforePack hook sees the finished prefix.
+STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages, run_before_pack]
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:

@@ -182,6 +182,37 @@ class PackagesConfig(Model):
         return _merge_name_keys(value)
 
 
+def _hook_command(value: str | list[str]) -> str | list[str]:
+    if not (value.strip() if isinstance(value, str) else value):
+        raise ValueError('empty hook command (expected an argv list like ["./sign.sh"] or a shell string)')
+    return value
+
+
+# An argv list (run as is) or a string (run by the shell: sh -c, cmd /c on Windows).
+HookCommand = Annotated[str | list[str], AfterValidator(_hook_command)]
+HookPlatform = Literal["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch64", "windows-x64", "*"]
+
+
+class HooksConfig(Model):
+    """Commands run on the staged runtime during a build (e.g. signing before packing)."""
+
+    before_pack: dict[HookPlatform, HookCommand | None] = Field(
+        default_factory=dict,
+        alias="beforePack",
+        description='{platform or "*": command or null}; a plain command means {"*": command}',
+    )
+
+    @field_validator("before_pack", mode="before")
+    @classmethod
+    def _every_platform(cls, value: object) -> object:
+        return {"*": value} if isinstance(value, (str, list)) else value
+
+    def before_pack_for(self, platform: str) -> str | list[str] | None:
+        """The beforePack command for `platform`: its own entry, else the "*" entry."""
+        hooks = self.before_pack
+        return hooks[platform] if platform in hooks else hooks.get("*")  # type: ignore[index]
+
+
 class BuildConfig(Model):
     enable_logging: bool = Field(True, alias="enableLogging")
     parallel_downloads: bool = Field(True, alias="parallelDownloads")
@@ -193,6 +224,13 @@ class BuildConfig(Model):
     macosx: str | None = Field(None, pattern=r"^1\d\.\d+$", description="macOS deployment target floor")
     ship_sdists: bool = Field(False, alias="shipSdists")
     wheelhouse: bool = False
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    runners: dict[PlatformKey, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict, description="CI runner label per platform for `runenv matrix` (defaults: README)"
+    )
+    native: list[PlatformKey] = Field(
+        default_factory=list, description="platforms always built on their own runner (native verification)"
+    )
 
 
 class VerifyConfig(Model):
