@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -86,11 +87,18 @@ def publish_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be uploaded; change nothing."),
     force: bool = typer.Option(False, "--force", help="Replace artifacts published with other bytes."),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to an OCI registry that is not loopback."),
+    sources: list[Path] | None = typer.Option(
+        None, "--from", help="Directory of built artifacts, e.g. a CI runner's dist/ (repeatable; default: dist/)."
+    ),
 ) -> None:
     """Upload built runtime tarballs to a target and list them in its catalogue (index.json)."""
     opts = options(ctx)
     ws = opts.workspace()
     selected = ws.select(list(runtimes or []), all_runtimes)
+    for directory in sources or []:
+        if not directory.is_dir():
+            raise UsageError(f"--from {directory}: not a directory")
+    from_dirs = [d.resolve() for d in sources] if sources else None
     for key in platforms or []:
         get_platform(key)
     plans: dict[str, list[tuple[Runtime, list[str]]]] = {}
@@ -100,8 +108,9 @@ def publish_cmd(
         url = choose_target(to, os.environ.get("RUNENV_PUBLISH_TARGET"), loaded.config.publish.target, ws.root)
         if url is None:
             raise UsageError(f"no publish target for runtime {rt.name}", hint=TARGET_HINT)
-        wanted = list(platforms) if platforms else built_platforms(ws, rt, list(loaded.config.build.platforms))
-        plans.setdefault(url, []).append((rt, wanted or list(loaded.config.build.platforms)))
+        configured = list(loaded.config.build.platforms)
+        wanted = list(platforms) if platforms else built_platforms(ws, rt, configured, from_dirs)
+        plans.setdefault(url, []).append((rt, wanted or configured))
         timeout = float(loaded.config.build.timeout)
     reports = []
     for url, entries in plans.items():
@@ -109,10 +118,10 @@ def publish_cmd(
         try:
             items = []
             for rt, wanted in entries:
-                if not platforms and not built_platforms(ws, rt, wanted):
+                if not platforms and not built_platforms(ws, rt, wanted, from_dirs):
                     items.append(not_built(rt, wanted))
                     continue
-                items += [plan_item(ws, rt, key, target, force) for key in wanted]
+                items += [plan_item(ws, rt, key, target, force, from_dirs) for key in wanted]
             reports.append(publish(target, items, dry_run=dry_run, progress=_progress(opts, target.display)))
         finally:
             target.close()

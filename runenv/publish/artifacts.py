@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ ARCHIVE_KINDS = {
     ".tar.gz": "application/vnd.runenv.runtime.layer.v1.tar+gzip",
     ".tar.zst": "application/vnd.runenv.runtime.layer.v1.tar+zstd",
 }
+Sources = Sequence[Path] | None  # directories holding built artifacts (`publish --from`); None: the workspace's dist/
 
 
 @dataclass(frozen=True)
@@ -53,18 +55,42 @@ def build_hint(runtime: str, platform: str) -> str:
     return f"run `runenv build {runtime} --platform {platform}`"
 
 
-def find_tarball(ws: Workspace, rt: Runtime, platform: str) -> Path | None:
-    """The built tarball of (runtime, platform) in dist/, whatever its compression, or None."""
-    for suffix in ARCHIVE_KINDS:
-        candidate = ws.dist_dir / f"{rt.artifact_stem(platform)}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+def find_tarball(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> Path | None:
+    """The built tarball of (runtime, platform) in dist/ (or the first of `sources` holding one), or None."""
+    found = find_tarballs(ws, rt, platform, sources)
+    return found[0] if found else None
 
 
-def built_platforms(ws: Workspace, rt: Runtime, platforms: list[str]) -> list[str]:
-    """Those of `platforms` that have a tarball in dist/."""
-    return [p for p in platforms if find_tarball(ws, rt, p) is not None]
+def find_tarballs(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> list[Path]:
+    """Every copy of the (runtime, platform) tarball in `sources` (default: dist/), whatever its compression."""
+    found = []
+    for directory in sources or [ws.dist_dir]:
+        for suffix in ARCHIVE_KINDS:
+            candidate = directory / f"{rt.artifact_stem(platform)}{suffix}"
+            if candidate.is_file():
+                found.append(candidate)
+                break
+    return found
+
+
+def built_platforms(ws: Workspace, rt: Runtime, platforms: list[str], sources: Sources = None) -> list[str]:
+    """Those of `platforms` that have a tarball in dist/ (or in any of `sources`)."""
+    return [p for p in platforms if find_tarball(ws, rt, p, sources) is not None]
+
+
+def _one_copy(copies: list[Path], hint: str) -> Path:
+    """The tarball to publish when several source directories hold it: identical bytes are one artifact."""
+    if len(copies) == 1:
+        return copies[0]
+    first, digest = copies[0], sha256_file(copies[0])
+    for other in copies[1:]:
+        theirs = sha256_file(other)
+        if theirs != digest:
+            raise PublishError(
+                f"{first.name} differs between {first.parent} (sha256 {digest}) and {other.parent} (sha256 {theirs})",
+                hint=hint,
+            )
+    return first
 
 
 def _read_checksum(tarball: Path, hint: str) -> str:
@@ -84,20 +110,25 @@ def _python_version(manifest: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
-def load_artifact(ws: Workspace, rt: Runtime, platform: str) -> LocalArtifact:
-    """The built artifact of (runtime, platform); refused when missing, incomplete or older than its lock."""
+def load_artifact(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> LocalArtifact:
+    """The built artifact of (runtime, platform); refused when missing, incomplete or older than its lock.
+
+    With several `sources`, copies in more than one of them must hold the same bytes.
+    """
     hint = build_hint(rt.name, platform)
-    tarball = find_tarball(ws, rt, platform)
-    if tarball is None:
+    copies = find_tarballs(ws, rt, platform, sources)
+    if not copies:
+        where = ", ".join(str(d) for d in sources or [ws.dist_dir])
         raise PublishError(
-            f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz in {ws.dist_dir})",
+            f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz in {where})",
             hint=hint,
         )
+    tarball = _one_copy(copies, hint)
     checksum = tarball.with_name(tarball.name + ".sha256")
-    manifest = ws.dist_dir / f"{rt.artifact_stem(platform)}.manifest.toml"
+    manifest = tarball.with_name(f"{rt.artifact_stem(platform)}.manifest.toml")
     for needed in (checksum, manifest):
         if not needed.is_file():
-            raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {ws.dist_dir}", hint=hint)
+            raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {tarball.parent}", hint=hint)
     lock = rt.lock_path(platform)
     if lock.is_file() and lock.stat().st_mtime > tarball.stat().st_mtime:
         raise PublishError(f"{tarball.name} is older than its lock {lock.relative_to(ws.root)}", hint=hint)

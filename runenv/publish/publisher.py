@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runenv.errors import PublishError
-from runenv.publish.artifacts import LocalArtifact, build_hint, load_artifact, verify_local
+from runenv.publish.artifacts import LocalArtifact, Sources, build_hint, load_artifact, verify_local
 from runenv.publish.catalogue import catalogue_entry, empty_catalogue, now_utc, with_entries
 from runenv.publish.target import Progress, RemoteFile, Target
 from runenv.workspace import Runtime, Workspace
@@ -82,10 +82,12 @@ def decide(artifact: LocalArtifact, remote: RemoteFile | None, force: bool) -> t
     return "refuse", conflict
 
 
-def plan_item(ws: Workspace, rt: Runtime, platform: str, target: Target, force: bool) -> PublishItem:
-    """Check the local artifact (built, fresh, intact) and compare it with the target."""
+def plan_item(
+    ws: Workspace, rt: Runtime, platform: str, target: Target, force: bool, sources: Sources = None
+) -> PublishItem:
+    """Check the local artifact (built, fresh, intact; in dist/ or `sources`) and compare it with the target."""
     try:
-        artifact = load_artifact(ws, rt, platform)
+        artifact = load_artifact(ws, rt, platform, sources)
         verify_local(artifact)
     except PublishError as exc:
         return PublishItem(rt.name, platform, "refuse", exc.message, exc.hint)
