@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact
@@ -13,6 +15,19 @@ CATALOGUE_NAME = "index.json"
 FORMAT = 1
 
 Catalogue = dict[str, Any]
+
+
+class Keyed(Protocol):
+    """What names a catalogue entry: a LocalArtifact, or a record read back from a target."""
+
+    @property
+    def runtime(self) -> str: ...
+
+    @property
+    def platform(self) -> str: ...
+
+
+Entries = list[tuple[Keyed, dict[str, Any]]]  # an artifact and its catalogue record
 
 
 def empty_catalogue() -> Catalogue:
@@ -49,7 +64,7 @@ def catalogue_entry(artifact: LocalArtifact, location: dict[str, str], published
     }
 
 
-def with_entries(catalogue: Catalogue, entries: list[tuple[LocalArtifact, dict[str, Any]]]) -> Catalogue:
+def with_entries(catalogue: Catalogue, entries: Entries) -> Catalogue:
     """A copy of `catalogue` listing `entries`; an unchanged artifact keeps its first published time."""
     runtimes = {rt: dict(platforms) for rt, platforms in catalogue.get("runtimes", {}).items()}
     for artifact, entry in entries:
@@ -59,3 +74,25 @@ def with_entries(catalogue: Catalogue, entries: list[tuple[LocalArtifact, dict[s
             entry = {**entry, "published": old["published"]}
         platforms[artifact.platform] = entry
     return {**catalogue, "format": FORMAT, "runtimes": runtimes}
+
+
+class CatalogueStore(Protocol):
+    def read_catalogue(self) -> Catalogue | None: ...
+
+    def write_catalogue(self, catalogue: Catalogue) -> None: ...
+
+
+def merge_catalogue(store: CatalogueStore, entries: Entries) -> None:
+    """Read the store's catalogue, add `entries`, write it back if that changed it (callers hold the lock)."""
+    before = store.read_catalogue()
+    after = with_entries(before or empty_catalogue(), entries)
+    if after != before:
+        store.write_catalogue(after)
+
+
+def backoff_delays(attempts: int, first: float = 0.05, cap: float = 2.0) -> Iterator[float]:
+    """Randomised exponential waits between retries of a contended catalogue update (full jitter)."""
+    delay = first
+    for _ in range(attempts):
+        yield random.uniform(0, delay)
+        delay = min(cap, delay * 2)

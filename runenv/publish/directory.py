@@ -12,8 +12,23 @@ from typing import BinaryIO
 from runenv.cache import CHUNK, sha256_file
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact
-from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
+from runenv.publish.catalogue import (
+    CATALOGUE_NAME,
+    Catalogue,
+    Entries,
+    merge_catalogue,
+    parse_catalogue,
+    render_catalogue,
+)
 from runenv.publish.target import Progress, RemoteFile
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
+
+LOCK_NAME = f".{CATALOGUE_NAME}.lock"
 
 
 def artifact_dir(artifact: LocalArtifact) -> str:
@@ -60,6 +75,11 @@ class DirectoryTarget:
     def write_catalogue(self, catalogue: Catalogue) -> None:
         self._write_bytes(self.root / CATALOGUE_NAME, render_catalogue(catalogue))
 
+    def add_to_catalogue(self, entries: Entries) -> None:
+        """Read, merge and replace index.json holding an exclusive lock on `.index.json.lock` beside it."""
+        with exclusive_lock(self.root / LOCK_NAME):
+            merge_catalogue(self, entries)
+
     def close(self) -> None:
         pass
 
@@ -73,6 +93,27 @@ class DirectoryTarget:
     def _write_bytes(self, dest: Path, data: bytes) -> None:
         with temp_beside(dest) as out:
             out.write(data)
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on `path` (flock; msvcrt on Windows) while the block runs; waits for other holders.
+
+    The lock file stays: removing it would let a waiter lock a file that a newcomer no longer sees.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PublishError(f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises OSError
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextmanager

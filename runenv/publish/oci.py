@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import urllib.parse
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,16 @@ from runenv.errors import PublishError, UsageError
 from runenv.fetch import redact
 from runenv.platforms import get_platform
 from runenv.publish.artifacts import LocalArtifact
-from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
+from runenv.publish.catalogue import (
+    CATALOGUE_NAME,
+    Catalogue,
+    Entries,
+    backoff_delays,
+    empty_catalogue,
+    parse_catalogue,
+    render_catalogue,
+    with_entries,
+)
 from runenv.publish.target import Credentials, Progress, RemoteFile
 from runenv.publish.transport import PublishClient
 
@@ -24,6 +35,9 @@ CATALOGUE_LAYER = "application/vnd.runenv.catalogue.v1+json"
 CATALOGUE_ARTIFACT = "application/vnd.runenv.catalogue.v1"
 EMPTY = "application/vnd.oci.empty.v1+json"
 CATALOGUE_TAG = "catalogue"
+ENTRY_ARTIFACT = "application/vnd.runenv.catalogue-entry.v1"
+ENTRY_KEY = "org.runenv.catalogue.entry"
+RECONCILE_ATTEMPTS = 30
 TITLE = "org.opencontainers.image.title"
 PLATFORM_KEY = "org.runenv.platform"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -98,6 +112,7 @@ class OciTarget:
         self.base, self.repo = registry_base(url, insecure)
         self.display = "oci://" + self.base.split("://", 1)[1].replace("/v2/", "/", 1).rstrip("/")
         self.http = PublishClient(creds, timeout)
+        self._manifests: dict[tuple[str, str], tuple[str, int]] = {}  # (runtime, platform) → platform manifest
 
     # -- manifests and blobs --------------------------------------------------------------
 
@@ -167,6 +182,11 @@ class OciTarget:
         layer = self._layer_of(found[0], artifact.platform, what) if found else None
         if layer is None:
             return None
+        assert found is not None
+        entry = next(
+            m for m in found[0]["manifests"] if m.get("annotations", {}).get(PLATFORM_KEY) == artifact.platform
+        )
+        self._manifests[(artifact.runtime, artifact.platform)] = (entry["digest"], int(entry["size"]))
         return RemoteFile(int(layer.get("size", -1)), str(layer.get("digest", "")).removeprefix("sha256:"))
 
     def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
@@ -178,6 +198,7 @@ class OciTarget:
         manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
         digest = _digest(_canonical(manifest))
         self._put_manifest(digest, manifest, MANIFEST, what)
+        self._manifests[(artifact.runtime, artifact.platform)] = (digest, len(_canonical(manifest)))
         current = self._get_manifest(artifact.runtime, what)
         self._put_manifest(
             artifact.runtime,
@@ -227,5 +248,115 @@ class OciTarget:
         }
         self._put_manifest(CATALOGUE_TAG, manifest, MANIFEST, what)
 
+    def add_to_catalogue(self, entries: Entries) -> None:
+        """Record each entry under its own tag, then rebuild the runtime indexes and the catalogue from all of them."""
+        for artifact, entry in entries:
+            digest, size = self._manifests[(artifact.runtime, artifact.platform)]
+            record = CatalogueRecord(artifact.runtime, artifact.platform, entry, digest, size)
+            self._put_record(record)
+        self._reconcile()
+
+    # -- many publishers, one catalogue ----------------------------------------------------
+    # A registry has no conditional tag update, so the shared tags (`<runtime>`, `catalogue`) are derived:
+    # every publisher first writes its entries under tags of their own (`catalogue.<runtime>.<platform>`),
+    # then rewrites the shared tags from every entry tag until a pass finds nothing to change. The last
+    # write of a shared tag is followed by its writer's check, which sees every finished publisher's entries.
+
+    def _put_record(self, record: CatalogueRecord) -> None:
+        what = "recording the catalogue entry"
+        old = self._record(record.tag, what)
+        if old is not None and old.entry.get("sha256") == record.entry["sha256"] and old.digest == record.digest:
+            return  # the same artifact again: keep its first published time
+        empty = b"{}"
+        self._push_blob(empty, _digest(empty), what)
+        descriptor = {"mediaType": EMPTY, "digest": _digest(empty), "size": len(empty)}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "artifactType": ENTRY_ARTIFACT,
+            "config": descriptor,
+            "layers": [descriptor],
+            "annotations": {ENTRY_KEY: json.dumps(record.as_json(), sort_keys=True)},
+        }
+        self._put_manifest(record.tag, manifest, MANIFEST, what)
+
+    def _record(self, tag: str, what: str) -> CatalogueRecord | None:
+        found = self._get_manifest(tag, what)
+        if found is None:
+            return None
+        try:
+            return CatalogueRecord.from_json(json.loads(found[0]["annotations"][ENTRY_KEY]))
+        except (KeyError, TypeError, ValueError):
+            raise PublishError(f"{what}: {self.display}:{tag} is not a runenv catalogue entry") from None
+
+    def _tags(self, what: str) -> list[str]:
+        """Every tag of the repository (following the registry's pagination links)."""
+        tags: list[str] = []
+        url: str | None = self.base + "tags/list?n=1000"
+        while url:
+            response = self.http.request("GET", url, what, ok=(200, 404))
+            if response.status_code == 404:
+                return tags
+            tags += response.json().get("tags") or []
+            link = response.links.get("next", {}).get("url")
+            url = urllib.parse.urljoin(self.base, link) if link else None
+        return tags
+
+    def _reconcile(self) -> None:
+        """Rewrite the `<runtime>` indexes and the `catalogue` tag from every entry tag until nothing changes."""
+        what = "updating the catalogue"
+        for delay in backoff_delays(RECONCILE_ATTEMPTS):
+            records = [
+                r
+                for tag in self._tags(what)
+                if tag.startswith(f"{CATALOGUE_TAG}.")
+                for r in [self._record(tag, what)]
+                if r is not None
+            ]
+            wrote = False
+            for runtime in sorted({r.runtime for r in records}):
+                found = self._get_manifest(runtime, what)
+                current = found[0] if found else None
+                wanted = current
+                for r in (r for r in records if r.runtime == runtime):
+                    wanted = index_with(wanted, r.platform, r.digest, r.size)
+                if wanted != current:
+                    self._put_manifest(runtime, wanted, INDEX, what)
+                    wrote = True
+            before = self.read_catalogue()
+            after = with_entries(before or empty_catalogue(), [(r, r.entry) for r in records])
+            if after != before:
+                self.write_catalogue(after)
+                wrote = True
+            if not wrote:
+                return
+            time.sleep(delay)
+        raise PublishError(
+            f"{what}: {self.display} kept changing under {RECONCILE_ATTEMPTS} attempts (other publishers at work)",
+            hint="re-run the publish: what is published is found and catalogued",
+        )
+
     def close(self) -> None:
         self.http.close()
+
+
+@dataclass(frozen=True)
+class CatalogueRecord:
+    """One catalogue entry as its own tag: the entry, and the platform manifest the runtime index lists."""
+
+    runtime: str
+    platform: str
+    entry: dict[str, Any]
+    digest: str
+    size: int
+
+    @property
+    def tag(self) -> str:
+        return f"{CATALOGUE_TAG}.{self.runtime}.{self.platform}"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CatalogueRecord:
+        return cls(data["runtime"], data["platform"], dict(data["entry"]), data["digest"], int(data["size"]))

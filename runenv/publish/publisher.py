@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact, Sources, build_hint, load_artifact, verify_local
-from runenv.publish.catalogue import catalogue_entry, empty_catalogue, now_utc, with_entries
+from runenv.publish.catalogue import catalogue_entry, now_utc
 from runenv.publish.target import Progress, RemoteFile, Target
 from runenv.workspace import Runtime, Workspace
 
@@ -118,7 +118,7 @@ def publish(
     report = PublishReport(target.display, items, dry_run)
     if dry_run or report.refused:
         return report
-    catalogue = target.read_catalogue()
+    target.read_catalogue()  # an unreadable catalogue fails before anything is uploaded
     for item in report.of("upload", "replace"):
         assert item.artifact is not None
         remote = target.upload(item.artifact, progress(item))
@@ -130,16 +130,7 @@ def publish(
             )
         report.uploaded.append(item)
     published = now_utc()
-    placed = [i for i in items if i.action != "refuse" and i.artifact is not None]
-    before = catalogue or empty_catalogue()
-    after = with_entries(
-        before,
-        [
-            (i.artifact, catalogue_entry(i.artifact, target.location(i.artifact), published))
-            for i in placed
-            if i.artifact is not None
-        ],
-    )
-    if after != catalogue:
-        target.write_catalogue(after)
+    placed = [i.artifact for i in items if i.action != "refuse" and i.artifact is not None]
+    # Re-read and merged under the target's own concurrency control: other publishers may be at work.
+    target.add_to_catalogue([(a, catalogue_entry(a, target.location(a), published)) for a in placed])
     return report

@@ -12,7 +12,7 @@ from typing import Protocol
 from runenv.errors import UsageError
 from runenv.fetch import redact
 from runenv.publish.artifacts import LocalArtifact
-from runenv.publish.catalogue import Catalogue
+from runenv.publish.catalogue import Catalogue, Entries
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
 
@@ -44,6 +44,9 @@ class Target(Protocol):
 
     def write_catalogue(self, catalogue: Catalogue) -> None:
         """Replace the catalogue (atomically where the target allows it)."""
+
+    def add_to_catalogue(self, entries: Entries) -> None:
+        """Add `entries` to the catalogue without losing what concurrent publishers add (lock or conditional write)."""
 
     def close(self) -> None: ...
 

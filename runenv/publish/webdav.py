@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact
-from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
+from runenv.publish.catalogue import (
+    CATALOGUE_NAME,
+    Catalogue,
+    Entries,
+    merge_catalogue,
+    parse_catalogue,
+    render_catalogue,
+)
 from runenv.publish.directory import artifact_dir
 from runenv.publish.target import Credentials, Progress, RemoteFile, strip_userinfo
 from runenv.publish.transport import Body, PublishClient
 
 # Headers in which stores such as Artifactory and Nexus report a file's sha256, sparing a download.
 CHECKSUM_HEADERS = ("X-Checksum-Sha256", "X-Checksum-SHA256")
+LOCK_NAME = f".{CATALOGUE_NAME}.lock"  # a collection: MKCOL creates it atomically or fails
+LOCK_STALE_AFTER = 60.0  # seconds one owner may hold the lock while we wait before it is taken as dead
 
 
 class WebDavTarget:
@@ -81,6 +94,44 @@ class WebDavTarget:
         if moved.status_code in (405, 501):
             self._put(CATALOGUE_NAME, data, what)
             self.http.request("DELETE", self._url(temp), what, ok=(200, 204, 404))
+
+    def add_to_catalogue(self, entries: Entries) -> None:
+        """Read, merge and replace index.json while holding the `.index.json.lock/` collection."""
+        with self._catalogue_lock():
+            merge_catalogue(self, entries)
+
+    @contextmanager
+    def _catalogue_lock(self) -> Iterator[None]:
+        """MKCOL `.index.json.lock/` (it fails while the collection exists, atomically), hold it, DELETE it.
+
+        A lock held by the same owner for LOCK_STALE_AFTER seconds of waiting (a publisher that died) is broken.
+        """
+        what = "locking the catalogue"
+        token = secrets.token_hex(8)
+        lock = self._url(f"{LOCK_NAME}/")
+        waited_on: str | None = None  # the owner we are waiting for
+        since = time.monotonic()
+        while True:
+            made = self.http.request("MKCOL", lock, what, ok=(201, 405))
+            if made.status_code == 201:
+                break
+            owner = self._lock_owner(what)
+            if owner != waited_on:
+                waited_on, since = owner, time.monotonic()
+            elif time.monotonic() - since > LOCK_STALE_AFTER:
+                self.http.request("DELETE", lock, "breaking a stale catalogue lock", ok=(200, 204, 404))
+                continue
+            time.sleep(random.uniform(0.02, 0.25))
+        try:
+            self.http.request("PUT", self._url(f"{LOCK_NAME}/owner"), what, body=token.encode())
+            yield
+        finally:
+            if self._lock_owner("unlocking the catalogue") in (token, None):
+                self.http.request("DELETE", lock, "unlocking the catalogue", ok=(200, 204, 404))
+
+    def _lock_owner(self, what: str) -> str | None:
+        response = self.http.request("GET", self._url(f"{LOCK_NAME}/owner"), what, ok=(200, 404))
+        return response.text if response.status_code == 200 else None
 
     def close(self) -> None:
         self.http.close()
