@@ -83,7 +83,9 @@ def publish_cmd(
     platforms: list[str] | None = typer.Option(
         None, "--platform", "-p", help="Platform to publish (repeatable; default: every built one)."
     ),
-    to: str | None = typer.Option(None, "--to", help="Target: directory, file://, http(s)://, oci://host/repo."),
+    to: str | None = typer.Option(
+        None, "--to", help="Target: directory, file://, http(s)://, s3://bucket/prefix, oci://host/repo."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be uploaded; change nothing."),
     force: bool = typer.Option(False, "--force", help="Replace artifacts published with other bytes."),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to an OCI registry that is not loopback."),
@@ -103,6 +105,7 @@ def publish_cmd(
         get_platform(key)
     plans: dict[str, list[tuple[Runtime, list[str]]]] = {}
     timeout = 300.0
+    s3_endpoint: str | None = None
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
         url = choose_target(to, os.environ.get("RUNENV_PUBLISH_TARGET"), loaded.config.publish.target, ws.root)
@@ -112,9 +115,10 @@ def publish_cmd(
         wanted = list(platforms) if platforms else built_platforms(ws, rt, configured, from_dirs)
         plans.setdefault(url, []).append((rt, wanted or configured))
         timeout = float(loaded.config.build.timeout)
+        s3_endpoint = loaded.config.publish.s3_endpoint or s3_endpoint
     reports = []
     for url, entries in plans.items():
-        target = open_target(url, timeout=timeout, insecure=insecure)
+        target = open_target(url, timeout=timeout, insecure=insecure, s3_endpoint=s3_endpoint)
         try:
             items = []
             for rt, wanted in entries:

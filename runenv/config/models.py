@@ -245,7 +245,10 @@ class VerifyConfig(Model):
 
 
 class PublishConfig(Model):
-    target: str | None = Field(None, description="directory, file://, http(s):// or oci:// target")
+    target: str | None = Field(None, description="directory, file://, http(s)://, s3:// or oci:// target")
+    s3_endpoint: IndexUrl | None = Field(
+        None, alias="s3Endpoint", description="S3-compatible endpoint URL for s3:// targets (RUNENV_S3_ENDPOINT wins)"
+    )
 
 
 class RuntimeConfig(Model):

@@ -84,9 +84,13 @@ def strip_userinfo(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
-def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:
-    """The target a URL names: `oci://`, `http(s)://`, `file://` or a plain directory path."""
+def open_target(url: str, *, timeout: float, insecure: bool = False, s3_endpoint: str | None = None) -> Target:
+    """The target a URL names: `oci://`, `http(s)://`, `s3://`, `file://` or a plain directory path."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "s3":
+        from runenv.publish.s3 import S3Target
+
+        return S3Target(url, timeout=timeout, endpoint=s3_endpoint)
     if scheme == "oci":
         from runenv.publish.oci import OciTarget
 
@@ -102,7 +106,7 @@ def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise UsageError(
             f"unsupported publish target {redact(url)!r}",
-            hint="use a directory, file://, http(s):// or oci://host[:port]/repository",
+            hint="use a directory, file://, http(s)://, s3://bucket/prefix or oci://host[:port]/repository",
         )
     from runenv.publish.directory import DirectoryTarget
 

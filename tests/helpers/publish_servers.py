@@ -1,4 +1,4 @@
-"""Real publish targets on loopback: nginx with WebDAV and basic auth, and the CNCF `docker-registry`."""
+"""Real publish targets on loopback: nginx with WebDAV and basic auth, the CNCF `docker-registry`, moto's S3."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -158,6 +159,47 @@ class Registry(LoopbackServer):
         return httpx.get(f"{self.api}/{path}", headers=headers, timeout=30)
 
 
+class MotoS3(LoopbackServer):
+    """moto's standalone S3-compatible server (PyPI `moto[server]`), with one bucket."""
+
+    bucket = "runenv-test"
+    key_id = "AKIAEXAMPLELOOPBACK"
+    secret = "loopback-s3-Secret/Key+123"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What a publisher needs in its environment to reach this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_REGION": "us-east-1",
+            "RUNENV_S3_ENDPOINT": self.endpoint,
+        }
+
+    def start(self) -> MotoS3:
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.launch(argv, self.prefix / "moto.log")
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+            region_name="us-east-1",
+        )
+
+    def get(self, key: str) -> bytes:
+        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
 def _need(tool: str) -> None:
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed (.ci/run installs it)")
@@ -172,6 +214,23 @@ def nginx(tmp_path: Path) -> Nginx:
     for d in (prefix, root / "runtimes"):
         d.mkdir(parents=True)
     server = Nginx(prefix, root, free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MotoS3:
+    """A running S3-compatible server with an empty bucket; the test's environment points at it."""
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (the test extra installs it)")
+    pytest.importorskip("boto3", reason="boto3 is not installed (the s3 extra installs it)")
+    prefix = tmp_path / "s3"
+    prefix.mkdir()
+    server = MotoS3(prefix, free_port())
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    server.start()
     yield server
     server.stop()
 
