@@ -38,6 +38,7 @@ CATALOGUE_TAG = "catalogue"
 ENTRY_ARTIFACT = "application/vnd.runenv.catalogue-entry.v1"
 ENTRY_KEY = "org.runenv.catalogue.entry"
 RECONCILE_ATTEMPTS = 30
+BLOB_RETRIES = 8
 TITLE = "org.opencontainers.image.title"
 PLATFORM_KEY = "org.runenv.platform"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -127,17 +128,37 @@ class OciTarget:
         except ValueError:
             raise PublishError(f"{what}: {self.display}:{reference} is not a JSON manifest") from None
 
-    def _put_manifest(self, reference: str, document: dict[str, Any], media_type: str, what: str) -> tuple[str, int]:
+    def _put_manifest(
+        self,
+        reference: str,
+        document: dict[str, Any],
+        media_type: str,
+        what: str,
+        blobs: tuple[tuple[Path | bytes, str], ...] = (),
+    ) -> tuple[str, int]:
+        """PUT a manifest; when the registry reports one of its `blobs` unknown, push them again and retry.
+
+        Two publishers pushing the same blob at once (the empty config, a catalogue) can leave the registry
+        briefly without it.
+        """
         data = _canonical(document)
-        self.http.request(
-            "PUT",
-            self.base + f"manifests/{reference}",
-            what,
-            body=data,
-            headers={"Content-Type": media_type},
-            ok=(201,),
-        )
-        return _digest(data), len(data)
+        for delay in backoff_delays(BLOB_RETRIES if blobs else 1):
+            response = self.http.request(
+                "PUT",
+                self.base + f"manifests/{reference}",
+                what,
+                body=data,
+                headers={"Content-Type": media_type},
+                ok=(201, 400),
+            )
+            if response.status_code == 201:
+                return _digest(data), len(data)
+            if not blobs or "BLOB_UNKNOWN" not in response.text:
+                break
+            time.sleep(delay)
+            for body, digest in blobs:
+                self._push_blob(body, digest, what)
+        raise self.http.status_error(response, what)
 
     def _blob_size(self, digest: str, what: str) -> int | None:
         response = self.http.request("HEAD", self.base + f"blobs/{digest}", what, ok=(200, 404))
@@ -197,7 +218,8 @@ class OciTarget:
         self._push_blob(artifact.tarball, layer_digest, what, progress)
         manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
         digest = _digest(_canonical(manifest))
-        self._put_manifest(digest, manifest, MANIFEST, what)
+        blobs = ((artifact.manifest, config_digest), (artifact.tarball, layer_digest))
+        self._put_manifest(digest, manifest, MANIFEST, what, blobs)
         self._manifests[(artifact.runtime, artifact.platform)] = (digest, len(_canonical(manifest)))
         current = self._get_manifest(artifact.runtime, what)
         self._put_manifest(
@@ -246,7 +268,7 @@ class OciTarget:
                 }
             ],
         }
-        self._put_manifest(CATALOGUE_TAG, manifest, MANIFEST, what)
+        self._put_manifest(CATALOGUE_TAG, manifest, MANIFEST, what, ((empty, _digest(empty)), (data, _digest(data))))
 
     def add_to_catalogue(self, entries: Entries) -> None:
         """Record each entry under its own tag, then rebuild the runtime indexes and the catalogue from all of them."""
@@ -278,7 +300,7 @@ class OciTarget:
             "layers": [descriptor],
             "annotations": {ENTRY_KEY: json.dumps(record.as_json(), sort_keys=True)},
         }
-        self._put_manifest(record.tag, manifest, MANIFEST, what)
+        self._put_manifest(record.tag, manifest, MANIFEST, what, ((empty, _digest(empty)),))
 
     def _record(self, tag: str, what: str) -> CatalogueRecord | None:
         found = self._get_manifest(tag, what)
