@@ -107,10 +107,13 @@ def exclusive_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise PublishError(f"cannot lock {path}: {exc.strerror}") from None
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        else:
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises OSError
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises OSError
+        except OSError as exc:
+            raise PublishError(f"cannot lock {path}: {exc.strerror}", hint="another publish may be stuck") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
