@@ -28,7 +28,7 @@ from runenv.platforms import Platform, get_platform, host_platform_key, is_host_
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
-from runenv.verify import load_allowlist, verify_tarball
+from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 
@@ -39,7 +39,7 @@ class BuildOptions:
     out_dir: Path
     offline: bool = False
     locked: bool = False  # fail on a stale or missing lock instead of re-locking
-    verify: bool = True  # verify the packed tarball when the host can run it
+    verify: bool = True  # verify the packed tarball (static checks for every platform, imports where the host runs it)
     pack_threads: int = 0
     warn: Callable[[str], None] = lambda _message: None
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop builds running in threads
@@ -274,6 +274,7 @@ def build_one(
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
     plan = build_plan(loaded, platform_key)
+    settings = settings_for(ws.root, loaded, platform_key) if options.verify else None  # bad allowlists: exit 2 now
     stem = loaded.runtime.artifact_stem(platform_key)
     scratch = scratch_root(ws.state_dir)
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
@@ -306,9 +307,10 @@ def build_one(
                 compression=loaded.config.build.compression,
             )
         verify = None
-        if options.verify and is_host_runnable(platform_key):
-            allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
-            report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=scratch / "verify")
+        if settings is not None:
+            report = verify_tarball(packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify")
+            for notice in report.notices():
+                options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()
             write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
