@@ -118,8 +118,9 @@ def test_allowed_import_failure_passes_and_is_recorded(index, build_workspace, r
     verify = read_manifest(ws, STEM)["verify"]
     assert verify == artifact["verify"]
     assert verify["ok"] and verify["relocated"] and verify["failures"] == []
-    assert [(a["distribution"], a["module"]) for a in verify["allowed"]] == [("importfails", "importfails")]
-    assert verify["modules_checked"] == 3 and verify["scripts_checked"] == 1  # tool_a, helper_lib, importfails
+    assert [(a["distribution"], a["module"]) for a in verify["allowedFailures"]] == [("importfails", "importfails")]
+    assert verify["imports"]["allowed"] == ["importfails: importfails: RuntimeError: importfails is broken on purpose"]
+    assert verify["imports"]["modules"] == 3 and verify["imports"]["scripts"] == 1  # tool_a, helper_lib, importfails
 
 
 def test_no_verify_skips_verification(index, build_workspace, run_cli) -> None:

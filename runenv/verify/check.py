@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runenv.config.load import LoadedConfig
+from runenv.plan import build_plan
 from runenv.platforms import DEFAULT_MANYLINUX, Platform
 from runenv.scratch import scratch_dir
 from runenv.unpack import extract_tarball, single_top_dir
@@ -31,6 +32,7 @@ class VerifySettings:
     allow: list[Allowance] = field(default_factory=list)
     floors: Floors = Floors(DEFAULT_MANYLINUX)
     no_deps: Collection[str] = ()
+    excluded: Collection[str] = ()  # left out on purpose wherever they appear: requirements on them are no failures
     run: bool = True  # run imports and the smoke test where the host can (False: static checks only)
 
 
@@ -38,7 +40,9 @@ def settings_for(workspace_root: Path, loaded: LoadedConfig, platform_key: str, 
     """The settings a runtime's merged config gives for one platform (allowlists read and checked)."""
     build = loaded.config.build
     allow = load_allowances(workspace_root, platform_key, loaded.config.verify.allow)
-    return VerifySettings(allow, Floors(build.manylinux, build.macosx), tuple(loaded.config.packages.no_deps), run)
+    excluded = tuple(build_plan(loaded, platform_key).excluded)
+    floors = Floors(build.manylinux, build.macosx)
+    return VerifySettings(allow, floors, tuple(loaded.config.packages.no_deps), excluded, run)
 
 
 def check_prefix(
@@ -83,7 +87,11 @@ def check_prefix(
         "packageFiles": sum(c.from_package for c in candidates),
     }
     closure, requirements = check_closure(
-        dists, platform, python_version, skipped=manifest_skipped(prefix), no_deps=settings.no_deps
+        dists,
+        platform,
+        python_version,
+        skipped={**dict.fromkeys(settings.excluded, "excluded"), **manifest_skipped(prefix)},
+        no_deps=settings.no_deps,
     )
     report.checks["closure"].ran = True
     report.checks["closure"].counts = {"requirements": requirements}

@@ -31,6 +31,7 @@ from runenv.interpreter import SUMS_NAME, archive_name
 from runenv.platforms import get_platform
 from runenv.relocate import patchelf
 from tests.helpers.http import StaticServer
+from tests.helpers.native import macho, pe_file
 
 RELEASE = "20990101"
 FLAVOR = "install_only_stripped"
@@ -120,23 +121,25 @@ def _write_files(root: Path, files: dict[str, bytes | str]) -> Path:
 
 
 def windows_layout(minor: str = MINOR) -> dict[str, bytes | str]:
+    """Real AMD64 PE files (launchers, not an interpreter): verify's static checks read them."""
     nodot = minor.replace(".", "")
     return {
-        "python.exe": b"MZ dummy python.exe",
-        "pythonw.exe": b"MZ dummy pythonw.exe",
-        f"python{nodot}.dll": b"MZ dummy dll",
+        "python.exe": pe_file("t64"),
+        "pythonw.exe": pe_file("w64"),
+        f"python{nodot}.dll": pe_file("t64"),
         "Lib/os.py": "# dummy\n",
         "Lib/site-packages/README.txt": "site-packages\n",
-        "DLLs/_ssl.pyd": b"MZ dummy pyd",
+        "DLLs/_ssl.pyd": pe_file("t64"),
         "Scripts/.keep": b"",
     }
 
 
 def macos_layout(minor: str = MINOR) -> dict[str, bytes | str]:
+    """Minimal arm64 Mach-O headers (no interpreter): verify's static checks read them."""
     return {
-        f"bin/python{minor}": b"\xcf\xfa\xed\xfe dummy mach-o",
+        f"bin/python{minor}": macho("arm64", dylibs=(f"@executable_path/../lib/libpython{minor}.dylib",)),
         "bin/python3": f"->python{minor}",
-        f"lib/libpython{minor}.dylib": b"\xcf\xfa\xed\xfe dummy dylib",
+        f"lib/libpython{minor}.dylib": macho("arm64", dylibs=("/usr/lib/libSystem.B.dylib",)),
         f"lib/python{minor}/os.py": "# dummy\n",
         f"lib/python{minor}/site-packages/README.txt": "site-packages\n",
         f"include/python{minor}/Python.h": "/* dummy */\n",
