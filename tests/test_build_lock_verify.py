@@ -119,7 +119,7 @@ def test_allowed_import_failure_passes_and_is_recorded(index, build_workspace, r
     assert verify == artifact["verify"]
     assert verify["ok"] and verify["relocated"] and verify["failures"] == []
     assert [(a["distribution"], a["module"]) for a in verify["allowedFailures"]] == [("importfails", "importfails")]
-    assert verify["imports"]["allowed"] == ["importfails: importfails: RuntimeError: importfails is broken on purpose"]
+    assert verify["imports"]["allowed"] == ["importfails: importfails: ImportError: importfails is broken on purpose"]
     assert verify["imports"]["modules"] == 3 and verify["imports"]["scripts"] == 1  # tool_a, helper_lib, importfails
 
 

@@ -53,23 +53,24 @@ def build_wheel(
     out: Path,
     name: str,
     version: str,
-    files: dict[str, str],
+    files: dict[str, str | bytes],
     *,
     requires: tuple[str, ...] = (),
     entry_points: str = "",
     tag: str = "py3-none-any",
 ) -> Path:
-    """A wheel with `files` (paths inside the wheel, `.data/...` allowed), METADATA, WHEEL and RECORD."""
+    """A wheel with `files` (paths inside the wheel, `.data/...` allowed; text or bytes), METADATA, WHEEL, RECORD."""
     dist = f"{name.replace('-', '_')}-{version}"
     info = f"{dist}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    contents = {path.replace("{data}", f"{dist}.data"): text for path, text in files.items()}
+    contents: dict[str, str | bytes] = {path.replace("{data}", f"{dist}.data"): text for path, text in files.items()}
     contents[f"{info}/METADATA"] = metadata
     contents[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: runenv-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     if entry_points:
         contents[f"{info}/entry_points.txt"] = entry_points
-    rows = [(path, _record_hash(text.encode()), str(len(text.encode()))) for path, text in contents.items()]
+    raw = {path: text if isinstance(text, bytes) else text.encode() for path, text in contents.items()}
+    rows = [(path, _record_hash(data), str(len(data))) for path, data in raw.items()]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([*rows, (f"{info}/RECORD", "", "")])
     contents[f"{info}/RECORD"] = buf.getvalue()
