@@ -281,3 +281,38 @@ def test_verify_tarball_with_relative_scratch_and_tarball_paths(runtime_tarball,
     monkeypatch.chdir(tmp_path)
     report = verify_tarball(Path(runtime_tarball.name), LINUX, PY_VERSION, allow(BOTH_BROKEN), scratch=Path("scratch"))
     assert report.ok and report.relocated
+
+
+def test_config_validate_checks_the_allowlist_files(make_workspace, run_cli):
+    ws = make_workspace(runtimes={PY_VERSION: {"verify": {"allow": {"numpy-*-cp312-*.whl": {"numpy._x": "boom"}}}}})
+    (ws / "checks").mkdir()
+    good = {"charset-normalizer-3-*-whl": {"81d243bd2c585b0f4821__mypyc": "invalid decimal literal"}}
+    (ws / "checks" / "linux-x64.json").write_text(json.dumps(good))
+    assert run_cli("-w", ws, "config", "validate").code == 0
+    (ws / "checks" / "windows-x64.json").write_text(json.dumps({"pywin32": {"win32api": 3}}))
+    bad = run_cli("-w", ws, "config", "validate")
+    assert bad.code == 2 and "checks/windows-x64.json: pywin32.win32api: expected an error substring" in bad.stderr
+    (ws / "checks" / "windows-x64.json").unlink()
+    (ws / "checks" / "linux-amd64.json").write_text("{}")
+    bad = run_cli("-w", ws, "config", "validate")
+    assert bad.code == 2 and "linux-amd64.json: not a platform key" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_verify_any_platform_and_all_platforms(built_workspace, run_cli, tmp_path):
+    from tests.helpers.pbs import _write_files, windows_layout
+
+    windows = _write_files(tmp_path / "win", windows_layout(PY_MINOR))
+    pack_runtime(windows, built_workspace / "dist", f"python-{PY_VERSION}-windows-x64")
+    result = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--platform", "windows-x64")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert report["platform"] == "windows-x64" and report["static"]["ran"] and report["closure"]["ran"]
+    assert not report["imports"]["ran"] and not report["emulatedImports"]["ran"] and not report["relocated"]
+    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config.write_text(json.dumps({"build": {"platforms": ["linux-x64", "windows-x64", "macosx-x64"]}}))
+    both = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--all-platforms")
+    assert both.code == 1  # the linux-x64 runtime holds the broken fixtures
+    assert [r["platform"] for r in both.json()] == ["linux-x64", "windows-x64"]
+    assert "not built for macosx-x64" in both.stderr
+    [error] = [line for line in both.stderr.splitlines() if line.startswith("error:")]
+    assert "linux-x64" in error

@@ -12,6 +12,7 @@ from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import PLATFORM_KEYS, get_platform
+from runenv.verify.allowlist import checks_files, read_checks_file
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -81,12 +82,22 @@ def validate(ctx: typer.Context) -> None:
         except ConfigError as exc:
             results.append({"runtime": rt.name, "valid": False, "error": exc.message})
             failures.append(exc)
+    for path in checks_files(ws.root):
+        try:
+            if path.stem not in PLATFORM_KEYS:
+                raise ConfigError(
+                    f"{path}: not a platform key", hint=f"name it after one of {', '.join(PLATFORM_KEYS)}"
+                )
+            read_checks_file(path)
+        except ConfigError as exc:
+            results.append({"checks": str(path), "valid": False, "error": exc.message})
+            failures.append(exc)
     if opts.json:
         opts.emit({"valid": not failures, "runtimes": results})
     else:
         for failure in failures:
             typer.echo(failure.render(), err=True)
-        ok = [r["runtime"] for r in results if r["valid"]]
+        ok = [r["runtime"] for r in results if r["valid"] and "runtime" in r]
         if ok:
             opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}")
         elif not failures:
