@@ -121,7 +121,7 @@ def install_wheels(
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
-            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index))
+            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
     return installed
 
 

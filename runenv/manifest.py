@@ -35,6 +35,7 @@ class PackageEntry:
     how: str  # "wheel", "built-from-sdist" or "shipped-sdist"
     index: str | None = None  # the index it came from
     requested: bool = True  # a direct dependency (False: pulled in by another)
+    wheel: str | None = None  # the wheel file installed (verify matches allowlist globs against it)
 
     def as_json(self) -> dict[str, Any]:
         return _drop_none(asdict(self))
