@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from runenv.errors import IntegrityError
-from runenv.files import write_text_atomic
+from runenv.files import move_into_place, write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
@@ -104,7 +104,7 @@ class Cache:
                 )
             final = self.path(actual)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
+            move_into_place(tmp, final)
             writer.sha256 = actual  # type: ignore[attr-defined]
         finally:
             tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError
+from runenv.files import move_into_place
 from runenv.manifest import MANIFEST_NAME, Manifest
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
@@ -50,11 +51,10 @@ def read_checksum(tarball: Path) -> str | None:
 
 
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
-    """Rename a packed artifact's files into `out_dir` (same file system); the tarball goes last."""
+    """Move a packed artifact's files into `out_dir` (a rename: they are packed beside it); the tarball goes last."""
     moved = {}
     for path in (packed.manifest_path, packed.sha256_path, packed.path):
-        moved[path] = out_dir / path.name
-        os.replace(path, moved[path])
+        moved[path] = move_into_place(path, out_dir / path.name)
     return replace(
         packed,
         path=moved[packed.path],

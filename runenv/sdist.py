@@ -15,6 +15,7 @@ from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
 from runenv.fetch import redact
+from runenv.files import move_into_place
 from runenv.lock import LockedPackage
 from runenv.platforms import Platform, is_host_runnable
 from runenv.resolve import uv_bin
@@ -73,11 +74,15 @@ def build_wheel(
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
 ) -> Path:
-    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
+    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env.
+
+    The work happens in a temp directory beside `out_dir` (in a build: the owned staging directory, so a
+    killed build leaves nothing in the system temp dir, and the wheel moves in without crossing file systems).
+    """
     what = f"building {package.name} {package.version} from {package.filename}"
     spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".sdist-{package.name}-") as tmp:
         work = Path(tmp)
         root = unpack_sdist(sdist, package.filename, work / "src")
         settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
@@ -97,9 +102,7 @@ def build_wheel(
         built = sorted((work / "dist").glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"{what}: expected one wheel, got {len(built)}")
-        target = out_dir / built[0].name
-        os.replace(built[0], target)
-        return target
+        return move_into_place(built[0], out_dir / built[0].name)
 
 
 def _declared_build_requires(root: Path) -> list[str]:

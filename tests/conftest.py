@@ -19,7 +19,10 @@ from tests.helpers.index import uv_env
 REPO = Path(__file__).resolve().parent.parent
 MACHINE_ENV = dict(os.environ)  # before any sandboxing: what the machine's uv/pip are configured with
 
-pytest_plugins = ["tests.helpers.pbs"]  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
+pytest_plugins = [
+    "tests.helpers.pbs",  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
+    "tests.helpers.filesystems",  # default_scratch, tmpdir_in_ram: scratch and temp dir on two file systems
+]
 
 
 @pytest.fixture(autouse=True)

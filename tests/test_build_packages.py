@@ -231,3 +231,21 @@ def test_wrong_hash_in_index_installs_and_caches_nothing(index, build_workspace,
     assert real not in cached_blobs(sandbox) and "0" * 64 not in cached_blobs(sandbox)
     tmp = sandbox / "runenv-cache" / "tmp"
     assert not tmp.exists() or not list(tmp.iterdir())
+
+
+@pytest.mark.parametrize("filesystems", ["default_scratch", "tmpdir_in_ram"])
+def test_sdist_builds_when_scratch_and_temp_dir_are_different_file_systems(
+    index, build_workspace, run_cli, tmp_path, request, filesystems
+) -> None:
+    """The default RAM scratch (`/dev/shm`) with the temp dir on disk, and the temp dir in RAM with scratch on disk."""
+    request.getfixturevalue(filesystems)
+    index.require("setuptools")
+    packages = {"dependencies": ["sdistonly", "tool-a"], "forceSource": {"sdistonly": {HOST: "patched build"}}}
+    ws = build_workspace(runtimes={VERSION: runtime(packages, build={"wheelhouse": True})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert packages_by_name(read_manifest(ws, STEM))["sdistonly"]["how"] == "built-from-sdist"
+    prefix = unpack(ws, STEM, tmp_path / "moved")
+    assert run(prefix / "bin" / "sdistonly").stdout.strip() == f"sdistonly {prefix}"
+    assert [p.name for p in (prefix / "packages").glob("sdistonly-*")] == ["sdistonly-2.0-py3-none-any.whl"]
+    assert leftovers(ws) == []

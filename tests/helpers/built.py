@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from runenv.compat import tomllib
+from runenv.scratch import scratch_root
 
 
 def dist_files(ws: Path) -> list[str]:
@@ -25,7 +25,7 @@ def cached_blobs(sandbox: Path) -> set[str]:
 
 def leftovers(ws: Path) -> list[Path]:
     """Staging and verify directories a build did not remove (in the workspace or the scratch dir)."""
-    roots = [ws / ".runenv", Path(os.environ["RUNENV_SCRATCH_DIR"])]
+    roots = [ws / ".runenv", scratch_root(ws / ".runenv")]
     return [p for root in roots for sub in ("build", "verify") if (root / sub).is_dir() for p in (root / sub).iterdir()]
 
 
