@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from runenv import owner
 from runenv.cache import CACHE_ENTRIES
 from runenv.errors import UsageError
 from runenv.platforms import PLATFORM_KEYS
 from runenv.scratch import KINDS as SCRATCH_KINDS
-from runenv.scratch import in_use, leftovers
+from runenv.scratch import leftovers
 
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
@@ -155,7 +156,7 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
             plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
         elif path.exists():
             running = (
-                [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and in_use(c, grace=0)]
+                [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and owner.state(c) == "live"]
                 if name in SCRATCH_KINDS and path.is_dir()
                 else []
             )

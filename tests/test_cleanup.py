@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from runenv.cleanup import guard_root
 from runenv.errors import UsageError
+from runenv.owner import mark
 from tests.conftest import write_json
 
 
@@ -167,32 +169,33 @@ def test_refuses_a_cache_that_holds_the_workspace(make_workspace, run_cli, monke
 
 def test_scratch_left_by_dead_runs_outside_the_workspace_goes_and_live_scratch_stays(messy, run_cli):
     """Builds stage in RAM or RUNENV_SCRATCH_DIR, shared by every workspace: only dead runs' leftovers go."""
-    fcntl = pytest.importorskip("fcntl")
+    pytest.importorskip("fcntl")
     build = Path(os.environ["RUNENV_SCRATCH_DIR"]) / "build"
     dead, live = build / "runenv-python-3.12.10-linux-x64.dead", build / "runenv-python-3.12.10-linux-x64.live"
-    for path in (dead, live):
+    foreign = build / "runenv-python-3.12.10-linux-x64.foreign"  # named like runenv's, but without its marker
+    for path in (dead, live, foreign):
         path.mkdir(parents=True)
-        (path / ".owner").touch()
         (path / "python3").write_bytes(b"x" * 1000)
-    holder = os.open(live / ".owner", os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # a build still running
+    os.close(mark(dead))  # the run that made it was killed: nobody holds the lock
+    holder = mark(live)  # a build still running
+    past = time.time() - 30 * 86400
+    os.utime(foreign, (past, past))
     try:
         result = run_cli("-w", messy, "cleanup")
     finally:
         os.close(holder)
     assert result.code == 0, result.stderr
-    assert not dead.exists() and live.is_dir()
+    assert not dead.exists() and live.is_dir() and foreign.is_dir()
     assert str(dead) in result.stdout or dead.name in result.stdout
+    assert foreign.name not in result.stdout
 
 
 def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
-    fcntl = pytest.importorskip("fcntl")
+    pytest.importorskip("fcntl")
     build = messy / ".runenv" / "build"
     live = build / "runenv-python-3.12.10-linux-x64.live"
     live.mkdir()
-    (live / ".owner").touch()
-    holder = os.open(live / ".owner", os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # the build holding it is still running
+    holder = mark(live)  # the build holding it is still running
     try:
         result = run_cli("-w", messy, "cleanup")
     finally:
