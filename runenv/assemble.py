@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
@@ -21,6 +20,7 @@ from runenv.config.models import CopyFile
 from runenv.errors import BuildError
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
 
@@ -106,10 +106,10 @@ def install_wheels(
         script_kind=kind,  # type: ignore[arg-type]
     )
     installed = []
-    with tempfile.TemporaryDirectory(prefix="runenv-wheels-") as tmp:
+    with temp_dir("wheels") as tmp:
         for item in wheels:
             # installer reads the distribution name and version from the file name; cache blobs have none.
-            named = Path(tmp) / item.filename
+            named = tmp / item.filename
             os.symlink(item.path.resolve(), named)
             destination.written = []
             try:

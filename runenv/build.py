@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,11 +15,12 @@ from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
-from runenv.fetch import fetch_all
+from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
+from runenv.owner import owned_dir
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
@@ -30,6 +29,8 @@ from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
 from runenv.verify import load_allowlist, verify_tarball
 from runenv.workspace import Workspace
+
+OUTGOING_SUFFIX = ".tmp"  # `dist/.<stem>.*.tmp`: a tarball being packed and verified
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class BuildContext:
     @property
     def stem(self) -> str:
         return self.loaded.runtime.artifact_stem(self.platform.key)
+
+    @property
+    def stop(self) -> AnyOf:
+        """Set when downloads should stop: this build failed, or every build is cancelled (Ctrl-C, SIGTERM)."""
+        return AnyOf((self.stop_downloads, self.options.cancel))
 
     @property
     def version(self) -> str:
@@ -111,7 +117,7 @@ def provision_interpreter(ctx: BuildContext) -> None:
     else:
         pbs = pbs_archive(ctx.loaded, ctx.platform, ctx.sums)
         timeout = ctx.loaded.config.build.timeout
-        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
+        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop)
         archive.extract(path, ctx.prefix, label=pbs.name)
         info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
         ctx.mtime = source_date_epoch(pbs.release)
@@ -174,7 +180,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             parallel=build.parallel_downloads,
             offline=ctx.options.offline,
             on_done=lambda sha, path: blobs[sha].set_result(path),
-            stop=ctx.stop_downloads,
+            stop=ctx.stop,
         )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
@@ -277,10 +283,9 @@ def build_one(
     stem = loaded.runtime.artifact_stem(platform_key)
     scratch = scratch_root(ws.state_dir)
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
-    # build neither leaves an unverified tarball nor removes the previous good one.
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
-    try:
+    # build neither leaves an unverified tarball nor removes the previous good one; one that was killed
+    # leaves an owned temp dir the next build into this directory sweeps.
+    with owned_dir(options.out_dir, f".{stem}.", OUTGOING_SUFFIX, sweep=".python-") as outgoing:
         with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
@@ -312,8 +317,6 @@ def build_one(
             verify = ctx.manifest.verify = report.as_json()
             write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
-    finally:
-        shutil.rmtree(outgoing, ignore_errors=True)
     return Artifact(
         loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
     )

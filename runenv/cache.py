@@ -6,18 +6,19 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from runenv import owner
 from runenv.errors import IntegrityError
 from runenv.files import move_into_place, write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
 CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes")
+PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked by its writer)
 
 
 def default_cache_dir() -> Path:
@@ -63,6 +64,7 @@ class Cache:
         self.root = (root or default_cache_dir()).resolve()
         self._claims: dict[str, threading.Lock] = {}
         self._claims_guard = threading.Lock()
+        self._swept = False
 
     def path(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256.lower()
@@ -79,8 +81,12 @@ class Cache:
             yield
 
     def _tmp_dir(self) -> Path:
+        """`<cache>/tmp`, where partial downloads are written; what killed runs left there goes on first use."""
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            owner.sweep_files(tmp, PART_PREFIX)
+            self._swept = True
         return tmp
 
     @contextlib.contextmanager
@@ -88,12 +94,12 @@ class Cache:
         """Write a blob; on success it lands at `path(sha)`, on any failure nothing is left behind.
 
         With `expected_sha256` a mismatch raises IntegrityError naming `what`.
-        After the block, the writer's `.sha256` attribute holds the blob's hash.
+        After the block, the writer's `.sha256` attribute holds the blob's hash. The partial file stays
+        locked until it is renamed or removed, so a sweep never takes a live download for a dead one's.
         """
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="part-")
-        tmp = Path(tmp_name)
+        fd, tmp = owner.locked_file(self._tmp_dir(), PART_PREFIX)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with os.fdopen(fd, "wb", closefd=False) as fh:
                 writer = HashingWriter(fh)
                 yield writer
             actual = writer.digest.hexdigest()
@@ -108,6 +114,7 @@ class Cache:
             writer.sha256 = actual  # type: ignore[attr-defined]
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(fd)
 
     def add_file(self, source: Path, expected_sha256: str | None = None) -> Path:
         """Copy a local file into the cache (verified when a hash is given); returns its cache path."""

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runenv import owner
-from runenv.cache import CACHE_ENTRIES
+from runenv.cache import CACHE_ENTRIES, PART_PREFIX
 from runenv.errors import UsageError
+from runenv.owner import TEMP_PREFIX
 from runenv.platforms import PLATFORM_KEYS
 from runenv.scratch import KINDS as SCRATCH_KINDS
 from runenv.scratch import leftovers
+from runenv.unpack import UNPACK_PREFIX
 
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
@@ -139,10 +141,26 @@ def _artifacts(root: Path, plan: CleanupPlan) -> None:
     if not dist.is_dir():
         return
     for entry in sorted(dist.iterdir()):
-        if ARTIFACT_RE.match(entry.name):
+        if not ARTIFACT_RE.match(entry.name):
+            plan.kept.append(Skipped(entry, "not made by runenv"))
+        elif not entry.is_dir() or entry.is_symlink():
+            plan.items.append(CleanupItem(entry, "artifact", tree_size(entry)))
+        elif (found := owner.state(entry)) == "dead":  # a build's temp dir, left by a killed run
             plan.items.append(CleanupItem(entry, "artifact", tree_size(entry)))
         else:
-            plan.kept.append(Skipped(entry, "not made by runenv"))
+            why = "in use by a running runenv" if found == "live" else "no runenv owner marker: not made by runenv"
+            plan.kept.append(Skipped(entry, why))
+
+
+def _dead_temporaries(cache: Path | None, temp: Path | None, plan: CleanupPlan) -> None:
+    """What killed runs left outside the workspace: partial downloads and unpacks in the cache, temp dirs."""
+    found: list[Path] = []
+    if cache is not None:
+        found += owner.dead_files(cache / "tmp", PART_PREFIX)
+        found += owner.dead_dirs(cache / "runtimes", UNPACK_PREFIX)
+    if temp is not None:
+        found += owner.dead_dirs(temp, TEMP_PREFIX)
+    plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in found)
 
 
 def _scratch(root: Path, plan: CleanupPlan) -> None:
@@ -173,12 +191,19 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
 
 
 def plan_cleanup(
-    workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False, scratch: Path | None = None
+    workspace_root: Path,
+    cache_dir: Path | None = None,
+    remnants: bool = False,
+    scratch: Path | None = None,
+    *,
+    whole_cache: bool = False,
+    temp: Path | None = None,
 ) -> CleanupPlan:
     """Decide what cleanup removes; reads sizes once and changes nothing.
 
     `scratch` is the scratch root builds use when it is not the workspace's `.runenv/` (RAM or
-    RUNENV_SCRATCH_DIR): shared by every workspace, so only what dead runenv processes left there goes.
+    RUNENV_SCRATCH_DIR), and `temp` the system temp dir: shared by every workspace, so only what dead
+    runenv processes left there goes. So it does in `cache_dir`, unless `whole_cache` removes all of runenv's cache.
     """
     root = guard_root(workspace_root, "workspace")
     plan = CleanupPlan(root)
@@ -187,12 +212,13 @@ def plan_cleanup(
     if scratch is not None and scratch.resolve() != (root / ".runenv").resolve():
         for kind in SCRATCH_KINDS:
             plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in leftovers(scratch / kind))
+    _dead_temporaries(None if whole_cache else cache_dir, temp, plan)
     for path in find_remnants(root):
         if remnants:
             plan.items.append(CleanupItem(path, "remnant", tree_size(path)))
         else:
             plan.kept.append(Skipped(path, "virtual-environment remnant; pass --remnants to remove it"))
-    if cache_dir is not None and cache_dir.exists():
+    if whole_cache and cache_dir is not None and cache_dir.exists():
         cache = guard_root(cache_dir, "cache")
         if cache == root or cache in root.parents:
             raise UsageError(

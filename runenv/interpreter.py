@@ -14,7 +14,7 @@ from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError, ConfigError, FetchError
-from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
+from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client, redact
 from runenv.files import write_text_atomic
 from runenv.platforms import Platform, get_platform
 from runenv.workspace import Runtime
@@ -148,10 +148,12 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
     return PbsArchive(name, url, release, python.flavor, table[name], redact(sums_url), mirror)
 
 
-def fetch_archive(archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool) -> Path:
-    """The archive's path in the cache, downloading and verifying it when missing."""
+def fetch_archive(
+    archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool, stop: StopFlag | None = None
+) -> Path:
+    """The archive's path in the cache, downloading and verifying it when missing (given up once `stop` is set)."""
     try:
-        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline)
+        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline, stop=stop)
     except FetchError as exc:
         raise mirror_error(exc, archive.mirror, offline) from None
     return paths[archive.sha256]

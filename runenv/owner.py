@@ -25,6 +25,7 @@ except ImportError:  # Windows: no flock, so nothing is known to be dead and not
 OWNER = ".runenv-owner"
 MARK = b"runenv owner lock\n"  # first bytes of every owner file: what tells runenv's directories from others
 CLAIM = ".runenv-claim-"  # a file's name while its lock is taken; only then does it get its swept name
+TEMP_PREFIX = "runenv-"  # runenv's directories in the system temp dir: `runenv-<name>.*`
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 State = Literal["live", "dead", "foreign"]
 
@@ -203,5 +204,5 @@ def owned_dir(parent: Path, prefix: str, suffix: str = "", *, sweep: str | None 
 @contextlib.contextmanager
 def temp_dir(name: str) -> Iterator[Path]:
     """An owned `runenv-<name>.*` directory in the system temp dir; dead runs' `runenv-*` there are swept first."""
-    with owned_dir(Path(tempfile.gettempdir()), f"runenv-{name}.", sweep="runenv-") as path:
+    with owned_dir(Path(tempfile.gettempdir()), f"{TEMP_PREFIX}{name}.", sweep=TEMP_PREFIX) as path:
         yield path

@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from runenv.config.load import read_json
 from runenv.config.models import VerifyConfig
 from runenv.errors import BuildError, ConfigError
 from runenv.interpreter import isolated_env
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.scratch import scratch_dir
 from runenv.unpack import extract_tarball, single_top_dir
@@ -303,8 +303,8 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
     none when it cannot start."""
     modules = list(owner)
     rounds = -(-len(modules) // workers)
-    with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
-        cmd = [str(python), "-I", "-c", _SERVER, out, str(workers), str(IMPORT_TIMEOUT), *modules]
+    with temp_dir("imports") as out:
+        cmd = [str(python), "-I", "-c", _SERVER, str(out), str(workers), str(IMPORT_TIMEOUT), *modules]
         try:
             with subprocess.Popen(
                 cmd,
@@ -322,12 +322,13 @@ def _served_imports(python: Path, prefix: Path, owner: dict[str, str], workers: 
                 except subprocess.TimeoutExpired:  # the server itself hangs
                     _end_session(server.pid)
                     answers, _ = server.communicate()
-                finally:  # what is left: children of a server that died, or everything on Ctrl-C (not sent to its session)
+                # What is left: children of a server that died, or everything on Ctrl-C (not sent to its session).
+                finally:
                     _end_session(server.pid)
         except OSError:
             return {}
         answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
-        return {m[1]: _served_failure(Path(out), owner[m[1]], m[1], m[2]) for m in answered if m and m[1] in owner}
+        return {m[1]: _served_failure(out, owner[m[1]], m[1], m[2]) for m in answered if m and m[1] in owner}
 
 
 def _served_failure(out: Path, dist: str, module: str, answer: str) -> Failure | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import typer
@@ -187,7 +188,14 @@ def cleanup(
     """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
     opts = options(ctx)
     ws: Workspace = opts.workspace()
-    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants, scratch_root(ws.state_dir))
+    plan = plan_cleanup(
+        ws.root,
+        default_cache_dir(),
+        remnants,
+        scratch_root(ws.state_dir),
+        whole_cache=cache,
+        temp=Path(tempfile.gettempdir()),
+    )
     if not dry_run:
         execute(plan)
     opts.emit(plan.as_json(dry_run), lambda: _cleanup_text(plan, dry_run))

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+TRICKLE = 16 << 10  # bytes per write of a slow transfer
+TRICKLE_PAUSE = 0.05  # seconds between them: a few hundred KiB/s
+
 
 @dataclass
 class Fault:
@@ -22,6 +25,12 @@ class ServerState:
     requests: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slow: list[str] = field(default_factory=list)  # fnmatch patterns of paths served a trickle at a time
+    fast: threading.Event = field(default_factory=threading.Event)  # set: slow transfers under way finish at once
+
+    def is_slow(self, path: str) -> bool:
+        with self.lock:
+            return any(fnmatch.fnmatch(path, pattern) for pattern in self.slow)
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -41,6 +50,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         fault = self.state.take_fault(self.path)
+        if fault is None and self.state.is_slow(self.path):
+            return self._trickle()
         if fault is None:
             return super().do_GET()
         if fault.status is not None:
@@ -53,6 +64,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(b"\0" * 1000)
         self.wfile.flush()
         self.close_connection = True
+
+    def _trickle(self) -> None:
+        """The file a few KiB at a time with pauses, so a client is caught mid-download (until `fast` is set)."""
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            for start in range(0, len(data), TRICKLE):
+                self.wfile.write(data[start : start + TRICKLE])
+                self.wfile.flush()
+                self.state.fast.wait(TRICKLE_PAUSE)
+        except OSError:  # the client went away (killed): nothing more to send
+            self.close_connection = True
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.state.take_fault(self.path)
@@ -80,6 +109,16 @@ class StaticServer:
     def fail(self, pattern: str, status: int | None = 503, times: int = 1) -> None:
         """Answer the next `times` requests matching `pattern` with `status` (None: drop mid-body)."""
         self.state.faults.append(Fault(pattern, status, times))
+
+    def trickle(self, pattern: str) -> None:
+        """Serve paths matching `pattern` slowly, a few KiB at a time, until `hurry()`."""
+        self.state.slow.append(pattern)
+
+    def hurry(self) -> None:
+        """Serve everything at full speed again, also the slow transfers under way."""
+        with self.state.lock:
+            self.state.slow.clear()
+        self.state.fast.set()
 
     def count(self, pattern: str) -> int:
         return sum(1 for p in self.requests if fnmatch.fnmatch(p, pattern))
