@@ -203,3 +203,25 @@ def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
     assert result.code == 0, result.stderr
     assert live.is_dir() and not (build / "python-3.12.10-linux-x64").exists()  # the dead run's staging went
     assert "in use by a running runenv" in result.stdout
+
+
+def test_packing_dirs_in_dist_go_only_when_their_build_is_dead(make_workspace, run_cli):
+    pytest.importorskip("fcntl")
+    ws = make_workspace()
+    dist = ws / "dist"
+    live, dead, unmarked = (dist / f".python-3.12.10-linux-x64.{n}.tmp" for n in ("live", "dead", "unmarked"))
+    for path in (live, dead, unmarked):
+        path.mkdir(parents=True)
+        (path / "python-3.12.10-linux-x64.tar.gz").write_bytes(b"t" * 10)
+    os.close(mark(dead))
+    holder = mark(live)
+    try:
+        data = run_cli("-w", ws, "-o", "json", "cleanup").json()
+    finally:
+        os.close(holder)
+    assert [Path(i["path"]).name for i in data["items"]] == [dead.name]
+    assert {Path(k["path"]).name: k["reason"] for k in data["kept"]} == {
+        live.name: "in use by a running runenv",
+        unmarked.name: "no runenv owner marker: not made by runenv",
+    }
+    assert live.is_dir() and unmarked.is_dir() and not dead.exists()
