@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
@@ -16,8 +17,9 @@ from installer.records import RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
 
+from runenv.budget import UnpackBudget
 from runenv.config.models import CopyFile
-from runenv.errors import BuildError
+from runenv.errors import BuildError, IntegrityError
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
 from runenv.owner import temp_dir
@@ -113,8 +115,12 @@ def install_wheels(
             os.symlink(item.path.resolve(), named)
             destination.written = []
             try:
+                with zipfile.ZipFile(item.path) as zf:  # its declared sizes, before anything is written
+                    UnpackBudget(item.path, prefix, item.filename).take_zip(zf)
                 with WheelFile.open(named) as source:
                     install(source, destination, {"INSTALLER": b"runenv\n"})
+            except IntegrityError:
+                raise
             except Exception as exc:
                 raise BuildError(f"cannot install {item.filename} into {prefix} for {platform.key}: {exc}") from None
             on_installed(destination.written)

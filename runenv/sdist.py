@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
+from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
@@ -33,17 +34,22 @@ class SdistOutcome:
 
 
 def unpack_sdist(sdist: Path, filename: str, into: Path) -> Path:
-    """Unpack an sdist (.tar.gz or .zip) safely and return its top-level directory."""
+    """Unpack an sdist (.tar.gz or .zip) safely, within its unpack budget, and return its top-level directory."""
+    into.mkdir(parents=True, exist_ok=True)
+    budget = UnpackBudget(sdist, into, filename)
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(sdist) as zf:
                 for member in zf.namelist():
                     if not (into / member).resolve().is_relative_to(into.resolve()):
                         raise BuildError(f"{filename}: member {member} escapes the archive")
+                budget.take_zip(zf)
                 zf.extractall(into)
         else:
             with tarfile.open(sdist) as tar:
-                tar.extractall(into, filter="data")
+                for member in tar:  # each counted from its header, before its bytes are read
+                    budget.take(member.name, member.size if member.isfile() else 0)
+                    tar.extract(member, into, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise BuildError(f"cannot unpack sdist {filename}: {exc}") from None
     roots = [p for p in into.iterdir() if p.is_dir()]

@@ -13,6 +13,7 @@ import pytest
 
 from runenv.cache import sha256_file
 from tests.conftest import run_runenv
+from tests.helpers.bombs import tar_gz_bomb
 from tests.helpers.built import cached_blobs, dist_files, leftovers, tar_names
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
@@ -140,6 +141,19 @@ def test_hostile_archive_is_refused(build_workspace, run_cli, pbs_mirror: PbsMir
     assert result.code == 1
     assert "refusing member 'python/../../../tmp/evil'" in result.stderr
     assert pbs_mirror.name(HOST) in result.stderr
+    assert dist_files(ws) == [] and leftovers(ws) == []
+
+
+def test_interpreter_archive_bomb_fails_in_one_line_and_leaves_nothing(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, tmp_path: Path, default_scratch: Path
+) -> None:
+    """2 MB that unpacks to 2 GiB, staged in the default RAM scratch: refused before it fills RAM."""
+    pbs_mirror.add(tar_gz_bomb(tmp_path / "bomb.tar.gz"), pbs_mirror.name(HOST))
+    ws = build_workspace()
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    assert result.stderr.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
+    assert "Traceback" not in result.stderr
     assert dist_files(ws) == [] and leftovers(ws) == []
 
 
