@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import IO
 
 from runenv import owner
-from runenv.errors import IntegrityError
-from runenv.files import move_into_place, write_text_atomic
+from runenv.errors import IntegrityError, StepError
+from runenv.files import move_into_place, usable_dir, write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
@@ -22,10 +23,11 @@ PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked 
 
 
 def default_cache_dir() -> Path:
-    """`RUNENV_CACHE_DIR`, else the platform's user cache directory."""
+    """`RUNENV_CACHE_DIR` (a directory, or one that can be made in an existing directory: else UsageError),
+    else the platform's user cache directory."""
     env = os.environ.get("RUNENV_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        return usable_dir(Path(env), "RUNENV_CACHE_DIR")
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("runenv", appauthor=False))
@@ -90,6 +92,19 @@ class Cache:
         return tmp
 
     @contextlib.contextmanager
+    def _write_errors(self, what: str) -> Iterator[None]:
+        """An OSError while caching `what` (the disk full, a directory that is a file) as one StepError line."""
+        try:
+            yield
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            raise StepError(
+                f"cannot cache {what} in {self.root}: {exc.strerror or exc}",
+                hint=("its file system is full: free space" if full else "check that directory")
+                + ", or point RUNENV_CACHE_DIR elsewhere; nothing was cached",
+            ) from None
+
+    @contextlib.contextmanager
     def writer(self, expected_sha256: str | None, what: str) -> Iterator[HashingWriter]:
         """Write a blob; on success it lands at `path(sha)`, on any failure nothing is left behind.
 
@@ -97,9 +112,10 @@ class Cache:
         After the block, the writer's `.sha256` attribute holds the blob's hash. The partial file stays
         locked until it is renamed or removed, so a sweep never takes a live download for a dead one's.
         """
-        fd, tmp = owner.locked_file(self._tmp_dir(), PART_PREFIX)
+        with self._write_errors(what):
+            fd, tmp = owner.locked_file(self._tmp_dir(), PART_PREFIX)
         try:
-            with os.fdopen(fd, "wb", closefd=False) as fh:
+            with self._write_errors(what), os.fdopen(fd, "wb", closefd=False) as fh:
                 writer = HashingWriter(fh)
                 yield writer
             actual = writer.digest.hexdigest()
@@ -109,8 +125,9 @@ class Cache:
                     hint="the source changed or is corrupt; nothing was cached",
                 )
             final = self.path(actual)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            move_into_place(tmp, final)
+            with self._write_errors(what):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                move_into_place(tmp, final)
             writer.sha256 = actual  # type: ignore[attr-defined]
         finally:
             tmp.unlink(missing_ok=True)
@@ -126,8 +143,9 @@ class Cache:
     # A small map from URL to content hash, for documents that carry no pinned hash (SHA256SUMS).
     def remember(self, key: str, sha256: str) -> None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(ref, sha256)
+        with self._write_errors("a reference"):
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(ref, sha256)
 
     def recall(self, key: str) -> str | None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()

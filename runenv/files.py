@@ -12,7 +12,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from runenv.errors import UsageError
+
 COPY_CHUNK = 1 << 20
+
+
+def usable_dir(path: Path, what: str) -> Path:
+    """`path` resolved, when it is a writable directory or can be made as one in an existing writable directory;
+    otherwise UsageError naming `what` (so a bad path is refused before anything is written)."""
+    resolved = path.expanduser().resolve()
+    if resolved.exists():
+        target = resolved
+    elif resolved.parent.is_dir():
+        target = resolved.parent
+    else:
+        above = next((p for p in resolved.parents if p.exists()), None)
+        problem = (
+            f"{above} is not a directory"
+            if above is not None and not above.is_dir()
+            else f"its parent {resolved.parent} does not exist"
+        )
+        raise UsageError(f"{what} {path}: {problem}", hint="point it at a directory, or create the parent first")
+    if not target.is_dir():
+        raise UsageError(f"{what} {path}: {target} is not a directory", hint="point it at a directory")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: {target} is not writable", hint="point it at a directory you can write to")
+    return resolved
 
 
 @contextlib.contextmanager

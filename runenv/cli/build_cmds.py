@@ -12,6 +12,7 @@ from runenv.cache import Cache
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
+from runenv.files import usable_dir
 from runenv.interpreter import SumsSource, pin_runtime
 
 python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
@@ -50,12 +51,11 @@ def build(
             "nothing to build: no runtime or no platform selected",
             hint="check the workspace's python-X.Y.Z/ directories and build.platforms",
         )
+    out_dir = usable_dir(out, "--out") if out is not None else ws.dist_dir
     cache = Cache()
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)
-    build_options = BuildOptions(
-        (out or ws.dist_dir).resolve(), offline=offline, locked=locked, verify=not no_verify, warn=opts.warn
-    )
+    build_options = BuildOptions(out_dir, offline=offline, locked=locked, verify=not no_verify, warn=opts.warn)
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:
         loaded, key = item

@@ -188,9 +188,15 @@ def cleanup(
     """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
     opts = options(ctx)
     ws: Workspace = opts.workspace()
+    try:
+        cache_dir: Path | None = default_cache_dir()
+    except UsageError:
+        if cache:
+            raise
+        cache_dir = None  # a bad RUNENV_CACHE_DIR holds nothing of runenv's to clean
     plan = plan_cleanup(
         ws.root,
-        default_cache_dir(),
+        cache_dir,
         remnants,
         scratch_root(ws.state_dir),
         whole_cache=cache,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import http.server
+import sys
 import threading
 from dataclasses import dataclass, field
 from functools import partial
@@ -88,6 +89,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return super().do_HEAD()
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        """A client that hangs up mid-body (a build stopped, a full disk) is no server error; others are printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class StaticServer:
     """Serves `root` at `http://127.0.0.1:<port>/`; use as a context manager."""
 
@@ -95,7 +103,7 @@ class StaticServer:
         self.root = Path(root)
         self.state = ServerState()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(self.root)))
+        self._httpd = _Server(("127.0.0.1", 0), partial(handler, directory=str(self.root)))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
