@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -101,23 +101,34 @@ def _named(parent: Path, prefix: str, suffix: str) -> list[Path]:
     ]
 
 
-def dead_dirs(parent: Path, prefix: str, suffix: str = "") -> list[Path]:
-    """runenv's directories `prefix…suffix` in `parent` whose process is gone."""
-    return [child for child in _named(parent, prefix, suffix) if child.is_dir() and state(child) == "dead"]
+def _dead(candidates: list[Path], claim: Callable[[Path], int | None], remove: bool) -> list[Path]:
+    """The candidates whose lock `claim` can take (their process is gone), removed while it is held if `remove`."""
+    found = []
+    for path in candidates:
+        fd = claim(path)
+        if fd is None:
+            continue
+        try:
+            if remove:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            found.append(path)
+        finally:
+            os.close(fd)
+    return found
+
+
+def dead_dirs(parent: Path, prefix: str, suffix: str = "", *, remove: bool = False) -> list[Path]:
+    """runenv's directories `prefix…suffix` in `parent` whose process is gone (removed with `remove`: each while
+    holding its lock, so no one else takes it for live or dead meanwhile)."""
+    return _dead([c for c in _named(parent, prefix, suffix) if c.is_dir()], _claim_dead, remove)
 
 
 def sweep_dirs(parent: Path, prefix: str, suffix: str = "") -> list[Path]:
-    """Remove what `dead_dirs` finds, each while holding its lock (so no one else takes it for live or dead)."""
-    removed = []
-    for child in _named(parent, prefix, suffix):
-        fd = _claim_dead(child) if child.is_dir() else None
-        if fd is not None:
-            try:
-                shutil.rmtree(child, ignore_errors=True)
-                removed.append(child)
-            finally:
-                os.close(fd)
-    return removed
+    """Remove what `dead_dirs` finds; returns what was removed."""
+    return dead_dirs(parent, prefix, suffix, remove=True)
 
 
 def _claim_dead_file(path: Path) -> int | None:
@@ -133,29 +144,14 @@ def _claim_dead_file(path: Path) -> int | None:
     return None
 
 
-def dead_files(directory: Path, prefix: str) -> list[Path]:
-    """Locked temp files `prefix…` in `directory` whose writer is gone."""
-    found = []
-    for path in _named(directory, prefix, ""):
-        fd = _claim_dead_file(path) if path.is_file() else None
-        if fd is not None:
-            os.close(fd)
-            found.append(path)
-    return found
+def dead_files(directory: Path, prefix: str, *, remove: bool = False) -> list[Path]:
+    """Locked temp files `prefix…` in `directory` whose writer is gone (removed with `remove`)."""
+    return _dead([p for p in _named(directory, prefix, "") if p.is_file()], _claim_dead_file, remove)
 
 
 def sweep_files(directory: Path, prefix: str) -> list[Path]:
     """Remove the temp files `prefix…` in `directory` whose writer is gone."""
-    removed = []
-    for path in _named(directory, prefix, ""):
-        fd = _claim_dead_file(path) if path.is_file() else None
-        if fd is not None:
-            try:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-            finally:
-                os.close(fd)
-    return removed
+    return dead_files(directory, prefix, remove=True)
 
 
 def locked_file(directory: Path, prefix: str) -> tuple[int, Path]:
