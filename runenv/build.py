@@ -19,7 +19,7 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
+from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, runtime_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
@@ -251,7 +251,7 @@ def check_interpreter_config(loaded: LoadedConfig) -> None:
     """The interpreter source is complete: a PBS release, or an existing local prefix."""
     python = loaded.config.python
     if python.source == "pbs":
-        require_release(loaded)
+        runtime_release(loaded)
     else:
         relocate.local_prefix(python.path, loaded.runtime.config_path)
 

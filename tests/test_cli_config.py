@@ -98,10 +98,12 @@ def test_config_show_never_prints_index_credentials(make_workspace, run_cli):
 
 
 def test_validate_catches_configs_that_cannot_build(make_workspace, run_cli):
-    ws = make_workspace(shared={"python": {}}, runtimes={"3.12.10": {"python": {"source": "local"}}, "3.11.9": {}})
+    runtimes = {"3.12.10": {"python": {"source": "local"}}, "3.11.9": {}, "3.11.99": {}}
+    ws = make_workspace(shared={"python": {}}, runtimes=runtimes)
     result = run_cli("-w", ws, "config", "validate")
     assert result.code == 2
-    assert "python.release is not set for runtime 3.11.9" in result.stderr
+    assert "valid on all 5 platforms: 3.11.9" in result.stdout  # no python section: the catalogue's release
+    assert "python-3.11.99/config.json: Python 3.11.99 is not in runenv's PBS catalogue" in result.stderr
     assert "3.12.10" in result.stderr and "python.path" in result.stderr
 
 

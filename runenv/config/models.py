@@ -11,6 +11,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
 
 
@@ -40,6 +41,12 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
+def _release(value: str) -> str:
+    if not is_release_tag(value):
+        raise ValueError(f"invalid python.release {value[:40]!r} ({RELEASE_TAG_HINT})")
+    return value
+
+
 def _override(value: str) -> str:
     if not value.strip():
         raise ValueError("empty override (expected a version like 2.3.0 or a specifier like >=2,<3)")
@@ -55,6 +62,7 @@ RequirementStr = Annotated[str, AfterValidator(_requirement)]
 PackageName = Annotated[str, AfterValidator(_name)]
 IndexUrl = Annotated[str, AfterValidator(_url)]
 Sha256Hex = Annotated[str, AfterValidator(_sha256)]
+ReleaseTag = Annotated[str, AfterValidator(_release)]
 Reason = str
 
 
@@ -80,7 +88,12 @@ class PythonConfig(Model):
     """Where the interpreter comes from."""
 
     source: Literal["pbs", "local"] = Field("pbs", description="pbs: python-build-standalone; local: a prefix")
-    release: str | None = Field(None, description="python-build-standalone release tag, e.g. 20250517")
+    release: ReleaseTag | None = Field(
+        None,
+        description="python-build-standalone release tag, e.g. 20250517 (default: the newest catalogued release "
+        "that ships the runtime's version for every platform in build.platforms)",
+        json_schema_extra={"pattern": RELEASE_TAG_RE.pattern},
+    )
     flavor: Literal["install_only_stripped", "install_only"] = "install_only_stripped"
     mirror: IndexUrl | None = Field(None, description="base URL of PBS release downloads")
     sha256: dict[PlatformKey, Sha256Hex] = Field(default_factory=dict, description="pinned archive hashes")
