@@ -53,13 +53,14 @@ def add_document(catalogue: Catalogue, metadata: object, origin: str) -> int:
         url, sha256 = entry.get("url"), entry.get("sha256")
         if not isinstance(url, str) or not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
             continue
-        match = ARCHIVE_RE.match(urllib.parse.unquote(url.rsplit("/", 1)[-1]))
+        name = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        match = ARCHIVE_RE.match(name)
         if not match or match["triple"] not in TRIPLES:
             continue
         flavors = catalogue.setdefault(match["release"], {}).setdefault(match["version"], {})
         known = flavors.setdefault(match["flavor"], {}).setdefault(match["triple"], sha256)
         if known != sha256:
-            raise SystemExit(f"{origin}: {url} has sha256 {sha256}, an earlier document said {known}")
+            raise SystemExit(f"{origin}: {name} has sha256 {sha256}, an earlier document said {known}")
         count += 1
     return count
 

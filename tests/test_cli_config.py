@@ -10,18 +10,52 @@ from tests.conftest import REPO, run_runenv
 
 
 def test_versions_lists_runtimes_and_variants(make_workspace, run_cli):
-    ws = make_workspace(runtimes={"3.12.10": {}, "3.12.10-slim": {}, "3.10.18": {}})
+    runtimes = {
+        "3.12.10": {},
+        "3.12.10-slim": {},
+        "3.10.18": {},
+        "3.12.10-scientific-slim": {},
+        "3.12.10-torch.cu_126": {},
+    }
+    ws = make_workspace(runtimes=runtimes)
     (ws / "python-notaversion").mkdir()
     (ws / "python-3.9").mkdir()
+    (ws / "python-3.11.9").mkdir()  # a runtime name, but no config.json
+    (ws / "python-readme.txt").write_text("a file, not a directory")
     result = run_cli("--workspace", ws, "--output", "json", "versions")
     assert result.code == 0
     rows = result.json()
-    assert [(r["name"], r["python"]) for r in rows] == [
-        ("3.10.18", "3.10.18"),
-        ("3.12.10", "3.12.10"),
-        ("3.12.10-slim", "3.12.10"),
+    assert [(r["name"], r["python"], r["variant"]) for r in rows] == [
+        ("3.10.18", "3.10.18", None),
+        ("3.12.10", "3.12.10", None),
+        ("3.12.10-scientific-slim", "3.12.10", "scientific-slim"),
+        ("3.12.10-slim", "3.12.10", "slim"),
+        ("3.12.10-torch.cu_126", "3.12.10", "torch.cu_126"),
     ]
-    assert rows[2]["variant"] == "slim"
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: python-") for w in warnings)
+    assert "python-3.9/ ignored: not a runtime name" in result.stderr
+    assert "python-notaversion/ ignored: not a runtime name" in result.stderr
+    assert "python-3.11.9/ ignored: no config.json" in result.stderr
+
+
+def test_hyphenated_variant_is_a_runtime_everywhere(make_workspace, run_cli):
+    ws = make_workspace(runtimes={"3.12.10-scientific-slim": {"build": {"compression": "zst"}}})
+    (ws / "python-3.12").mkdir()
+    shown = run_cli("-w", ws, "-o", "json", "config", "show", "python-3.12.10-scientific-slim")
+    assert shown.code == 0 and shown.json()["build"]["compression"] == "zst"
+    validate = run_cli("-w", ws, "-o", "json", "config", "validate")
+    assert validate.code == 0 and validate.json()["runtimes"] == [{"runtime": "3.12.10-scientific-slim", "valid": True}]
+    assert validate.json()["ignored"] == [
+        {
+            "directory": str(ws / "python-3.12"),
+            "reason": "not a runtime name (expected python-X.Y.Z or python-X.Y.Z-VARIANT)",
+        }
+    ]
+    text = run_cli("-w", ws, "config", "validate")
+    assert text.code == 0 and "warning: python-3.12/ ignored" in text.stderr
+    unknown = run_cli("-w", ws, "config", "show", "3.12")
+    assert unknown.code == 2 and "python-3.12/ is not a runtime" in unknown.stderr
 
 
 def test_global_options_work_after_the_command(make_workspace, run_cli):
