@@ -212,6 +212,7 @@ def install_packages(ctx: BuildContext) -> None:
                 spec=planned.build_wheel if planned else None,
                 index=index_args(plan.registries, plan.uses_machine_index),
                 timeout=build.timeout,
+                package_root=ctx.loaded.runtime.directory,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")

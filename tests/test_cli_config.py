@@ -231,3 +231,56 @@ def test_validate_json_reports_invalid_runtime(make_workspace, run_cli):
     data = json.loads(result.stdout)
     assert data["valid"] is False
     assert [r["valid"] for r in data["runtimes"]] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("declared_in", "entry", "message"),
+    [
+        ("shared", {"from": "/etc/passwd", "to": "etc/x"}, "packages.copyFiles[0].from: absolute copyFiles source"),
+        ("runtime", {"from": "../../../etc/passwd", "to": "etc/x"}, "'../../../etc/passwd' leaves the workspace"),
+        ("shared", {"from": "", "to": "etc/x"}, "packages.copyFiles[0].from: empty copyFiles source"),
+        ("runtime", {"from": "..", "to": "etc/x"}, "'..' is the workspace or runenv's own output"),
+        ("shared", {"from": "dist", "to": "etc/x"}, "'dist' is the workspace or runenv's own output"),
+        ("runtime", {"from": "escape", "to": "etc/x"}, "'escape' resolves outside the workspace"),
+        ("runtime", {"from": "ok.txt", "to": "../../outside"}, "copyFiles target '../../outside' is not inside"),
+        ("runtime", {"from": "ok.txt", "to": "{site-packages}/../../../../x"}, "is not inside the runtime"),
+        (
+            "platform",
+            {"from": "missing", "to": "x"},
+            "packages.platformSpecific.linux-x64.copyFiles[0].from: 'missing'",
+        ),
+    ],
+)
+def test_copy_files_outside_the_workspace_are_refused(make_workspace, run_cli, tmp_path, declared_in, entry, message):
+    """Issue 15: host files, the whole workspace or runenv's outputs never become copyFiles sources."""
+    copy = {"copyFiles": [entry]}
+    block = {"platformSpecific": {"linux-x64": copy}}
+    shared = {"packages": copy} if declared_in == "shared" else {}
+    own = {} if shared else {"packages": copy if declared_in == "runtime" else block}
+    ws = make_workspace(shared=shared, runtimes={"3.12.10": own})
+    (ws / "python-3.12.10" / "ok.txt").write_text("ok\n")
+    (ws / "python-3.12.10" / "escape").symlink_to(tmp_path)
+    (ws / "dist").mkdir()
+    result = run_cli("-w", ws, "config", "validate")
+    assert result.code == 2
+    [line] = result.stderr.splitlines()
+    declaring = "shared-config.json" if declared_in == "shared" else "python-3.12.10/config.json"
+    assert line.startswith(f"error: {ws / declaring}: ") and message in line, line
+
+
+def test_copy_files_sources_resolve_from_the_declaring_file(make_workspace, run_cli):
+    shared = {"packages": {"copyFiles": [{"from": "assets/a.txt", "to": "a.txt"}]}}
+    own = {
+        "packages": {"copyFiles": [{"from": "linux-x64/bin/", "to": "bin"}, {"from": "../assets/a.txt", "to": "a.txt"}]}
+    }
+    ws = make_workspace(shared=shared, runtimes={"3.12.10-atls": own})
+    (ws / "assets").mkdir()
+    (ws / "assets" / "a.txt").write_text("a\n")
+    (ws / "python-3.12.10-atls" / "linux-x64" / "bin").mkdir(parents=True)
+    shown = run_cli("-w", ws, "-o", "json", "config", "show", "3.12.10-atls")
+    assert shown.code == 0, shown.stderr
+    # Shown relative to the workspace root; the same file named from both configs is one entry.
+    assert shown.json()["packages"]["copyFiles"] == [
+        {"from": "assets/a.txt", "to": "a.txt"},
+        {"from": "python-3.12.10-atls/linux-x64/bin", "to": "bin"},
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from typing import Annotated, Literal
 
@@ -58,6 +59,7 @@ def _override(value: str) -> str:
     return value
 
 
+SITE_PACKAGES = "{site-packages}"
 RequirementStr = Annotated[str, AfterValidator(_requirement)]
 PackageName = Annotated[str, AfterValidator(_name)]
 IndexUrl = Annotated[str, AfterValidator(_url)]
@@ -118,10 +120,31 @@ class ResolutionPolicy(Model):
 
 
 class CopyFile(Model):
-    """A file from the workspace copied into the runtime; `{site-packages}` in `to` is expanded."""
+    """A file or directory copied into the runtime: `from` is relative to the directory of the config file that
+    declares it (after loading: to the workspace root); `to` is relative to the runtime prefix, `{site-packages}`
+    expanded."""
 
-    from_: str = Field(alias="from")
-    to: str
+    from_: str = Field(alias="from", description="source, relative to the directory of the declaring config file")
+    to: str = Field(description="target inside the runtime prefix; {site-packages} is expanded")
+
+    @field_validator("from_")
+    @classmethod
+    def _relative_source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty copyFiles source (name a file or directory)")
+        if "\0" in value:
+            raise ValueError("copyFiles source holds a NUL character")
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+            raise ValueError(f"absolute copyFiles source {value!r} (sources are relative to the config file's directory)")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _target_inside_runtime(cls, value: str) -> str:
+        normal = posixpath.normpath(value.replace(SITE_PACKAGES, "site-packages").lstrip("/")) if value else ""
+        if not value.strip() or "\0" in value or normal == ".." or normal.startswith("../"):
+            raise ValueError(f"copyFiles target {value!r} is not inside the runtime")
+        return value
 
 
 class PlatformBlock(Model):
