@@ -55,7 +55,9 @@ def _override(value: str) -> str:
     try:
         SpecifierSet(spec)
     except InvalidSpecifier:
-        raise ValueError(f"invalid override {value!r} (expected a version like 2.3.0 or a specifier like >=2,<3)")
+        raise ValueError(
+            f"invalid override {value!r} (expected a version like 2.3.0 or a specifier like >=2,<3)"
+        ) from None
     return value
 
 
@@ -135,7 +137,9 @@ class CopyFile(Model):
         if "\0" in value:
             raise ValueError("copyFiles source holds a NUL character")
         if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
-            raise ValueError(f"absolute copyFiles source {value!r} (sources are relative to the config file's directory)")
+            raise ValueError(
+                f"absolute copyFiles source {value!r} (sources are relative to the config file's directory)"
+            )
         return value
 
     @field_validator("to")
