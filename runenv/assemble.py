@@ -17,6 +17,7 @@ from installer.records import RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
 
+from runenv.config.copy_sources import unsafe_link
 from runenv.config.models import SITE_PACKAGES, CopyFile
 from runenv.errors import BuildError
 from runenv.lock import LockedPackage
@@ -149,8 +150,9 @@ def copy_files(
         source = workspace_root / entry.from_
         if not source.exists():
             raise BuildError(f"copyFiles: {entry.from_} does not exist in workspace {workspace_root}")
-        if not source.resolve().is_relative_to(workspace_root.resolve()):
-            raise BuildError(f"copyFiles: {entry.from_} resolves outside workspace {workspace_root}")
+        unsafe = unsafe_link(source, workspace_root)
+        if unsafe:
+            raise BuildError(f"copyFiles: {entry.from_} {unsafe}")
         target = prefix / entry.to.replace(SITE_PACKAGES, site).lstrip("/")
         if not target.resolve().is_relative_to(prefix.resolve()):
             raise BuildError(f"copyFiles: target {entry.to} is outside the runtime")

@@ -242,6 +242,8 @@ def test_validate_json_reports_invalid_runtime(make_workspace, run_cli):
         ("runtime", {"from": "..", "to": "etc/x"}, "'..' is the workspace or runenv's own output"),
         ("shared", {"from": "dist", "to": "etc/x"}, "'dist' is the workspace or runenv's own output"),
         ("runtime", {"from": "escape", "to": "etc/x"}, "'escape' resolves outside the workspace"),
+        ("runtime", {"from": "tree", "to": "etc/x"}, "'tree' holds sub/passwd, a symlink to /etc/passwd outside"),
+        ("runtime", {"from": "loop", "to": "etc/x"}, "'loop' holds again, a symlink to a directory above it"),
         ("runtime", {"from": "ok.txt", "to": "../../outside"}, "copyFiles target '../../outside' is not inside"),
         ("runtime", {"from": "ok.txt", "to": "{site-packages}/../../../../x"}, "is not inside the runtime"),
         (
@@ -260,6 +262,10 @@ def test_copy_files_outside_the_workspace_are_refused(make_workspace, run_cli, t
     ws = make_workspace(shared=shared, runtimes={"3.12.10": own})
     (ws / "python-3.12.10" / "ok.txt").write_text("ok\n")
     (ws / "python-3.12.10" / "escape").symlink_to(tmp_path)
+    (ws / "python-3.12.10" / "tree" / "sub").mkdir(parents=True)
+    (ws / "python-3.12.10" / "tree" / "sub" / "passwd").symlink_to("/etc/passwd")
+    (ws / "python-3.12.10" / "loop").mkdir()
+    (ws / "python-3.12.10" / "loop" / "again").symlink_to("..")
     (ws / "dist").mkdir()
     result = run_cli("-w", ws, "config", "validate")
     assert result.code == 2

@@ -3,6 +3,7 @@ workspace root so that the merged config no longer needs to know which file decl
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +26,34 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"packages.platformSpecific.{key}.copyFiles[{i}]", entry
 
 
+def unsafe_link(source: Path, root: Path) -> str | None:
+    """Why copying `source` would read outside the workspace `root` or loop (a symlink in it), or None."""
+    real_root = root.resolve()
+    if not source.resolve().is_relative_to(real_root):
+        return f"resolves outside the workspace ({source.resolve()})"
+    if not source.is_dir():
+        return None
+    for directory, dirs, files in os.walk(source):
+        for name in [*dirs, *files]:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                continue
+            target = path.resolve()
+            if not target.is_relative_to(real_root):
+                return f"holds {path.relative_to(source)}, a symlink to {target} outside the workspace"
+            if target.is_dir() and path.parent.resolve().is_relative_to(target):
+                return f"holds {path.relative_to(source)}, a symlink to a directory above it"
+    return None
+
+
 def anchor_copy_sources(data: dict[str, Any], config_path: Path, root: Path) -> dict[str, Any]:
     """`data` (one validated file) with each copyFiles `from` made relative to the workspace `root`.
 
-    A source leaving the workspace (also through a symlink), the workspace itself, runenv's own
-    directories, or a missing source is a ConfigError naming the file and the JSON path.
+    A source leaving the workspace (also through a symlink, or one inside a source directory), the
+    workspace itself, runenv's own directories, or a missing source is a ConfigError naming the file and
+    the JSON path.
     """
     base = config_path.parent.relative_to(root).as_posix()
-    real_root = root.resolve()
     for where, entry in _entries(data):
         written = entry["from"]
         rel = posixpath.normpath(posixpath.join(base, written))
@@ -45,9 +66,12 @@ def anchor_copy_sources(data: dict[str, Any], config_path: Path, root: Path) -> 
         if rel == "." or rel.split("/")[0] in OWN_DIRS:
             raise refuse("is the workspace or runenv's own output, not a source")
         source = root / rel
-        if not source.resolve().is_relative_to(real_root):
-            raise refuse(f"resolves outside the workspace ({source.resolve()})")
-        if not source.exists():
+        if not source.exists() and not source.is_symlink():
             raise refuse(f"does not exist (looked for {source})")
+        why = unsafe_link(source, root)
+        if why:
+            raise refuse(why)
+        if not source.exists():
+            raise refuse(f"does not exist (a dangling symlink: {source})")
         entry["from"] = rel
     return data
