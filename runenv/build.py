@@ -19,6 +19,7 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
+from runenv.freshness import current_inputs
 from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
@@ -295,6 +296,7 @@ def build_one(
                     ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
                     raise
             assert ctx.manifest is not None
+            ctx.manifest.inputs = current_inputs(ws.root, loaded, platform_key)
             packed: PackedArtifact = pack(
                 ctx.prefix,
                 outgoing,

@@ -124,7 +124,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             return "missing"
         if row.fresh:
             return "fresh"
-        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons = [f"changed: {', '.join(row.changed_inputs)}"] if row.changed_inputs else []
         reasons += ["lock stale"] if row.lock_fresh is False else []
         return "stale (" + "; ".join(reasons) + ")"
 
