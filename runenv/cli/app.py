@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from runenv import __version__
 from runenv.config import LoadedConfig
 from runenv.errors import UsageError
 from runenv.platforms import get_platform, host_platform_key
@@ -74,10 +75,16 @@ app = typer.Typer(
     name="runenv",
     help="Build relocatable Python runtime tarballs from one declarative workspace.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"runenv {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -87,8 +94,11 @@ def _global(
         None, "--workspace", "-w", help="Workspace root (default: walk up from cwd to shared-config.json)."
     ),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text or json."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More output (-vv: debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results."),
+    _version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=_print_version, help="Show runenv's version and exit."
+    ),
 ) -> None:
     ctx.obj = Options(workspace, output, -1 if quiet else verbose)
 
