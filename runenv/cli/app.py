@@ -16,6 +16,7 @@ import typer
 from runenv import __version__
 from runenv.config import LoadedConfig
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import get_platform, host_platform_key
 from runenv.workspace import Workspace, find_workspace
 
@@ -67,6 +68,10 @@ class Options:
         if self.verbosity > 0:
             typer.echo(message, err=True)
 
+    def note(self, message: str) -> None:
+        """An informational line on stderr (hidden with -q)."""
+        self.info(f"note: {message}")
+
     def warn(self, message: str) -> None:
         typer.echo(f"warning: {message}", err=True)
 
@@ -108,12 +113,17 @@ def options(ctx: typer.Context) -> Options:
     return ctx.find_root().obj
 
 
-def target_platforms(loaded: LoadedConfig, platforms: list[str], all_platforms: bool) -> list[str]:
+def target_platforms(
+    loaded: LoadedConfig, platforms: list[str], all_platforms: bool, note: Callable[[str], None] | None = None
+) -> list[str]:
     """Platforms a command acts on: --platform keys, --all-platforms (build.platforms), else the host."""
     if all_platforms and platforms:
         raise UsageError("give --platform or --all-platforms, not both")
     if all_platforms:
-        return list(loaded.config.build.platforms)
+        keys, why = configured_platforms(loaded)
+        if why and note:
+            note(why)
+        return keys
     if platforms:
         return [get_platform(p).key for p in dict.fromkeys(platforms)]
     host = host_platform_key()

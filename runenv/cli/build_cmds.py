@@ -42,7 +42,7 @@ def build(
     work: list[tuple[LoadedConfig, str]] = []
     for runtime in ws.select(runtimes or [], all_runtimes):
         loaded = load_runtime_config(ws, runtime)
-        for key in target_platforms(loaded, platform, all_platforms):
+        for key in target_platforms(loaded, platform, all_platforms, opts.note):
             check_buildable(loaded, key)
             work.append((loaded, key))
     if not work:

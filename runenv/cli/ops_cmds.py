@@ -12,6 +12,7 @@ from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import Platform
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
@@ -158,7 +159,10 @@ def check(
     rows = []
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+        keys, note = configured_platforms(loaded)
+        if note:
+            opts.note(note)
+        rows += [artifact_status(ws, loaded, key) for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
