@@ -142,7 +142,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(run_cli, built_workspace, tm
     assert "would upload" in result.stdout and "python-3.12.10-linux-x64.tar.gz" in result.stdout
     plain = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "--dry-run", "-o", "json")
     assert plain.code == 0
-    assert [r["platform"] for r in plain.json()["would_upload"]] == ["linux-x64", "windows-x64"]
+    assert [r["platform"] for r in plain.json()["wouldUpload"]] == ["linux-x64", "windows-x64"]
     assert plain.json()["uploaded"] == []
     assert not target.exists()
 
