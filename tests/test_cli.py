@@ -21,7 +21,11 @@ def test_version_prints_the_package_version(flag, run_cli):
         (["build", "--bogus"], "error: no such option: --bogus", "runenv build --help"),
         (["nosuch"], "error: no such command 'nosuch'", "runenv --help"),
         (["config", "show"], "error: missing argument 'runtime'", "runenv config show --help"),
-        (["-o", "yaml", "versions"], "error: invalid value for '--output' / '-o': 'yaml' is not one of", "runenv --help"),
+        (
+            ["-o", "yaml", "versions"],
+            "error: invalid value for '--output' / '-o': 'yaml' is not one of",
+            "runenv --help",
+        ),
     ],
 )
 def test_usage_errors_are_one_error_line_and_a_hint(args, message, hint, make_workspace):
@@ -32,3 +36,27 @@ def test_usage_errors_are_one_error_line_and_a_hint(args, message, hint, make_wo
     assert lines[0].startswith(message), result.stderr
     assert lines[1:] == [f"  hint: see `{hint}`"]
     assert "Usage:" not in result.stderr and "Traceback" not in result.stderr
+
+
+def _help(run_cli, *command: str) -> str:
+    result = run_cli(*command, "--help")
+    assert result.code == 0, result.stderr
+    return result.stdout
+
+
+def test_help_shows_readable_metavars_and_platform_keys(run_cli):
+    build = _help(run_cli, "build")
+    assert "Usage: runenv build [OPTIONS] [RUNTIME…]" in build
+    assert "-p, --platform KEY" in build and "-j, --jobs N" in build and "--out DIR" in build
+    assert "linux-x64, linux-aarch64, macosx-x64, macosx-aarch64" in build
+    show = _help(run_cli, "config", "show")
+    assert "Usage: runenv config show [OPTIONS] RUNTIME" in show
+    for text in (build, show, _help(run_cli, "run"), _help(run_cli, "publish")):
+        assert "<list[str]>" not in text and "<str>" not in text and "{runtime}" not in text.lower()
+
+
+def test_command_summaries_are_whole_sentences(run_cli):
+    top = _help(run_cli)
+    assert "-w, --workspace DIR" in top and "-V, --version" in top and "[default: 0]" not in top
+    commands = top.split("Commands:")[1]
+    assert "..." not in commands

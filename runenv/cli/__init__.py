@@ -10,6 +10,7 @@ import typer
 
 from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds  # noqa: F401  (register commands)
 from runenv.cli.app import app
+from runenv.cli.help import polish
 from runenv.errors import RunenvError
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; runenv errors become one line on stderr and their exit code."""
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        code = app(args=args, prog_name="runenv", standalone_mode=False)
+        code = polish(typer.main.get_command(app)).main(args=args, prog_name="runenv", standalone_mode=False)
     except RunenvError as exc:
         print(exc.render(), file=sys.stderr)
         sys.exit(exc.exit_code)
