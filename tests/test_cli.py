@@ -20,7 +20,7 @@ def test_version_prints_the_package_version(flag, run_cli):
     [
         (["build", "--bogus"], "error: no such option: --bogus", "runenv build --help"),
         (["nosuch"], "error: no such command 'nosuch'", "runenv --help"),
-        (["config", "show"], "error: missing argument 'runtime'", "runenv config show --help"),
+        (["config", "show"], "error: missing argument 'RUNTIME'", "runenv config show --help"),
         (
             ["-o", "yaml", "versions"],
             "error: invalid value for '--output' / '-o': 'yaml' is not one of",
