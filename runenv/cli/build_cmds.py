@@ -19,7 +19,8 @@ app.add_typer(python_app, name="python")
 
 
 def _artifact_line(artifact: Artifact) -> str:
-    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}"
+    reused = "  (reused: built before from the same inputs)" if artifact.reused else ""
+    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}{reused}"
 
 
 @app.command()
@@ -34,6 +35,9 @@ def build(
     offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
     locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the tarball after packing."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Build even when the cache holds an artifact of the same inputs."
+    ),
 ) -> None:
     """Build relocatable runtime tarballs into dist/."""
     opts = options(ctx)
@@ -54,7 +58,12 @@ def build(
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)
     build_options = BuildOptions(
-        (out or ws.dist_dir).resolve(), offline=offline, locked=locked, verify=not no_verify, warn=opts.warn
+        (out or ws.dist_dir).resolve(),
+        offline=offline,
+        locked=locked,
+        verify=not no_verify,
+        warn=opts.warn,
+        reuse=not rebuild,
     )
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:
