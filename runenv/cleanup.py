@@ -7,13 +7,14 @@ import os
 import re
 import shutil
 import stat
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from runenv import owner
-from runenv.cache import CACHE_ENTRIES, PART_PREFIX
+from runenv.cache import ARTIFACT_PREFIX, CACHE_ENTRIES, PART_PREFIX
 from runenv.errors import UsageError
 from runenv.owner import TEMP_PREFIX
 from runenv.platforms import PLATFORM_KEYS
@@ -107,13 +108,24 @@ def guard_root(root: Path, what: str) -> Path:
     return resolved
 
 
+def is_venv(directory: Path) -> bool:
+    """A virtual environment, whatever its name: pyvenv.cfg beside a bin/ or Scripts/ directory."""
+    return (directory / "pyvenv.cfg").is_file() and any((directory / d).is_dir() for d in ("bin", "Scripts"))
+
+
 def is_remnant(directory: Path) -> bool:
-    """A virtual environment: pyvenv.cfg or activation scripts, and a bin/ or Scripts/ layout."""
+    """A virtual environment: a venv by layout, or a venv-like name with activation scripts in bin/ or Scripts/."""
+    if is_venv(directory):
+        return True
     layouts = [directory / d for d in ("bin", "Scripts") if (directory / d).is_dir()]
-    markers = (directory / "pyvenv.cfg").is_file() or any(
-        (d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS
-    )
-    return bool(layouts) and markers
+    named = REMNANT_NAME_RE.match(directory.name) is not None
+    return named and any((d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS)
+
+
+def environments_in_use() -> set[Path]:
+    """The environment this runenv runs from and the active one (VIRTUAL_ENV): never offered for removal."""
+    candidates = {sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV", "")}
+    return {Path(c).resolve() for c in candidates if c}
 
 
 def find_remnants(root: Path) -> list[Path]:
@@ -125,7 +137,7 @@ def find_remnants(root: Path) -> list[Path]:
             child = Path(dirpath) / name
             if name in NEVER_DESCEND or child.is_symlink():
                 continue
-            if REMNANT_NAME_RE.match(name) and is_remnant(child):
+            if is_remnant(child):
                 found.append(child)
             else:
                 keep.append(name)
@@ -157,6 +169,7 @@ def _dead_temporaries(cache: Path | None, temp: Path | None, plan: CleanupPlan) 
     found: list[Path] = []
     if cache is not None:
         found += owner.dead_files(cache / "tmp", PART_PREFIX)
+        found += owner.dead_dirs(cache / "tmp", ARTIFACT_PREFIX)
         found += owner.dead_dirs(cache / "runtimes", UNPACK_PREFIX)
     if temp is not None:
         found += owner.dead_dirs(temp, TEMP_PREFIX)
@@ -213,8 +226,11 @@ def plan_cleanup(
         for kind in SCRATCH_KINDS:
             plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in leftovers(scratch / kind))
     _dead_temporaries(None if whole_cache else cache_dir, temp, plan)
+    in_use = environments_in_use()
     for path in find_remnants(root):
-        if remnants:
+        if path.resolve() in in_use:
+            plan.kept.append(Skipped(path, "the environment runenv runs from, or the active VIRTUAL_ENV"))
+        elif remnants:
             plan.items.append(CleanupItem(path, "remnant", tree_size(path)))
         else:
             plan.kept.append(Skipped(path, "virtual-environment remnant; pass --remnants to remove it"))

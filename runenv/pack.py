@@ -17,6 +17,7 @@ from runenv.cache import HashingWriter
 from runenv.errors import BuildError
 from runenv.files import move_into_place
 from runenv.manifest import MANIFEST_NAME, Manifest
+from runenv.owner import owned_dir
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
@@ -48,6 +49,12 @@ def read_checksum(tarball: Path) -> str | None:
         return None
     digest = words[0].lower() if words else ""
     return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+
+
+def outgoing_dir(out_dir: Path, name: str) -> contextlib.AbstractContextManager[Path]:
+    """A hidden owned directory `.<name>.*.tmp` in `out_dir`, where an artifact is packed or copied and verified
+    before it is moved in (same file system); what killed runs left there as such is swept first."""
+    return owned_dir(out_dir, f".{name}.", OUTGOING_SUFFIX, sweep=OUTGOING_PREFIX)
 
 
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
@@ -107,6 +114,7 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
     return info
 
 
+OUTGOING_PREFIX, OUTGOING_SUFFIX = ".python-", ".tmp"  # `dist/.python-…tmp/`: an artifact on its way in
 SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
