@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from runenv import archive, relocate
+from runenv import archive, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
-from runenv.fetch import fetch_all
+from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
+from runenv.freshness import current_inputs
+from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, runtime_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
+from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.resolve import index_args
@@ -43,6 +42,7 @@ class BuildOptions:
     pack_threads: int = 0
     warn: Callable[[str], None] = lambda _message: None
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop builds running in threads
+    reuse: bool = True  # take an artifact built before from the same inputs from the cache (`--rebuild`: False)
 
 
 @dataclass
@@ -67,6 +67,11 @@ class BuildContext:
         return self.loaded.runtime.artifact_stem(self.platform.key)
 
     @property
+    def stop(self) -> AnyOf:
+        """Set when downloads should stop: this build failed, or every build is cancelled (Ctrl-C, SIGTERM)."""
+        return AnyOf((self.stop_downloads, self.options.cancel))
+
+    @property
     def version(self) -> str:
         return self.loaded.runtime.version
 
@@ -82,6 +87,7 @@ class Artifact:
     size: int
     manifest: Path
     verify: dict | None = None  # the verification report, when the host could run the runtime
+    reused: bool = False  # taken from the artifact cache: built and verified before from the same inputs
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -92,6 +98,7 @@ class Artifact:
             "size": self.size,
             "manifest": str(self.manifest),
             "verify": self.verify,
+            "reused": self.reused,
         }
 
 
@@ -111,7 +118,7 @@ def provision_interpreter(ctx: BuildContext) -> None:
     else:
         pbs = pbs_archive(ctx.loaded, ctx.platform, ctx.sums)
         timeout = ctx.loaded.config.build.timeout
-        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
+        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop)
         archive.extract(path, ctx.prefix, label=pbs.name)
         info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
         ctx.mtime = source_date_epoch(pbs.release)
@@ -174,7 +181,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             parallel=build.parallel_downloads,
             offline=ctx.options.offline,
             on_done=lambda sha, path: blobs[sha].set_result(path),
-            stop=ctx.stop_downloads,
+            stop=ctx.stop,
         )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
@@ -212,6 +219,7 @@ def install_packages(ctx: BuildContext) -> None:
                 spec=planned.build_wheel if planned else None,
                 index=index_args(plan.registries, plan.uses_machine_index),
                 timeout=build.timeout,
+                package_root=ctx.loaded.runtime.directory,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -251,7 +259,7 @@ def check_interpreter_config(loaded: LoadedConfig) -> None:
     """The interpreter source is complete: a PBS release, or an existing local prefix."""
     python = loaded.config.python
     if python.source == "pbs":
-        require_release(loaded)
+        runtime_release(loaded)
     else:
         relocate.local_prefix(python.path, loaded.runtime.config_path)
 
@@ -267,6 +275,12 @@ def check_buildable(loaded: LoadedConfig, platform: str) -> None:
         )
 
 
+def wants_verify(options: BuildOptions, platform_key: str) -> bool:
+    """Whether this build verifies its tarball: asked for (static checks run for every platform, imports where
+    the host runs it)."""
+    return options.verify
+
+
 def build_one(
     ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
 ) -> Artifact:
@@ -274,14 +288,38 @@ def build_one(
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
     plan = build_plan(loaded, platform_key)
-    settings = settings_for(ws.root, loaded, platform_key) if options.verify else None  # bad allowlists: exit 2 now
+    settings = (
+        settings_for(ws.root, loaded, platform_key) if wants_verify(options, platform_key) else None
+    )  # bad allowlists: exit 2 now
     stem = loaded.runtime.artifact_stem(platform_key)
     scratch = scratch_root(ws.state_dir)
+    key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
+    if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
+        if hit.verified or not wants_verify(options, platform_key):
+            options.out_dir.mkdir(parents=True, exist_ok=True)
+            placed, report = reuse.reuse_artifact(
+                ws,
+                loaded,
+                platform,
+                hit,
+                options.out_dir,
+                verify=wants_verify(options, platform_key),
+                scratch=scratch / "verify",
+            )
+            return Artifact(
+                loaded.runtime.name,
+                platform_key,
+                placed.path,
+                placed.sha256,
+                placed.size,
+                placed.manifest_path,
+                report,
+                reused=True,
+            )
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
-    # build neither leaves an unverified tarball nor removes the previous good one.
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
-    try:
+    # build neither leaves an unverified tarball nor removes the previous good one; one that was killed
+    # leaves an owned temp dir the next build into this directory sweeps.
+    with outgoing_dir(options.out_dir, stem) as outgoing:
         with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
@@ -312,10 +350,21 @@ def build_one(
             for notice in report.notices():
                 options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()
-            write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        # What the artifact was made from goes beside it only: the tarball's bytes stay content-only.
+        ctx.manifest.inputs = current_inputs(ws.root, loaded, platform_key)
+        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
-    finally:
-        shutil.rmtree(outgoing, ignore_errors=True)
+    if options.reuse and key is None:  # the lock was made by this build
+        key = reuse.reuse_key(ws, loaded, plan, platform, sums)
+    if key is not None:
+        reuse.store(
+            cache,
+            key,
+            final,
+            verified=verify is not None,
+            allowlist_sha256=reuse.allowlist_digest(ws.root, platform_key),
+            verify=verify,
+        )
     return Artifact(
         loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
     )

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError
+from runenv.files import move_into_place
 from runenv.manifest import MANIFEST_NAME, Manifest
+from runenv.owner import owned_dir
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
@@ -49,12 +51,17 @@ def read_checksum(tarball: Path) -> str | None:
     return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
 
 
+def outgoing_dir(out_dir: Path, name: str) -> contextlib.AbstractContextManager[Path]:
+    """A hidden owned directory `.<name>.*.tmp` in `out_dir`, where an artifact is packed or copied and verified
+    before it is moved in (same file system); what killed runs left there as such is swept first."""
+    return owned_dir(out_dir, f".{name}.", OUTGOING_SUFFIX, sweep=OUTGOING_PREFIX)
+
+
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
-    """Rename a packed artifact's files into `out_dir` (same file system); the tarball goes last."""
+    """Move a packed artifact's files into `out_dir` (a rename: they are packed beside it); the tarball goes last."""
     moved = {}
     for path in (packed.manifest_path, packed.sha256_path, packed.path):
-        moved[path] = out_dir / path.name
-        os.replace(path, moved[path])
+        moved[path] = move_into_place(path, out_dir / path.name)
     return replace(
         packed,
         path=moved[packed.path],
@@ -107,6 +114,7 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
     return info
 
 
+OUTGOING_PREFIX, OUTGOING_SUFFIX = ".python-", ".tmp"  # `dist/.python-…tmp/`: an artifact on its way in
 SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +17,7 @@ from packaging.utils import canonicalize_name
 from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.fetch import redact
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
 
 
@@ -170,8 +170,7 @@ def _parse_annotations(text: str) -> tuple[dict[str, str], dict[str, list[str]]]
 def resolve(request: ResolveRequest) -> Resolved:
     """Resolve with wheels only (except `no_binary`); NoFittingWheel names the packages that lack one."""
     env = _environment(request)
-    with tempfile.TemporaryDirectory(prefix="runenv-lock-") as tmp:
-        work = Path(tmp)
+    with temp_dir("lock") as work:
         base = _base_args(request, work)
         lock_file = work / "pylock.toml"
         # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).

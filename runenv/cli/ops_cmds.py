@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import Platform, get_platform, host_platform_key
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
@@ -147,7 +149,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             return "missing"
         if row.fresh:
             return "fresh"
-        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons = [f"changed: {', '.join(row.changed_inputs)}"] if row.changed_inputs else []
         reasons += ["lock stale"] if row.lock_fresh is False else []
         return "stale (" + "; ".join(reasons) + ")"
 
@@ -181,7 +183,10 @@ def check(
     rows = []
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+        keys, note = configured_platforms(loaded)
+        if note:
+            opts.note(note)
+        rows += [artifact_status(ws, loaded, key) for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
@@ -210,7 +215,20 @@ def cleanup(
     """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
     opts = options(ctx)
     ws: Workspace = opts.workspace()
-    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants, scratch_root(ws.state_dir))
+    try:
+        cache_dir: Path | None = default_cache_dir()
+    except UsageError:
+        if cache:
+            raise
+        cache_dir = None  # a bad RUNENV_CACHE_DIR holds nothing of runenv's to clean
+    plan = plan_cleanup(
+        ws.root,
+        cache_dir,
+        remnants,
+        scratch_root(ws.state_dir),
+        whole_cache=cache,
+        temp=Path(tempfile.gettempdir()),
+    )
     if not dry_run:
         execute(plan)
     opts.emit(plan.as_json(dry_run), lambda: _cleanup_text(plan, dry_run))
@@ -225,13 +243,13 @@ def new(
     """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
     opts = options(ctx)
     made = scaffold_runtime(opts.workspace(), name, release)
-    if not made.release_known:
-        opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
-    opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
+    if not made.catalogued:
+        opts.warn(f"release {made.release} is not catalogued as shipping Python {made.runtime.split('-')[0]}")
+        opts.info(f"next: runenv python pin {made.runtime}  (checks the release and pins its hashes)")
     data = {
         "runtime": made.runtime,
         "config": str(made.config_path),
         "release": made.release,
-        "releaseKnown": made.release_known,
+        "catalogued": made.catalogued,
     }
-    opts.emit(data, f"created {made.config_path}")
+    opts.emit(data, f"created {made.config_path} (python-build-standalone release {made.release})")

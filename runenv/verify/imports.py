@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.verify.discovery import Distribution
 from runenv.verify.launcher import Launcher
@@ -142,9 +142,9 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
     """Each module's output ("" when it imported) from the fork server, for the modules it answered; none when
     it cannot start."""
     rounds = -(-len(plan.owner) // workers)
-    with tempfile.TemporaryDirectory(prefix="runenv-imports-", ignore_cleanup_errors=True) as out:
+    with temp_dir("imports") as out:
         Path(out, "plan").write_text("\n".join(plan.tree()) + "\n", encoding="utf-8")
-        cmd = launcher.python(python, "-I", "-c", server_code(), out, str(workers), str(IMPORT_TIMEOUT))
+        cmd = launcher.python(python, "-I", "-c", server_code(), str(out), str(workers), str(IMPORT_TIMEOUT))
         try:
             with subprocess.Popen(
                 cmd,
@@ -167,7 +167,7 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
         except OSError:
             return {}
         answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
-        return {m[1]: _served_output(Path(out), m[1], m[2]) for m in answered if m and m[1] in plan.owner}
+        return {m[1]: _served_output(out, m[1], m[2]) for m in answered if m and m[1] in plan.owner}
 
 
 def _served_output(out: Path, module: str, answer: str) -> str:

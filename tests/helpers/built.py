@@ -8,7 +8,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from runenv import owner
 from runenv.compat import tomllib
+from runenv.scratch import scratch_root
 
 
 def dist_files(ws: Path) -> list[str]:
@@ -24,9 +26,21 @@ def cached_blobs(sandbox: Path) -> set[str]:
 
 
 def leftovers(ws: Path) -> list[Path]:
-    """Staging and verify directories a build did not remove (in the workspace or the scratch dir)."""
-    roots = [ws / ".runenv", Path(os.environ["RUNENV_SCRATCH_DIR"])]
-    return [p for root in roots for sub in ("build", "verify") if (root / sub).is_dir() for p in (root / sub).iterdir()]
+    """Staging and verify directories a build did not remove (in the workspace or the scratch dir).
+
+    The default RAM scratch is shared with concurrent test runs, so there only dead runs' directories count.
+    """
+    shared = "RUNENV_SCRATCH_DIR" not in os.environ
+    found = []
+    for root in dict.fromkeys([ws / ".runenv", scratch_root(ws / ".runenv")]):
+        for sub in ("build", "verify"):
+            if (root / sub).is_dir():
+                found += [
+                    p
+                    for p in (root / sub).iterdir()
+                    if not (shared and root != ws / ".runenv") or owner.state(p) == "dead"
+                ]
+    return found
 
 
 def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:
