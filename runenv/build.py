@@ -14,6 +14,7 @@ from runenv import archive, relocate
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
+from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
@@ -200,7 +201,6 @@ def install_packages(ctx: BuildContext) -> None:
             if package.kind == "wheel":
                 yield WheelToInstall(blob, package.filename, package)
                 continue
-            planned = plan.package(package.name)
             outcome = handle_sdist(
                 blob,
                 package,
@@ -209,7 +209,7 @@ def install_packages(ctx: BuildContext) -> None:
                 version,
                 built_dir,
                 ship_sdists=build.ship_sdists,
-                spec=planned.build_wheel if planned else None,
+                spec=plan.build_spec(package.name),
                 index=index_args(plan.registries, plan.uses_machine_index),
                 timeout=build.timeout,
             )
@@ -233,6 +233,12 @@ def install_packages(ctx: BuildContext) -> None:
             if result.warning:
                 ctx.options.warn(result.warning)
         compiler.finish(rewritten=written)
+    check_closure(
+        ctx.prefix / ctx.platform.site_packages(version),
+        plan,
+        ctx.platform.marker_environment(version),
+        shipped=[Distribution(e.name, e.version) for e in shipped],
+    )
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(
@@ -241,6 +247,7 @@ def install_packages(ctx: BuildContext) -> None:
         if p.action == "skip"
     )
     ctx.manifest.skipped.extend(lock.skipped)
+    ctx.manifest.kept.extend(lock.kept)
 
 
 # The pipeline for one artifact, up to packing.
