@@ -2,7 +2,8 @@
 
 sccoda-style: a kept package needs a package a skip rule names (`needs-excluded` → `excluded-dep`).
 prodigy-prot-style: a kept package needs a package without any wheel (`needs-sdistonly` → `sdistonly`).
-Each case on the host and on a cross platform (windows-x64: the pure wheels fit it too).
+Each case on the host and on a cross platform (windows-x64: the pure wheels fit it too); the
+source fallback also through `runenv build`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from runenv.lock import lock_runtime
 from runenv.plan import build_plan
 from runenv.platforms import host_platform_key
 from runenv.workspace import find_workspace
+from tests.helpers.built import read_manifest
 from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
+from tests.helpers.pbs import VERSION
 
 HOST = host_platform_key() or "linux-x64"
 PLATFORMS = [HOST, "windows-x64"]
@@ -111,3 +114,18 @@ def test_only_binary_dependency_refuses_the_source_fallback(index, make_workspac
     }
     with pytest.raises(StepError, match="needs-sdistonly needs sdistonly, and it is in .*onlyBinaryList"):
         _lock(make_workspace(runtimes={"3.11.7": {"packages": cfg}}), HOST)
+
+
+def test_build_makes_the_source_fallback_s_dependency_from_source_on_the_host_only(index, build_workspace, run_cli):
+    index.require("setuptools")
+    packages = {"dependencies": ["needs-sdistonly"], "resolution": {"allowSourceList": ["needs-sdistonly"]}}
+    ws = build_workspace(runtimes={VERSION: {"packages": packages}})
+    built = run_cli("-w", ws, "build", VERSION, "--platform", "linux-x64")
+    assert built.code == 0, built.stderr
+    how = {p["name"]: p["how"] for p in read_manifest(ws, f"python-{VERSION}-linux-x64")["packages"]}
+    assert how["sdistonly"] == "built-from-sdist" and how["needs-sdistonly"] == "wheel"
+
+    cross = run_cli("-w", ws, "build", VERSION, "--platform", "windows-x64")
+    assert cross.code == 1  # sdists are built natively only (README "sdists")
+    [line] = [ln for ln in cross.stderr.splitlines() if ln.startswith("error:")]
+    assert "sdistonly" in line and "windows-x64" in line
