@@ -26,7 +26,6 @@ from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntr
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
-from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
 from runenv.verify import load_allowlist, verify_tarball
@@ -210,7 +209,7 @@ def install_packages(ctx: BuildContext) -> None:
                 built_dir,
                 ship_sdists=build.ship_sdists,
                 spec=plan.build_spec(package.name),
-                index=index_args(plan.registries, plan.uses_machine_index),
+                index=plan.index_options(),
                 timeout=build.timeout,
             )
             if outcome.wheel is not None:

@@ -15,7 +15,7 @@ from runenv.errors import StepError
 from runenv.manifest import KeptEntry, SkippedEntry
 from runenv.plan import Fallback, RuntimePlan, dependency_fallback
 from runenv.platforms import get_platform
-from runenv.resolve import NoFittingWheel, Resolved, ResolveRequest, index_args, resolve
+from runenv.resolve import NoFittingWheel, Resolved, ResolveRequest, resolve
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class _Attempt:
             platform=get_platform(self.plan.platform),
             manylinux=build.manylinux,
             macosx=build.macosx,
-            index=index_args(self.plan.registries, self.plan.uses_machine_index),
+            index=self.plan.index_options(),
+            origins=self.plan.registry_origins,
             no_binary=sorted(self.no_binary if no_binary is None else no_binary),
             excludes=sorted(self.excludes),
             overrides=self.plan.overrides,

@@ -14,6 +14,7 @@ from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
 from runenv.fetch import redact
 from runenv.platforms import get_platform
+from runenv.resolve import index_args
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]
@@ -54,7 +55,7 @@ class RuntimePlan:
     python_version: str
     platform: str
     registries: list[str]  # explicit index URLs in order: registries.default, then additional
-    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes first
+    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes last
     packages: list[PlannedPackage]
     # packages.exclude: never installed, not even as a dependency (name -> reason)
     excluded: dict[str, str | None] = field(default_factory=dict)
@@ -66,6 +67,8 @@ class RuntimePlan:
     overrides: list[str] = field(default_factory=list)  # pins for packages that are not direct dependencies
     copy_files: list[CopyFile] = field(default_factory=list)
     config_digest: str = ""
+    index_strategy: str = "best-match"  # registries.indexStrategy
+    registry_origins: dict[str, str] = field(default_factory=dict)  # index URL -> config file and key (not digested)
 
     def package(self, name: str) -> PlannedPackage | None:
         wanted = canonicalize_name(name)
@@ -74,6 +77,10 @@ class RuntimePlan:
     def build_spec(self, name: str) -> BuildWheelSpec | None:
         """How to build `name` from its sdist on this platform (buildWheel), direct dependency or not."""
         return self.build_wheels.get(canonicalize_name(name))
+
+    def index_options(self) -> list[str]:
+        """uv's index options for this plan's registries and strategy."""
+        return index_args(self.registries, self.uses_machine_index, self.index_strategy)
 
     @property
     def installable(self) -> list[PlannedPackage]:
@@ -86,6 +93,7 @@ class RuntimePlan:
             "platform": self.platform,
             "registries": [redact(url) for url in self.registries],
             "usesMachineIndex": self.uses_machine_index,
+            "indexStrategy": self.index_strategy,
             "packages": [p.as_json() for p in self.packages],
             "excluded": [{"name": n, "reason": r} for n, r in sorted(self.excluded.items())],
             "skipRules": [{"name": n, "reason": r} for n, r in sorted(self.skip_rules.items())],
@@ -248,6 +256,8 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
         overrides=overrides,
         copy_files=[*pkgs.copy_files, *(c for c in block.copy_files if c not in pkgs.copy_files)],
         config_digest=loaded.digest,
+        index_strategy=cfg.registries.index_strategy,
+        registry_origins=dict(loaded.registry_origins),
     )
 
 

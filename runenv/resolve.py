@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,15 +44,18 @@ def uv_version() -> str:
     return out.split()[1] if len(out.split()) > 1 else out.strip()
 
 
-def index_args(registries: list[str], uses_machine_index: bool) -> list[str]:
-    """uv index options: the first registry replaces the default index unless the machine's index is used."""
-    args: list[str] = []
-    extra = registries
-    if not uses_machine_index and registries:
-        args += ["--default-index", registries[0]]
-        extra = registries[1:]
-    for url in extra:
+def index_args(registries: list[str], uses_machine_index: bool, strategy: str = "best-match") -> list[str]:
+    """uv index options searching `registries` in their order, combined by `strategy`.
+
+    uv searches every `--index` (in order) before the default index, so the last registry becomes
+    `--default-index` (it replaces the machine's index); with the machine's index it stays last.
+    """
+    args = ["--index-strategy", "unsafe-best-match" if strategy == "best-match" else "first-index"]
+    indexes = registries if uses_machine_index else registries[:-1]
+    for url in indexes:
         args += ["--index", url]
+    if not uses_machine_index and registries:
+        args += ["--default-index", registries[-1]]
     return args
 
 
@@ -69,6 +73,7 @@ class ResolveRequest:
     excludes: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     timeout: int = 300
+    origins: dict[str, str] = field(default_factory=dict)  # index URL -> the config file and key that added it
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,27 @@ def no_wheel_names(text: str) -> list[str]:
     names = [_subject_name(text[: m.start()]) for m in _NO_WHEELS.finditer(text)]
     names += [canonicalize_name(n) for n in _HINTED.findall(text)]
     return list(dict.fromkeys(n for n in names if n))
+
+
+_FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`]+)")
+
+
+def _without_credentials(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def unreachable_index(text: str, registries: dict[str, str]) -> tuple[str, str] | None:
+    """(registry URL, where it was configured) of the index uv's error `text` failed to fetch from, if any."""
+    failed = _FETCH_FAILED.search(text)
+    if failed is None:
+        return None
+    url = failed.group(1)
+    owners = [r for r in registries if url.startswith(_without_credentials(r).rstrip("/") + "/")]
+    if not owners:
+        return url.rsplit("/", 2)[0], "the machine's configured index"
+    best = max(owners, key=len)
+    return best, registries[best]
 
 
 def _error_summary(text: str) -> str:
@@ -211,6 +237,13 @@ def resolve(request: ResolveRequest) -> Resolved:
             names = no_wheel_names(proc.stderr)
             if names:
                 raise NoFittingWheel(names, _error_summary(proc.stderr))
+            unreachable = unreachable_index(proc.stderr, request.origins)
+            if unreachable is not None:
+                raise StepError(
+                    f"cannot read package index {redact(unreachable[0])} ({unreachable[1]}) while resolving for "
+                    f"{request.platform.key}: {_error_summary(proc.stderr)}",
+                    hint="check the URL, the network and the credentials, or remove the registry",
+                )
             raise StepError(
                 f"cannot resolve runtime packages for {request.platform.key}: {_error_summary(proc.stderr)}"
             )

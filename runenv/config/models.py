@@ -92,6 +92,12 @@ class RegistriesConfig(Model):
 
     default: list[IndexUrl] = Field(default_factory=list)
     additional: list[IndexUrl] = Field(default_factory=list)
+    index_strategy: Literal["best-match", "first-index"] = Field(
+        "best-match",
+        alias="indexStrategy",
+        description="best-match: the best version across all indexes (pip's --extra-index-url); "
+        "first-index: only the first index that has the package (safer against dependency confusion)",
+    )
 
 
 class ResolutionPolicy(Model):
