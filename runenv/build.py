@@ -12,6 +12,7 @@ from runenv import archive, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
+from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
@@ -24,7 +25,6 @@ from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntr
 from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
-from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
 from runenv.verify import settings_for, verify_tarball
@@ -207,7 +207,6 @@ def install_packages(ctx: BuildContext) -> None:
             if package.kind == "wheel":
                 yield WheelToInstall(blob, package.filename, package)
                 continue
-            planned = plan.package(package.name)
             outcome = handle_sdist(
                 blob,
                 package,
@@ -216,8 +215,8 @@ def install_packages(ctx: BuildContext) -> None:
                 version,
                 built_dir,
                 ship_sdists=build.ship_sdists,
-                spec=planned.build_wheel if planned else None,
-                index=index_args(plan.registries, plan.uses_machine_index),
+                spec=plan.build_spec(package.name),
+                index=plan.index_options(),
                 timeout=build.timeout,
                 package_root=ctx.loaded.runtime.directory,
             )
@@ -241,6 +240,12 @@ def install_packages(ctx: BuildContext) -> None:
             if result.warning:
                 ctx.options.warn(result.warning)
         compiler.finish(rewritten=written)
+    check_closure(
+        ctx.prefix / ctx.platform.site_packages(version),
+        plan,
+        ctx.platform.marker_environment(version),
+        shipped=[Distribution(e.name, e.version) for e in shipped],
+    )
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(
@@ -249,6 +254,7 @@ def install_packages(ctx: BuildContext) -> None:
         if p.action == "skip"
     )
     ctx.manifest.skipped.extend(lock.skipped)
+    ctx.manifest.kept.extend(lock.kept)
 
 
 # The pipeline for one artifact, up to packing.

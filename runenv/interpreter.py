@@ -208,7 +208,7 @@ def _unpinned(loaded: LoadedConfig, release: str) -> LoadedConfig:
     """The same config at `release` with its sha256 pins dropped, so pinning reads the release's hashes afresh."""
     python = loaded.config.python.model_copy(update={"sha256": {}, "release": release})
     config = loaded.config.model_copy(update={"python": python})
-    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest)
+    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest, loaded.registry_origins)
 
 
 def write_pins(runtime: Runtime, pins: dict[str, str], release: str | None = None) -> None:

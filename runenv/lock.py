@@ -18,12 +18,12 @@ from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.errors import FetchError, StepError
+from runenv.fallbacks import kept_as_dependency, resolve_plan
 from runenv.fetch import Download
 from runenv.files import write_text_atomic
-from runenv.manifest import SkippedEntry
-from runenv.plan import RuntimePlan, dependency_fallback
-from runenv.platforms import get_platform
-from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version
+from runenv.manifest import KeptEntry, SkippedEntry
+from runenv.plan import RuntimePlan
+from runenv.resolve import uv_version
 
 ArtifactKind = Literal["wheel", "sdist"]
 
@@ -59,6 +59,7 @@ class Lock:
     inputs_digest: str
     packages: list[LockedPackage]
     skipped: list[SkippedEntry] = field(default_factory=list)
+    kept: list[KeptEntry] = field(default_factory=list)
 
     def package(self, name: str) -> LockedPackage | None:
         wanted = canonicalize_name(name)
@@ -129,83 +130,26 @@ def _reachable(parents: dict[str, list[str]], no_deps: set[str]) -> set[str]:
     return keep
 
 
-def _no_wheel_decision(loaded: LoadedConfig, plan: RuntimePlan, name: str) -> Literal["source", "error", "skip"]:
-    planned = plan.package(name)
-    if planned is not None and planned.fallback is not None:
-        return planned.fallback
-    return dependency_fallback(loaded, plan.platform, name)
-
-
-def _resolve_with_fallbacks(
-    loaded: LoadedConfig, plan: RuntimePlan, warn: Callable[[str], None]
-) -> tuple[Any, set[str], list[SkippedEntry]]:
-    """Resolve wheel-only, relaxing per the fallback policy until uv succeeds."""
-    build = loaded.config.build
-    platform = get_platform(plan.platform)
-    no_binary = set(plan.no_binary)
-    skipped: list[SkippedEntry] = []
-    dropped: set[str] = set()
-    while True:
-        roots = [p.requirement for p in plan.installable if p.name not in dropped]
-        roots += extra_requirements(loaded, plan)
-        request = ResolveRequest(
-            requirements=roots,
-            python_version=plan.python_version,
-            platform=platform,
-            manylinux=build.manylinux,
-            macosx=build.macosx,
-            index=index_args(plan.registries, plan.uses_machine_index),
-            no_binary=sorted(no_binary),
-            excludes=sorted(set(plan.excluded) | dropped),
-            overrides=plan.overrides,
-            timeout=build.timeout,
-        )
-        try:
-            return resolve(request), no_binary, skipped
-        except NoFittingWheel as missing:
-            progressed = False
-            for name in missing.names:
-                if name in no_binary or name in dropped:
-                    continue
-                decision = _no_wheel_decision(loaded, plan, name)
-                if decision == "error":
-                    raise StepError(
-                        f"no wheel of {name} fits {plan.platform} (Python {plan.python_version}) "
-                        f"for runtime {plan.runtime}",
-                        hint="allow building it (packages.resolution.allowSourceList) or skip it on this platform",
-                    ) from None
-                if decision == "source":
-                    no_binary.add(name)
-                else:
-                    reason = f"no wheel for {plan.platform}"
-                    warn(f"{name}: {reason}; skipped in runtime {plan.runtime}")
-                    skipped.append(SkippedEntry(name, reason, plan.platform))
-                    dropped.add(name)
-                progressed = True
-            if not progressed:
-                raise StepError(
-                    f"cannot resolve runtime {plan.runtime} for {plan.platform}: {missing.detail}"
-                ) from None
-
-
-def _root_names(plan: RuntimePlan, extra: list[str], dropped: set[str]) -> set[str]:
-    names = {p.name for p in plan.installable if p.name not in dropped}
-    return names | {canonicalize_name(Requirement(r).name) for r in extra}
-
-
 def lock_runtime(
     loaded: LoadedConfig, plan: RuntimePlan, *, warn: Callable[[str], None] = lambda _m: None
 ) -> LockResult:
     """Resolve `plan` and write `pylock.<platform>.toml` next to the runtime's config (atomically)."""
-    resolved, no_binary, skipped = _resolve_with_fallbacks(loaded, plan, warn)
+    outcome = resolve_plan(loaded, plan, extra_requirements(loaded, plan), warn)
+    resolved, no_binary, skipped = outcome.resolved, outcome.no_binary, outcome.skipped
     no_deps = {p.name for p in plan.packages if p.no_deps}
     parents = dict(resolved.required_by)
-    dropped = {s.name for s in skipped}
-    for root in _root_names(plan, extra_requirements(loaded, plan), dropped):
+    for root in {canonicalize_name(Requirement(r).name) for r in outcome.roots}:
         parents.setdefault(root, [])
         if "" not in parents[root]:
             parents[root].append("")
     keep = _reachable(parents, no_deps)
+    kept = kept_as_dependency(plan, keep, parents)
+    for entry in kept:
+        warn(
+            f"{entry.name}: skipped on {plan.platform} by config ({entry.reason}), but "
+            f"{', '.join(entry.required_by)} require{'s' if len(entry.required_by) == 1 else ''} it; "
+            "installed as a dependency"
+        )
     children: dict[str, list[str]] = {}
     for name, via in parents.items():
         for parent in via:
@@ -245,6 +189,7 @@ def lock_runtime(
                 "inputs-digest": digest,
                 "uv": uv_version(),
                 "skipped": [s.as_json() for s in skipped],
+                "kept": [k.as_json() for k in kept],
             }
         },
     }
@@ -276,7 +221,10 @@ def read_lock(path: Path) -> Lock:
                 )
             )
         skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
-        return Lock(path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped)
+        kept = [KeptEntry(k["name"], k["reason"], k["platform"], tuple(k["required-by"])) for k in meta.get("kept", [])]
+        return Lock(
+            path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped, kept
+        )
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:

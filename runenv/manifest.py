@@ -53,6 +53,24 @@ class SkippedEntry:
         return _drop_none(asdict(self))
 
 
+@dataclass(frozen=True)
+class KeptEntry:
+    """A package a skip rule names, installed anyway because kept packages (`required_by`) need it."""
+
+    name: str
+    reason: str  # the skip rule's reason
+    platform: str
+    required_by: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reason": self.reason,
+            "platform": self.platform,
+            "required-by": list(self.required_by),
+        }
+
+
 @dataclass
 class Manifest:
     """Everything a runtime tarball says about itself; later stages append packages and skips."""
@@ -65,6 +83,7 @@ class Manifest:
     build: dict[str, Any] = field(default_factory=dict)
     packages: list[PackageEntry] = field(default_factory=list)
     skipped: list[SkippedEntry] = field(default_factory=list)
+    kept: list[KeptEntry] = field(default_factory=list)  # skip rules overridden by a kept package's need
     inputs: dict[str, str] = field(default_factory=dict)  # digests of its inputs (runenv.freshness; only beside it)
     verify: dict[str, Any] | None = None  # results of verifying the packed tarball (only beside it)
 
@@ -80,6 +99,7 @@ class Manifest:
             **({"inputs": dict(sorted(self.inputs.items()))} if self.inputs else {}),
             "packages": [p.as_json() for p in sorted(self.packages, key=lambda p: p.name)],
             "skipped": [_drop_none(asdict(s)) for s in sorted(self.skipped, key=lambda s: s.name)],
+            **({"kept-as-dependency": [k.as_json() for k in self.kept]} if self.kept else {}),
             **({"verify": self.verify} if self.verify is not None else {}),
         }
 

@@ -14,6 +14,7 @@ from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
 from runenv.fetch import redact
 from runenv.platforms import get_platform, host_platform_key
+from runenv.resolve import index_args
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]
@@ -54,19 +55,32 @@ class RuntimePlan:
     python_version: str
     platform: str
     registries: list[str]  # explicit index URLs in order: registries.default, then additional
-    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes first
+    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes last
     packages: list[PlannedPackage]
-    # Rules for packages that may arrive as transitive dependencies: name -> (action, reason)
-    excluded: dict[str, str | None] = field(default_factory=dict)  # skipped wherever they appear
-    no_binary: list[str] = field(default_factory=list)  # built from source wherever they appear
-    only_binary: list[str] = field(default_factory=list)  # never built from source
+    # packages.exclude: never installed, not even as a dependency (name -> reason)
+    excluded: dict[str, str | None] = field(default_factory=dict)
+    # skip rules on this platform, direct dependency or not: a kept package that needs one still gets it
+    skip_rules: dict[str, str | None] = field(default_factory=dict)
+    no_binary: list[str] = field(default_factory=list)  # built from source (direct source actions, buildWheel, list)
+    only_binary: list[str] = field(default_factory=list)  # never built from source, wherever they appear
+    build_wheels: dict[str, BuildWheelSpec] = field(default_factory=dict)  # buildWheel specs, wherever they appear
     overrides: list[str] = field(default_factory=list)  # pins for packages that are not direct dependencies
     copy_files: list[CopyFile] = field(default_factory=list)
     config_digest: str = ""
+    index_strategy: str = "best-match"  # registries.indexStrategy
+    registry_origins: dict[str, str] = field(default_factory=dict)  # index URL -> config file and key (not digested)
 
     def package(self, name: str) -> PlannedPackage | None:
         wanted = canonicalize_name(name)
         return next((p for p in self.packages if p.name == wanted), None)
+
+    def build_spec(self, name: str) -> BuildWheelSpec | None:
+        """How to build `name` from its sdist on this platform (buildWheel), direct dependency or not."""
+        return self.build_wheels.get(canonicalize_name(name))
+
+    def index_options(self) -> list[str]:
+        """uv's index options for this plan's registries and strategy."""
+        return index_args(self.registries, self.uses_machine_index, self.index_strategy)
 
     @property
     def installable(self) -> list[PlannedPackage]:
@@ -79,8 +93,10 @@ class RuntimePlan:
             "platform": self.platform,
             "registries": [redact(url) for url in self.registries],
             "usesMachineIndex": self.uses_machine_index,
+            "indexStrategy": self.index_strategy,
             "packages": [p.as_json() for p in self.packages],
             "excluded": [{"name": n, "reason": r} for n, r in sorted(self.excluded.items())],
+            "skipRules": [{"name": n, "reason": r} for n, r in sorted(self.skip_rules.items())],
             "noBinary": self.no_binary,
             "onlyBinary": self.only_binary,
             "overrides": self.overrides,
@@ -118,6 +134,9 @@ def _rules(loaded: LoadedConfig, platform: str) -> dict[str, dict[str, tuple[str
     for name, per in pkgs.skip.items():
         if platform in per:
             add(name, f"packages.skip.{name}.{platform}", "skip", per[platform])
+    for name, per in pkgs.exclude.items():
+        if platform in per:
+            add(name, f"packages.exclude.{name}.{platform}", "skip", per[platform])
     for name, per in pkgs.force_source.items():
         if platform in per:
             add(name, f"packages.forceSource.{name}.{platform}", "source", per[platform])
@@ -208,14 +227,14 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
             )
         )
 
-    excluded: dict[str, str | None] = {}
-    no_binary: list[str] = []
-    for name, named in sorted(rules.items()):
-        action, reason = _decide(name, named, policy, origin, platform)
-        if action == "skip":
-            excluded[name] = reason
-        elif action in ("source", "build-wheel"):
-            no_binary.append(name)
+    # Actions act on direct dependencies only (as in the seed system); every rule is still checked
+    # for conflicts. Hard exclusions and the resolution lists act wherever a package appears.
+    decided = {name: _decide(name, named, policy, origin, platform) for name, named in sorted(rules.items())}
+    excluded = {name: per[platform] for name, per in pkgs.exclude.items() if platform in per}
+    skip_rules = {n: reason for n, (action, reason) in decided.items() if action == "skip" and n not in excluded}
+    build_wheels = {name: per[platform] for name, per in pkgs.build_wheel.items() if platform in per}
+    no_binary = [p.name for p in packages if p.action in ("source", "build-wheel")]
+    no_binary += [n for n in build_wheels if n not in requirements]
     no_binary += [n for n in policy.force_no_binary_list if n not in no_binary and n not in excluded]
     overrides = [
         f"{name}{value if value[:1] in '=!<>~' else '==' + value}"
@@ -230,16 +249,20 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
         uses_machine_index=not cfg.registries.default,
         packages=packages,
         excluded=excluded,
+        skip_rules=skip_rules,
         no_binary=no_binary,
         only_binary=[n for n in policy.only_binary_list if n not in excluded],
+        build_wheels=build_wheels,
         overrides=overrides,
         copy_files=[*pkgs.copy_files, *(c for c in block.copy_files if c not in pkgs.copy_files)],
         config_digest=loaded.digest,
+        index_strategy=cfg.registries.index_strategy,
+        registry_origins=dict(loaded.registry_origins),
     )
 
 
 def dependency_fallback(loaded: LoadedConfig, platform: str, name: str) -> Fallback:
-    """What to do when `name`, reached only as a dependency, has no wheel for `platform`."""
+    """The policy's own answer for `name` without a wheel: `source` when a list or allowSourceAll allows it."""
     pkgs = loaded.config.packages
     policy = _effective_policy(pkgs.resolution, pkgs.platform_specific.block(platform).resolution)
     return _fallback(canonicalize_name(name), policy)

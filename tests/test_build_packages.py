@@ -95,10 +95,11 @@ def test_skip_rule_leaves_packages_out_and_records_the_reason(index, build_works
     names = tar_names(ws / "dist" / f"{STEM}.tar.gz")
     assert f"{STEM}/{SITE}/needs_excluded.py" in names
     assert f"{STEM}/{SITE}/helper_lib.py" not in names
-    assert f"{STEM}/{SITE}/excluded_dep.py" not in names  # the skipped transitive dependency
+    assert f"{STEM}/{SITE}/excluded_dep.py" in names  # skip acts on direct dependencies; needs-excluded needs it
     manifest = read_manifest(ws, STEM)
-    assert set(packages_by_name(manifest)) == {"needs-excluded"}
+    assert set(packages_by_name(manifest)) == {"needs-excluded", "excluded-dep"}
     assert skipped_by_name(manifest)["helper-lib"] == (HOST, "the runtime ships its own")
+    assert [k["name"] for k in manifest["kept-as-dependency"]] == ["excluded-dep"]
 
 
 @pytest.mark.parametrize(

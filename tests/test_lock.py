@@ -56,7 +56,7 @@ def test_lock_windows_from_linux_takes_the_win_amd64_wheel(index, make_workspace
 
 
 def test_excluded_transitive_dependency_is_absent(index, make_workspace):
-    cfg = {"packages": {"dependencies": ["needs-excluded"], "skip": {"excluded-dep": {HOST: "not wanted"}}}}
+    cfg = {"packages": {"dependencies": ["needs-excluded"], "exclude": {"excluded-dep": {HOST: "not wanted"}}}}
     ws = make_workspace(runtimes={"3.11.7": cfg})
     lock, _, _, _ = _lock(ws, "3.11.7", HOST)
     assert [p.name for p in lock.packages] == ["needs-excluded"]

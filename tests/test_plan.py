@@ -168,17 +168,32 @@ def test_names_normalise_across_rules(make_workspace):
     assert plan.as_json()["packages"][0]["name"] == "scikit-learn"
 
 
-def test_rules_for_non_dependencies_exclude_or_force_transitives(make_workspace):
+def test_actions_act_on_direct_dependencies_only_lists_and_exclusions_everywhere(make_workspace):
     pkgs = {
-        "dependencies": ["numpy"],
-        "skip": {"cudf-cu12": {"linux-x64": "no"}},
+        "dependencies": ["numpy", "torch"],
+        "skip": {"cudf-cu12": {"linux-x64": "no"}, "torch": {"linux-x64": "too big"}},
+        "exclude": {"tensorflow": {"linux-x64": "never"}},
         "forceSource": {"parasail": {"linux-x64": "src"}},
-        "resolution": {"onlyBinaryList": ["scipy"]},
+        "buildWheel": {"freesasa": {"linux-x64": {"reason": "patched"}}},
+        "resolution": {"onlyBinaryList": ["scipy"], "forceNoBinaryList": ["pyyaml"]},
     }
     plan = plan_for(make_workspace, pkgs)
-    assert plan.excluded == {"cudf-cu12": "no"}
-    assert plan.no_binary == ["parasail"]
+    assert decision(plan, "torch") == ("skip", None, "too big")
+    assert plan.skip_rules == {"cudf-cu12": "no", "torch": "too big"}  # a kept package may still need them
+    assert plan.excluded == {"tensorflow": "never"}
+    assert plan.no_binary == ["freesasa", "pyyaml"]  # forceSource of a non-dependency does nothing
+    assert plan.build_spec("freesasa").reason == "patched"
     assert plan.only_binary == ["scipy"]
+
+
+def test_exclude_of_a_direct_dependency_skips_it_and_conflicts_with_force_source(make_workspace):
+    plan = plan_for(make_workspace, {"dependencies": ["x"], "exclude": {"x": {"linux-x64": "never"}}})
+    assert decision(plan, "x") == ("skip", None, "never") and plan.excluded == {"x": "never"}
+    with pytest.raises(ConfigError, match="packages.exclude.x.linux-x64 and packages.forceSource.x.linux-x64"):
+        plan_for(
+            make_workspace,
+            {"dependencies": ["x"], "exclude": {"x": {"linux-x64": "a"}}, "forceSource": {"x": {"linux-x64": "b"}}},
+        )
 
 
 def test_no_deps_marked(make_workspace):

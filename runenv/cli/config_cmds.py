@@ -35,7 +35,7 @@ def versions(ctx: typer.Context) -> None:
 def _plan_text(plan: RuntimePlan) -> str:
     lines = [f"runtime {plan.runtime} (Python {plan.python_version}) on {plan.platform}"]
     indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.as_json()["registries"]
-    lines.append("registries: " + ", ".join(indexes))
+    lines.append("registries: " + ", ".join(indexes) + f" ({plan.index_strategy})")
     width = max((len(p.requirement) for p in plan.packages), default=10)
     for p in plan.packages:
         extra = f"fallback {p.fallback}" if p.fallback else ""
@@ -45,6 +45,11 @@ def _plan_text(plan: RuntimePlan) -> str:
     for name, reason in sorted(plan.excluded.items()):
         if plan.package(name) is None:
             lines.append(f"  excluded wherever it appears: {name}" + (f" ({reason})" if reason else ""))
+    for name, reason in sorted(plan.skip_rules.items()):
+        if plan.package(name) is None:
+            lines.append(
+                f"  skip rule, installed only if a kept package needs it: {name}" + (f" ({reason})" if reason else "")
+            )
     return "\n".join(lines)
 
 

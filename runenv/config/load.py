@@ -7,14 +7,14 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from runenv.config.copy_sources import anchor_copy_sources
-from runenv.config.merge import merge
+from runenv.config.merge import merge, registry_origins
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
 from runenv.fetch import redact
@@ -29,6 +29,7 @@ class LoadedConfig:
     config: RuntimeConfig
     sources: tuple[Path, ...]
     digest: str  # sha256 of the canonical merged JSON
+    registry_origins: dict[str, str] = field(default_factory=dict)  # index URL -> "file: registries.key[i]"
 
     def as_json(self) -> dict[str, Any]:
         """The merged config for display: credentials in URLs are hidden."""
@@ -163,7 +164,9 @@ def load_runtime_config(workspace: Workspace, runtime: Runtime) -> LoadedConfig:
     origin = f"{workspace.shared_config_path.name} + {runtime.directory.name}/config.json"
     config = validate(merged, origin)
     dumped = config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
-    return LoadedConfig(runtime, config, (workspace.shared_config_path, runtime.config_path), digest_of(dumped))
+    labels = [(workspace.shared_config_path.name, shared), (f"{runtime.directory.name}/config.json", own)]
+    sources = (workspace.shared_config_path, runtime.config_path)
+    return LoadedConfig(runtime, config, sources, digest_of(dumped), registry_origins(labels))
 
 
 def config_schema() -> dict[str, Any]:

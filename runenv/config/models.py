@@ -109,6 +109,12 @@ class RegistriesConfig(Model):
 
     default: list[IndexUrl] = Field(default_factory=list)
     additional: list[IndexUrl] = Field(default_factory=list)
+    index_strategy: Literal["best-match", "first-index"] = Field(
+        "best-match",
+        alias="indexStrategy",
+        description="best-match: the best version across all indexes (pip's --extra-index-url); "
+        "first-index: only the first index that has the package (safer against dependency confusion)",
+    )
 
 
 class ResolutionPolicy(Model):
@@ -208,7 +214,13 @@ class BuildWheelSpec(Model):
 class PackagesConfig(Model):
     dependencies: list[RequirementStr] = Field(default_factory=list)
     overrides: dict[PackageName, Annotated[str, AfterValidator(_override)]] = Field(default_factory=dict)
-    skip: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict)
+    skip: dict[PackageName, dict[PlatformKey, Reason]] = Field(
+        default_factory=dict,
+        description="left out as a direct dependency; still installed when a kept package needs it",
+    )
+    exclude: dict[PackageName, dict[PlatformKey, Reason]] = Field(
+        default_factory=dict, description="never installed on that platform, not even as a dependency"
+    )
     force_source: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict, alias="forceSource")
     platform_specific: PlatformSpecific = Field(default_factory=PlatformSpecific, alias="platformSpecific")
     resolution: ResolutionPolicy = Field(default_factory=ResolutionPolicy)
@@ -216,7 +228,7 @@ class PackagesConfig(Model):
     no_deps: list[PackageName] = Field(default_factory=list, alias="noDeps")
     copy_files: list[CopyFile] = Field(default_factory=list, alias="copyFiles")
 
-    @field_validator("overrides", "skip", "force_source", "build_wheel", mode="before")
+    @field_validator("overrides", "skip", "exclude", "force_source", "build_wheel", mode="before")
     @classmethod
     def _fold_names(cls, value: object) -> object:
         return _merge_name_keys(value)

@@ -38,6 +38,8 @@ INDEX_PACKAGES = {
     "excluded-dep": "wheel, reached only as a dependency of needs-excluded",
     "nodeps-pkg": "wheel depending on heavy-dep (for noDeps)",
     "heavy-dep": "wheel, reached only as a dependency of nodeps-pkg",
+    "needs-sdistonly": "wheel depending on sdistonly (a prodigy-prot needing freesasa, which has no wheel)",
+    "needs-winonly": "wheel depending on winonly (a dependency with neither a Linux wheel nor an sdist)",
     "badhash": "wheel whose index entry carries a wrong sha256",
     "importfails": "wheel whose module `importfails` raises at import time (verification)",
     "setuptools": "a real setuptools wheel found on this machine (build backend, distutils shim)",
@@ -213,6 +215,10 @@ def build_test_index(root: Path) -> dict[str, Path]:
         "excluded-dep": build_wheel(files, "excluded-dep", "1.0", {"excluded_dep.py": ""}),
         "nodeps-pkg": build_wheel(files, "nodeps-pkg", "1.0", {"nodeps_pkg.py": ""}, requires=("heavy-dep",)),
         "heavy-dep": build_wheel(files, "heavy-dep", "1.0", {"heavy_dep.py": ""}),
+        "needs-sdistonly": build_wheel(
+            files, "needs-sdistonly", "1.0", {"needs_sdistonly.py": ""}, requires=("sdistonly>=2",)
+        ),
+        "needs-winonly": build_wheel(files, "needs-winonly", "1.0", {"needs_winonly.py": ""}, requires=("winonly",)),
         "badhash": build_wheel(files, "badhash", "1.0", {"badhash.py": ""}),
         "importfails": build_wheel(
             files, "importfails", "1.0", {"importfails.py": "raise ImportError('importfails is broken on purpose')\n"}
