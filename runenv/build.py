@@ -24,6 +24,7 @@ from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
+from runenv.redact import redact
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
@@ -113,7 +114,9 @@ def provision_interpreter(ctx: BuildContext) -> None:
         timeout = ctx.loaded.config.build.timeout
         path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
         archive.extract(path, ctx.prefix, label=pbs.name)
-        info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
+        info = InterpreterInfo(
+            "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name
+        )
         ctx.mtime = source_date_epoch(pbs.release)
     build = ctx.loaded.config.build
     ctx.manifest = Manifest(

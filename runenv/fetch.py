@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ import httpx
 
 from runenv.cache import CHUNK, Cache
 from runenv.errors import FetchError
+from runenv.redact import redact
 
 RETRIES = 4
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
@@ -34,11 +34,6 @@ class Download:
     @property
     def label(self) -> str:
         return self.name or urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1] or redact(self.url)
-
-
-def redact(url: str) -> str:
-    """The URL without credentials (`https://user:secret@host` → `https://***@host`)."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
 
 
 def make_client(timeout: float) -> httpx.Client:

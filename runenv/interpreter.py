@@ -14,9 +14,10 @@ from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError, ConfigError, FetchError
-from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
+from runenv.fetch import Download, fetch_all, fetch_text, make_client
 from runenv.files import write_text_atomic
 from runenv.platforms import Platform, get_platform
+from runenv.redact import redact
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"

@@ -169,11 +169,11 @@ def pack(
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
-    The manifest also goes inside as `<stem>/runenv-manifest.toml`. Everything is written under a
+    The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path). Everything is written under a
     temp name and renamed when complete; the tarball is renamed last, so its presence means done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest.write(prefix / MANIFEST_NAME)
+    manifest.write(prefix / MANIFEST_NAME, inside=True)
     tarball = out_dir / f"{stem}{SUFFIXES[compression]}"
     sums = out_dir / f"{tarball.name}.sha256"
     manifest_out = out_dir / f"{stem}.manifest.toml"

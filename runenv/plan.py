@@ -12,8 +12,8 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
-from runenv.fetch import redact
 from runenv.platforms import get_platform
+from runenv.redact import redact
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]

@@ -17,8 +17,8 @@ from packaging.utils import canonicalize_name
 
 from runenv.compat import tomllib
 from runenv.errors import StepError
-from runenv.fetch import redact
 from runenv.platforms import Platform
+from runenv.redact import redact
 
 
 @lru_cache(maxsize=1)

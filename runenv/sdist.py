@@ -14,9 +14,9 @@ from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
 from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
-from runenv.fetch import redact
 from runenv.lock import LockedPackage
 from runenv.platforms import Platform, is_host_runnable
+from runenv.redact import redact
 from runenv.resolve import uv_bin
 
 PACKAGE_ROOT = "{packageRoot}"

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from runenv.cache import sha256_file
+from runenv.compat import tomllib
 from tests.conftest import run_runenv
-from tests.helpers.built import cached_blobs, dist_files, leftovers, tar_names
+from tests.helpers.built import cached_blobs, dist_files, grep_tree, leftovers, read_manifest, tar_member, tar_names
+from tests.helpers.http import StaticServer
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
 HOST = "linux-x64"
+SECRET = "SECRETz8Q4"  # in every credential a test uses; found nowhere runenv writes
 STEM = f"python-{VERSION}-{HOST}"
 
 
@@ -291,3 +294,29 @@ def test_python_pin_fails_for_a_platform_missing_from_sums(build_workspace, run_
     result = run_cli("-w", ws, "python", "pin", VERSION)
     assert result.code == 1 and "no sha256 for" in result.stderr
     assert (ws / f"python-{VERSION}" / "config.json").read_text() == before
+
+
+def test_tarball_bytes_do_not_depend_on_the_mirror_and_credentials_stay_out(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox
+) -> None:
+    first = build_workspace(root=tmp_path / "one")
+    assert run_cli("-w", first, "build", VERSION).code == 0
+    with StaticServer(pbs_mirror.root) as other:  # the same archive from another URL, with credentials
+        mirror = other.url.replace("://", f"://user:{SECRET}@") + "/"
+        monkeypatch.setenv("RUNENV_PBS_MIRROR", mirror)
+        monkeypatch.setenv("RUNENV_CACHE_DIR", str(tmp_path / "other-cache"))  # really fetched from there
+        second = build_workspace(root=tmp_path / "two")
+        result = run_cli("-w", second, "build", VERSION)
+        assert result.code == 0, result.stderr
+        assert other.count(f"/{RELEASE}/cpython-*") == 1
+    assert (first / "dist" / f"{STEM}.tar.gz").read_bytes() == (second / "dist" / f"{STEM}.tar.gz").read_bytes()
+    sidecar = read_manifest(second, STEM)["interpreter"]
+    assert sidecar["url"] == f"{other.url.replace('://', '://***@')}/{RELEASE}/{pbs_mirror.name(HOST)}"
+    assert (
+        "url"
+        not in tomllib.loads(tar_member(second / "dist" / f"{STEM}.tar.gz", f"{STEM}/runenv-manifest.toml"))[
+            "interpreter"
+        ]
+    )
+    assert SECRET not in result.stdout + result.stderr
+    assert grep_tree(SECRET, second, tmp_path / "other-cache") == []

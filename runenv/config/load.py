@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from runenv.config.merge import merge
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
-from runenv.fetch import redact
+from runenv.redact import redact
 from runenv.workspace import Runtime, Workspace
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.errors import PublishError, UsageError
-from runenv.fetch import redact
 from runenv.platforms import get_platform
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
 from runenv.publish.target import Credentials, Progress, RemoteFile
 from runenv.publish.transport import PublishClient
+from runenv.redact import redact
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 from runenv.errors import UsageError
-from runenv.fetch import redact
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import Catalogue
+from runenv.redact import redact
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
 
@@ -72,13 +72,6 @@ class Credentials:
         for secret in self.secrets():
             text = text.replace(secret, "***")
         return text
-
-
-def strip_userinfo(url: str) -> str:
-    """`url` without `user:password@` (credentials travel in headers, not in URLs)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
 def open_target(url: str, *, timeout: float, insecure: bool = False) -> Target:

@@ -9,8 +9,9 @@ from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import CATALOGUE_NAME, Catalogue, parse_catalogue, render_catalogue
 from runenv.publish.directory import artifact_dir
-from runenv.publish.target import Credentials, Progress, RemoteFile, strip_userinfo
+from runenv.publish.target import Credentials, Progress, RemoteFile
 from runenv.publish.transport import Body, PublishClient
+from runenv.redact import strip_userinfo
 
 # Headers in which stores such as Artifactory and Nexus report a file's sha256, sparing a download.
 CHECKSUM_HEADERS = ("X-Checksum-Sha256", "X-Checksum-SHA256")
