@@ -17,7 +17,7 @@ from runenv.errors import BuildError, ConfigError, FetchError
 from runenv.fetch import Download, fetch_all, fetch_text, make_client
 from runenv.files import write_text_atomic
 from runenv.platforms import Platform, get_platform
-from runenv.redact import redact
+from runenv.redact import redact, register_url
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
@@ -62,6 +62,8 @@ def archive_name(version: str, release: str, platform: Platform, flavor: str) ->
 def choose_mirror(python: PythonConfig) -> Mirror:
     """`RUNENV_PBS_MIRROR` beats `python.mirror` beats python-build-standalone's release downloads."""
     env = os.environ.get(MIRROR_ENV, "").strip()
+    for url in (env, python.mirror or ""):
+        register_url(url)
     if env:
         return Mirror(env.rstrip("/"), MIRROR_ENV)
     if python.mirror:

@@ -10,6 +10,7 @@ import typer
 from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds  # noqa: F401  (register commands)
 from runenv.cli.app import app
 from runenv.errors import RunenvError
+from runenv.redact import redact
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
 _GLOBAL_FLAGS = {"--quiet", "-q", "--verbose"}
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=args, prog_name="runenv", standalone_mode=False)
     except RunenvError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(redact(exc.render()), file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)

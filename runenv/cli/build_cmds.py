@@ -13,6 +13,7 @@ from runenv.cli.app import app, options, target_platforms
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
 from runenv.interpreter import SumsSource, pin_runtime
+from runenv.redact import redact
 
 python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
 app.add_typer(python_app, name="python")
@@ -83,7 +84,7 @@ def build(
     if artifacts or not errors:
         opts.emit([a.as_json() for a in artifacts], lambda: "\n".join(_artifact_line(a) for a in artifacts))
     for extra in errors[1:]:
-        typer.echo(extra.render(), err=True)
+        typer.echo(redact(extra.render()), err=True)
     if errors:
         raise errors[0]
 

@@ -12,6 +12,7 @@ from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import PLATFORM_KEYS, get_platform
+from runenv.redact import redact
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -85,7 +86,7 @@ def validate(ctx: typer.Context) -> None:
         opts.emit({"valid": not failures, "runtimes": results})
     else:
         for failure in failures:
-            typer.echo(failure.render(), err=True)
+            typer.echo(redact(failure.render()), err=True)
         ok = [r["runtime"] for r in results if r["valid"]]
         if ok:
             opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}")
