@@ -15,6 +15,7 @@ from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
+from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
@@ -178,6 +179,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             offline=ctx.options.offline,
             on_done=lambda sha, path: blobs[sha].set_result(path),
             stop=ctx.stop_downloads,
+            auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
         )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():

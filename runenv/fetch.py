@@ -21,6 +21,11 @@ RETRIES = 4
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 MAX_PARALLEL = 8
 T = TypeVar("T")
+AuthFor = Callable[[str], "tuple[str, str] | None"]  # URL → (user, password) to send, e.g. IndexCredentials.auth_for
+
+
+def no_auth(_url: str) -> tuple[str, str] | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,14 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__ + (f": {exc}" if str(exc) else "")
 
 
-def fetch_one(client: httpx.Client, item: Download, cache: Cache, *, retries: int = RETRIES) -> Path:
+def fetch_one(
+    client: httpx.Client, item: Download, cache: Cache, *, retries: int = RETRIES, auth_for: AuthFor = no_auth
+) -> Path:
     """Download `item` into the cache (unless present) and return its cache path."""
     with cache.claim(item.sha256):
         if cache.has(item.sha256):
             return cache.path(item.sha256)
-        return _download(client, item, cache, retries)
+        return _download(client, item, cache, retries, auth_for)
 
 
 def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
@@ -90,15 +97,18 @@ def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
     raise AssertionError("unreachable")
 
 
-def _download(client: httpx.Client, item: Download, cache: Cache, retries: int) -> Path:
+def _download(client: httpx.Client, item: Download, cache: Cache, retries: int, auth_for: AuthFor) -> Path:
     local = _local_path(item.url)
     if local is not None:
         if not local.is_file():
             raise FetchError(f"{item.label}: {local} does not exist")
         return cache.add_file(local, item.sha256)
 
+    # httpx drops the Authorization header when a redirect leaves the origin.
+    auth = auth_for(item.url)
+
     def attempt() -> Path:
-        with client.stream("GET", item.url) as response:
+        with client.stream("GET", item.url, auth=auth) as response:
             response.raise_for_status()
             with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
                 for chunk in response.iter_bytes(CHUNK):
@@ -143,9 +153,11 @@ def fetch_all(
     offline: bool = False,
     on_done: Callable[[str, Path], None] = lambda _sha, _path: None,
     stop: threading.Event | None = None,
+    auth_for: AuthFor = no_auth,
 ) -> dict[str, Path]:
     """Fetch every item (each sha256 once) and return {sha256: cache path}; `on_done(sha256, path)` hears of each
     as soon as it is in the cache (cached ones first). Once `stop` is set, downloads not yet started are dropped.
+    `auth_for(url)` gives the credentials to send with each download (index credentials), if any.
 
     Offline, only the cache is used and every missing artifact is named in one error.
     On failure the other downloads still finish (they are valid cache entries) and the first error is raised.
@@ -170,7 +182,7 @@ def fetch_all(
         def fetch(item: Download) -> Path:
             if stop is not None and stop.is_set():
                 raise FetchError(f"{item.label}: download cancelled")
-            return fetch_one(client, item, cache)
+            return fetch_one(client, item, cache, auth_for=auth_for)
 
         futures = {pool.submit(fetch, item): item for item in missing}
         for future in as_completed(futures):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import http.server
 import threading
@@ -22,6 +23,8 @@ class ServerState:
     requests: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    authorization: str | None = None  # the Authorization header every request must carry
+    refused: list[str] = field(default_factory=list)  # paths answered 401
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -39,7 +42,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
+    def _authorized(self) -> bool:
+        wanted = self.state.authorization
+        if wanted is None or self.headers.get("Authorization") == wanted:
+            return True
+        with self.state.lock:
+            self.state.refused.append(self.path)
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="test"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
     def do_GET(self) -> None:  # noqa: N802
+        if not self._authorized():
+            return
         fault = self.state.take_fault(self.path)
         if fault is None:
             return super().do_GET()
@@ -55,16 +72,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.close_connection = True
 
     def do_HEAD(self) -> None:  # noqa: N802
+        if not self._authorized():
+            return
         self.state.take_fault(self.path)
         return super().do_HEAD()
 
 
 class StaticServer:
-    """Serves `root` at `http://127.0.0.1:<port>/`; use as a context manager."""
+    """Serves `root` at `http://127.0.0.1:<port>/`; use as a context manager.
 
-    def __init__(self, root: Path) -> None:
+    With `basic_auth=(user, password)` every request without exactly those Basic credentials gets HTTP 401.
+    """
+
+    def __init__(self, root: Path, basic_auth: tuple[str, str] | None = None) -> None:
         self.root = Path(root)
         self.state = ServerState()
+        if basic_auth is not None:
+            token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+            self.state.authorization = f"Basic {token}"
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(self.root)))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
