@@ -20,13 +20,13 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
+from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, require_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
-from runenv.redact import redact
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.redact import redact
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
@@ -111,9 +111,10 @@ def provision_interpreter(ctx: BuildContext) -> None:
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
         ctx.mtime = source_date_epoch(None)
     else:
-        pbs = pbs_archive(ctx.loaded, ctx.platform, ctx.sums)
         timeout = ctx.loaded.config.build.timeout
-        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
+        pbs, path = fetch_pbs_archive(
+            ctx.loaded, ctx.platform, ctx.sums, ctx.cache, timeout=timeout, offline=ctx.options.offline
+        )
         archive.extract(path, ctx.prefix, label=pbs.name)
         info = InterpreterInfo(
             "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name

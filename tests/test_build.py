@@ -320,3 +320,28 @@ def test_tarball_bytes_do_not_depend_on_the_mirror_and_credentials_stay_out(
     )
     assert SECRET not in result.stdout + result.stderr
     assert grep_tree(SECRET, second, tmp_path / "other-cache") == []
+
+
+def test_a_wrong_cached_sha256sums_is_fetched_again_once_the_mirror_is_fixed(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, sandbox
+) -> None:
+    name = pbs_mirror.name(HOST)
+    real = pbs_mirror.sums[name]
+    pbs_mirror.sums[name] = "0" * 64
+    pbs_mirror.write_sums()
+    ws = build_workspace()
+    failed = run_cli("-w", ws, "build", VERSION)
+    assert failed.code == 1 and "sha256 mismatch" in failed.stderr
+    assert "nothing was cached" not in failed.stderr
+    assert "SHA256SUMS" in failed.stderr.split("hint:")[1]  # the hint says the checksum list is what was cached
+    again = run_cli("-w", ws, "build", VERSION)  # still wrong: the cached list is fetched once more, then fails
+    assert again.code == 1 and "sha256 mismatch" in again.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
+
+    pbs_mirror.sums[name] = real  # the mirror is fixed
+    pbs_mirror.write_sums()
+    fixed = run_cli("-w", ws, "build", VERSION)
+    assert fixed.code == 0, fixed.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
+    assert run_cli("-w", ws, "build", VERSION).code == 0  # the good list is reused from the cache
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
