@@ -17,13 +17,13 @@ from runenv.cache import Cache, sha256_file
 from runenv.config.load import LoadedConfig
 from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
-from runenv.errors import BuildError, UsageError
+from runenv.errors import BuildError, ConfigError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, require_release
+from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, require_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
+from runenv.pack import PackedArtifact, move_artifact, pack, require_compression, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.redact import redact
@@ -254,17 +254,26 @@ STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:
-    """The interpreter source is complete: a PBS release, or an existing local prefix."""
+    """The interpreter source is complete: a PBS release, or a local prefix holding the runtime's Python."""
     python = loaded.config.python
     if python.source == "pbs":
         require_release(loaded)
-    else:
-        relocate.local_prefix(python.path, loaded.runtime.config_path)
+        return
+    runtime = loaded.runtime
+    exe = relocate.local_interpreter(python.path, runtime.config_path, runtime.minor)
+    actual = interpreter_version(exe)
+    if actual != runtime.version:
+        raise ConfigError(
+            f"{runtime.config_path}: python.path {exe.parent.parent} holds Python {actual}, "
+            f"but runtime {runtime.name} needs {runtime.version}"
+        )
 
 
 def check_buildable(loaded: LoadedConfig, platform: str) -> None:
     """Refuse combinations that cannot work before anything is fetched or written."""
     check_interpreter_config(loaded)
+    source_date_epoch()  # a malformed SOURCE_DATE_EPOCH
+    require_compression(loaded.config.build.compression)
     python = loaded.config.python
     if python.source == "local" and platform != host_platform_key():
         raise UsageError(

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runenv.cache import HashingWriter
-from runenv.errors import BuildError
+from runenv.errors import BuildError, UsageError
 from runenv.manifest import MANIFEST_NAME, Manifest
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
@@ -70,7 +70,7 @@ def source_date_epoch(release: str | None = None) -> int:
         try:
             return int(env)
         except ValueError:
-            raise BuildError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
+            raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
     if release:
         with contextlib.suppress(ValueError):
             date = datetime.strptime(release[:8], "%Y%m%d").replace(tzinfo=timezone.utc)
@@ -110,16 +110,24 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
 SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
-def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
-    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+def require_compression(compression: str) -> None:
+    """Refuse a compression whose optional package is missing (checked before a build starts)."""
     if compression == "zst":
         try:
-            import zstandard
+            import zstandard  # noqa: F401
         except ImportError:
             raise BuildError(
                 "build.compression is 'zst' but the 'zstandard' package is not installed",
                 hint="pip install 'runenv[zstd]', or use build.compression 'gz'",
             ) from None
+
+
+def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
+    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+    require_compression(compression)
+    if compression == "zst":
+        import zstandard
+
         # With at least one worker, zstd's output does not depend on the number of workers.
         cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
         return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]

@@ -345,3 +345,13 @@ def test_a_wrong_cached_sha256sums_is_fetched_again_once_the_mirror_is_fixed(
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
     assert run_cli("-w", ws, "build", VERSION).code == 0  # the good list is reused from the cache
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
+
+
+def test_a_bad_source_date_epoch_is_refused_before_anything_is_written(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    ws = build_workspace()
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 2 and "SOURCE_DATE_EPOCH='yesterday'" in result.stderr
+    assert pbs_mirror.server.requests == [] and not (ws / "dist").exists() and leftovers(ws) == []

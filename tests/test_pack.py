@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runenv.compat import tomllib
-from runenv.errors import BuildError
+from runenv.errors import BuildError, UsageError
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import FALLBACK_EPOCH, pack, source_date_epoch
 
@@ -153,7 +153,7 @@ def test_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     assert source_date_epoch("20250517") == 1700000000
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(BuildError, match="SOURCE_DATE_EPOCH"):
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
         source_date_epoch(None)
 
 
