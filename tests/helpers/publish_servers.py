@@ -185,3 +185,67 @@ def registry(tmp_path: Path) -> Registry:
     server = Registry(prefix, free_port()).start()
     yield server
     server.stop()
+
+
+class HostileServer:
+    """A loopback HTTP server that records every request and answers from `respond(method, path, headers)`.
+
+    The default answer is what a careless server does: 400 with the request's Authorization header in the body.
+    """
+
+    def __init__(self, respond=None) -> None:  # type: ignore[no-untyped-def]
+        import http.server
+        import threading
+
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.respond = respond or self.echo_auth
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def handle_any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                headers = dict(self.headers.items())
+                server.seen.append((self.command, self.path, headers))
+                status, extra, body = server.respond(self.command, self.path, headers)
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_MOVE = do_MKCOL = do_DELETE = handle_any  # noqa: N815
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @staticmethod
+    def echo_auth(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if method == "HEAD":
+            return 404, {}, b""  # nothing published yet: the upload follows
+        return 400, {}, f"bad request; you sent Authorization: {headers.get('Authorization')}".encode()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def authorizations(self) -> list[str]:
+        return [h["Authorization"] for _m, _p, h in self.seen if "Authorization" in h]
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
