@@ -97,9 +97,10 @@ http {{
 class Nginx(LoopbackServer):
     """nginx serving `root` with WebDAV PUT/MKCOL/MOVE behind basic auth."""
 
-    def __init__(self, prefix: Path, root: Path, port: int) -> None:
+    def __init__(self, prefix: Path, root: Path, port: int, user: str = USER, password: str = PASSWORD) -> None:
         super().__init__(prefix, port)
         self.root = root
+        self.user, self.password = user, password
 
     @property
     def url(self) -> str:
@@ -107,9 +108,9 @@ class Nginx(LoopbackServer):
 
     def start(self) -> Nginx:
         hashed = subprocess.run(
-            ["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True, check=True
+            ["openssl", "passwd", "-apr1", self.password], capture_output=True, text=True, check=True
         ).stdout.strip()
-        (self.prefix / "htpasswd").write_text(f"{USER}:{hashed}\n")
+        (self.prefix / "htpasswd").write_text(f"{self.user}:{hashed}\n")
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port, root=self.root))
@@ -163,15 +164,20 @@ def _need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed (.ci/run installs it)")
 
 
-@pytest.fixture
-def nginx(tmp_path: Path) -> Nginx:
-    """A running nginx WebDAV server; its files are under `.root`."""
+def start_nginx(tmp_path: Path, user: str = USER, password: str = PASSWORD) -> Nginx:
+    """Start nginx WebDAV with basic auth as (`user`, `password`), its files under `tmp_path/dav`."""
     _need("nginx")
     prefix = tmp_path / "nginx"
     root = tmp_path / "dav"
     for d in (prefix, root / "runtimes"):
         d.mkdir(parents=True)
-    server = Nginx(prefix, root, free_port()).start()
+    return Nginx(prefix, root, free_port(), user, password).start()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Nginx:
+    """A running nginx WebDAV server; its files are under `.root`."""
+    server = start_nginx(tmp_path)
     yield server
     server.stop()
 
