@@ -25,7 +25,7 @@ from runenv.lockcheck import check_locked_package, file_roots
 from runenv.manifest import SkippedEntry
 from runenv.plan import RuntimePlan, dependency_fallback
 from runenv.platforms import get_platform
-from runenv.redact import redact, register_url, strip_userinfo
+from runenv.redact import register_url, strip_userinfo
 from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version
 
 ArtifactKind = Literal["wheel", "sdist"]
@@ -254,7 +254,7 @@ def lock_runtime(
         },
     }
     path = loaded.runtime.lock_path(plan.platform)
-    write_text_atomic(path, redact(tomli_w.dumps(document)))
+    write_text_atomic(path, tomli_w.dumps(document))
     return LockResult(read_lock(path, file_indexes(plan)), written=True)
 
 

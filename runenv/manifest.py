@@ -8,7 +8,7 @@ from typing import Any
 
 import tomli_w
 
-from runenv.redact import redact
+from runenv.redact import strip_userinfo
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "runenv-manifest.toml"
@@ -44,7 +44,10 @@ class PackageEntry:
     requested: bool = True  # a direct dependency (False: pulled in by another)
 
     def as_json(self) -> dict[str, Any]:
-        return _drop_none(asdict(self))
+        data = _drop_none(asdict(self))
+        if self.index:
+            data["index"] = strip_userinfo(self.index)  # credentials are never recorded
+        return data
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,7 @@ class Manifest:
         }
 
     def to_toml(self, *, inside: bool = False) -> str:
-        """TOML of `as_dict`, with any credential hidden."""
-        return redact(tomli_w.dumps(self.as_dict(inside=inside)))
+        return tomli_w.dumps(self.as_dict(inside=inside))
 
     def write(self, path: Path, *, inside: bool = False) -> Path:
         path.write_text(self.to_toml(inside=inside), encoding="utf-8")

@@ -13,7 +13,8 @@ import threading
 import urllib.parse
 
 MASK = "***"
-MIN_SECRET = 4  # shorter values are not hunted for: hiding every "ab" would garble all output
+# Shorter values are not hunted for: hiding every "ab" (or a 4-digit PIN inside a sha256) would garble output.
+MIN_SECRET = 6
 _USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>]+@")
 _known: set[str] = set()
 _guard = threading.Lock()
