@@ -84,9 +84,7 @@ def test_source_date_epoch_sets_entry_times(build_workspace, run_cli, monkeypatc
 
 def test_hash_mismatch_fails_and_writes_nothing(build_workspace, run_cli, pbs_mirror: PbsMirror, sandbox) -> None:
     name = pbs_mirror.name(HOST)
-    real = pbs_mirror.sums[name]
-    pbs_mirror.sums[name] = "0" * 64
-    pbs_mirror.write_sums()
+    real = pbs_mirror.set_sum(name, "0" * 64)
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
@@ -326,9 +324,7 @@ def test_a_wrong_cached_sha256sums_is_fetched_again_once_the_mirror_is_fixed(
     build_workspace, run_cli, pbs_mirror: PbsMirror, sandbox
 ) -> None:
     name = pbs_mirror.name(HOST)
-    real = pbs_mirror.sums[name]
-    pbs_mirror.sums[name] = "0" * 64
-    pbs_mirror.write_sums()
+    real = pbs_mirror.set_sum(name, "0" * 64)
     ws = build_workspace()
     failed = run_cli("-w", ws, "build", VERSION)
     assert failed.code == 1 and "sha256 mismatch" in failed.stderr
@@ -338,8 +334,7 @@ def test_a_wrong_cached_sha256sums_is_fetched_again_once_the_mirror_is_fixed(
     assert again.code == 1 and "sha256 mismatch" in again.stderr
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
 
-    pbs_mirror.sums[name] = real  # the mirror is fixed
-    pbs_mirror.write_sums()
+    pbs_mirror.set_sum(name, real)  # the mirror is fixed
     fixed = run_cli("-w", ws, "build", VERSION)
     assert fixed.code == 0, fixed.stderr
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
