@@ -20,7 +20,7 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, ConfigError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, require_release
+from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, runtime_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, require_compression, source_date_epoch
@@ -218,6 +218,7 @@ def install_packages(ctx: BuildContext) -> None:
                 spec=planned.build_wheel if planned else None,
                 index=index_args(plan.registries, plan.uses_machine_index),
                 timeout=build.timeout,
+                package_root=ctx.loaded.runtime.directory,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -257,7 +258,7 @@ def check_interpreter_config(loaded: LoadedConfig) -> None:
     """The interpreter source is complete: a PBS release, or a local prefix holding the runtime's Python."""
     python = loaded.config.python
     if python.source == "pbs":
-        require_release(loaded)
+        runtime_release(loaded)
         return
     runtime = loaded.runtime
     exe = relocate.local_interpreter(python.path, runtime.config_path, runtime.minor)

@@ -19,7 +19,8 @@ from runenv.platforms import Platform, is_host_runnable
 from runenv.redact import redact
 from runenv.resolve import uv_bin
 
-PACKAGE_ROOT = "{packageRoot}"
+PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system
+SDIST_ROOT = "{sdistRoot}"  # the unpacked sdist being built
 
 
 @dataclass(frozen=True)
@@ -72,15 +73,20 @@ def build_wheel(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> Path:
-    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
+    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env.
+
+    In `configSettings`, `{packageRoot}` is `package_root` (the runtime's directory) and `{sdistRoot}` the unpacked
+    sdist.
+    """
     what = f"building {package.name} {package.version} from {package.filename}"
     spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
         work = Path(tmp)
         root = unpack_sdist(sdist, package.filename, work / "src")
-        settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
+        settings = [expand_settings(s, package_root, root) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
             args.append(f"--config-setting={setting}")
@@ -100,6 +106,13 @@ def build_wheel(
         target = out_dir / built[0].name
         os.replace(built[0], target)
         return target
+
+
+def expand_settings(setting: str, package_root: Path | None, sdist_root: Path) -> str:
+    """One `configSettings` entry with `{packageRoot}` and `{sdistRoot}` replaced."""
+    if PACKAGE_ROOT in setting and package_root is None:
+        raise BuildError(f"configSettings {setting!r}: {PACKAGE_ROOT} has no runtime directory here")
+    return setting.replace(PACKAGE_ROOT, str(package_root)).replace(SDIST_ROOT, str(sdist_root))
 
 
 def _declared_build_requires(root: Path) -> list[str]:
@@ -122,11 +135,14 @@ def handle_sdist(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> SdistOutcome:
     """Build on a native host with the runtime's interpreter; elsewhere ship the sdist or fail naming it."""
     python = prefix / platform.python_exe(python_version)
     if is_host_runnable(platform.key) and python.exists():
-        wheel = build_wheel(sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout)
+        wheel = build_wheel(
+            sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
         return SdistOutcome(package, wheel=wheel)
     if ship_sdists:
         return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))

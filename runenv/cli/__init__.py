@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds  # noqa: F401  (register commands)
+from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds, python_cmds  # noqa: F401  (register commands)
 from runenv.cli.app import app
 from runenv.errors import RunenvError
 from runenv.redact import redact

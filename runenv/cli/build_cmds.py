@@ -1,4 +1,4 @@
-"""CLI commands: `build` and `python pin`."""
+"""CLI command: `build`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from runenv.cache import Cache
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
-from runenv.interpreter import SumsSource, pin_runtime
+from runenv.interpreter import SumsSource
 from runenv.redact import redact
-
-python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
-app.add_typer(python_app, name="python")
 
 
 def _artifact_line(artifact: Artifact) -> str:
@@ -87,23 +84,3 @@ def build(
         typer.echo(redact(extra.render()), err=True)
     if errors:
         raise errors[0]
-
-
-@python_app.command("pin")
-def pin(
-    ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10."),
-    offline: bool = typer.Option(False, "--offline", help="Use only a cached SHA256SUMS."),
-) -> None:
-    """Write python.sha256 for every platform into the runtime's config.json (from the release's SHA256SUMS)."""
-    opts = options(ctx)
-    ws = opts.workspace()
-    loaded = load_runtime_config(ws, ws.runtime(runtime))
-    sums = SumsSource(Cache(), timeout=loaded.config.build.timeout, offline=offline)
-    pins = pin_runtime(loaded, sums)
-    opts.emit(
-        {"runtime": loaded.runtime.name, "config": str(loaded.runtime.config_path), "sha256": pins},
-        lambda: (
-            "\n".join(f"{key:<15} {sha}" for key, sha in pins.items()) + f"\npinned in {loaded.runtime.config_path}"
-        ),
-    )

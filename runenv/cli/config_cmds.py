@@ -27,6 +27,8 @@ def versions(ctx: typer.Context) -> None:
         {"name": rt.name, "python": rt.version, "variant": rt.variant, "directory": str(rt.directory)}
         for rt in ws.runtimes()
     ]
+    for stray in ws.stray_dirs():
+        opts.warn(stray.warning())
     opts.emit(rows, lambda: "\n".join(f"{r['name']:<20} Python {r['python']}" for r in rows) or "no runtimes")
 
 
@@ -72,6 +74,7 @@ def validate(ctx: typer.Context) -> None:
     ws = opts.workspace()
     results = []
     failures = []
+    stray = ws.stray_dirs()
     for rt in ws.runtimes():
         try:
             loaded = load_runtime_config(ws, rt)
@@ -83,8 +86,10 @@ def validate(ctx: typer.Context) -> None:
             results.append({"runtime": rt.name, "valid": False, "error": exc.message})
             failures.append(exc)
     if opts.json:
-        opts.emit({"valid": not failures, "runtimes": results})
+        opts.emit({"valid": not failures, "runtimes": results, "ignored": [d.as_json() for d in stray]})
     else:
+        for item in stray:
+            opts.warn(item.warning())
         for failure in failures:
             typer.echo(redact(failure.render()), err=True)
         ok = [r["runtime"] for r in results if r["valid"]]

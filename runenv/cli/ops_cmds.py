@@ -202,13 +202,13 @@ def new(
     """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
     opts = options(ctx)
     made = scaffold_runtime(opts.workspace(), name, release)
-    if not made.release_known:
-        opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
-    opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
+    if not made.catalogued:
+        opts.warn(f"release {made.release} is not catalogued as shipping Python {made.runtime.split('-')[0]}")
+        opts.info(f"next: runenv python pin {made.runtime}  (checks the release and pins its hashes)")
     data = {
         "runtime": made.runtime,
         "config": str(made.config_path),
         "release": made.release,
-        "releaseKnown": made.release_known,
+        "catalogued": made.catalogued,
     }
-    opts.emit(data, f"created {made.config_path}")
+    opts.emit(data, f"created {made.config_path} (python-build-standalone release {made.release})")
