@@ -136,6 +136,11 @@ def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:
     return target
 
 
+def copy_source(workspace_root: Path, entry: CopyFile) -> Path:
+    """Where a `copyFiles` entry reads from."""
+    return workspace_root / entry.from_
+
+
 def copy_files(
     workspace_root: Path, prefix: Path, platform: Platform, python_version: str, files: list[CopyFile]
 ) -> list[Path]:
@@ -147,7 +152,7 @@ def copy_files(
     site = platform.site_packages(python_version)
     written = []
     for entry in files:
-        source = workspace_root / entry.from_
+        source = copy_source(workspace_root, entry)
         if not source.exists():
             raise BuildError(f"copyFiles: {entry.from_} does not exist in workspace {workspace_root}")
         unsafe = unsafe_link(source, workspace_root)

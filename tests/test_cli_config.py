@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from runenv.platforms import PLATFORM_KEYS
 from tests.conftest import REPO, run_runenv
 
 
@@ -45,7 +46,9 @@ def test_hyphenated_variant_is_a_runtime_everywhere(make_workspace, run_cli):
     shown = run_cli("-w", ws, "-o", "json", "config", "show", "python-3.12.10-scientific-slim")
     assert shown.code == 0 and shown.json()["build"]["compression"] == "zst"
     validate = run_cli("-w", ws, "-o", "json", "config", "validate")
-    assert validate.code == 0 and validate.json()["runtimes"] == [{"runtime": "3.12.10-scientific-slim", "valid": True}]
+    assert validate.code == 0 and validate.json()["runtimes"] == [
+        {"runtime": "3.12.10-scientific-slim", "valid": True, "platforms": list(PLATFORM_KEYS)}
+    ]
     assert validate.json()["ignored"] == [
         {
             "directory": str(ws / "python-3.12"),

@@ -16,7 +16,10 @@ def test_new_runtime_validates_and_lists(make_workspace, run_cli):
     config = json.loads((ws / "python-3.13.5" / "config.json").read_text())
     assert config == {"$schema": "../schema/runenv-config.schema.json"}
     validate = run_cli("-w", ws, "-o", "json", "config", "validate")
-    assert validate.code == 0 and {"runtime": "3.13.5", "valid": True} in validate.json()["runtimes"]
+    assert validate.code == 0
+    assert {"runtime": "3.13.5", "valid": True} in [
+        {"runtime": r["runtime"], "valid": r["valid"]} for r in validate.json()["runtimes"]
+    ]
     assert [r["name"] for r in run_cli("-w", ws, "-o", "json", "versions").json()] == ["3.12.10", "3.13.5"]
 
 

@@ -17,7 +17,8 @@ from runenv.redact import redact
 
 
 def _artifact_line(artifact: Artifact) -> str:
-    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}"
+    reused = "  (reused: built before from the same inputs)" if artifact.reused else ""
+    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}{reused}"
 
 
 @app.command()
@@ -32,6 +33,9 @@ def build(
     offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
     locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the tarball after packing."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Build even when the cache holds an artifact of the same inputs."
+    ),
 ) -> None:
     """Build relocatable runtime tarballs into dist/."""
     opts = options(ctx)
@@ -40,7 +44,7 @@ def build(
     work: list[tuple[LoadedConfig, str]] = []
     for runtime in ws.select(runtimes or [], all_runtimes):
         loaded = load_runtime_config(ws, runtime)
-        for key in target_platforms(loaded, platform, all_platforms):
+        for key in target_platforms(loaded, platform, all_platforms, opts.note):
             check_buildable(loaded, key)
             work.append((loaded, key))
     if not work:
@@ -52,7 +56,12 @@ def build(
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)
     build_options = BuildOptions(
-        (out or ws.dist_dir).resolve(), offline=offline, locked=locked, verify=not no_verify, warn=opts.warn
+        (out or ws.dist_dir).resolve(),
+        offline=offline,
+        locked=locked,
+        verify=not no_verify,
+        warn=opts.warn,
+        reuse=not rebuild,
     )
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:

@@ -12,6 +12,7 @@ from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import Platform
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
@@ -124,7 +125,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             return "missing"
         if row.fresh:
             return "fresh"
-        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons = [f"changed: {', '.join(row.changed_inputs)}"] if row.changed_inputs else []
         reasons += ["lock stale"] if row.lock_fresh is False else []
         return "stale (" + "; ".join(reasons) + ")"
 
@@ -158,7 +159,10 @@ def check(
     rows = []
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+        keys, note = configured_platforms(loaded)
+        if note:
+            opts.note(note)
+        rows += [artifact_status(ws, loaded, key) for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
