@@ -14,17 +14,19 @@ from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
 from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
+from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
-from runenv.errors import BuildError, UsageError
+from runenv.errors import BuildError, ConfigError, UsageError
 from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
 from runenv.freshness import current_inputs
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, runtime_release
+from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, runtime_release
 from runenv.lock import Lock, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, source_date_epoch
+from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.redact import redact
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist
 from runenv.verify import settings_for, verify_tarball
@@ -116,11 +118,14 @@ def provision_interpreter(ctx: BuildContext) -> None:
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
         ctx.mtime = source_date_epoch(None)
     else:
-        pbs = pbs_archive(ctx.loaded, ctx.platform, ctx.sums)
         timeout = ctx.loaded.config.build.timeout
-        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop)
+        pbs, path = fetch_pbs_archive(
+            ctx.loaded, ctx.platform, ctx.sums, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop
+        )
         archive.extract(path, ctx.prefix, label=pbs.name)
-        info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
+        info = InterpreterInfo(
+            "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name
+        )
         ctx.mtime = source_date_epoch(pbs.release)
     build = ctx.loaded.config.build
     ctx.manifest = Manifest(
@@ -182,6 +187,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             offline=ctx.options.offline,
             on_done=lambda sha, path: blobs[sha].set_result(path),
             stop=ctx.stop,
+            auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
         )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
@@ -262,17 +268,26 @@ STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:
-    """The interpreter source is complete: a PBS release, or an existing local prefix."""
+    """The interpreter source is complete: a PBS release, or a local prefix holding the runtime's Python."""
     python = loaded.config.python
     if python.source == "pbs":
         runtime_release(loaded)
-    else:
-        relocate.local_prefix(python.path, loaded.runtime.config_path)
+        return
+    runtime = loaded.runtime
+    exe = relocate.local_interpreter(python.path, runtime.config_path, runtime.minor)
+    actual = interpreter_version(exe)
+    if actual != runtime.version:
+        raise ConfigError(
+            f"{runtime.config_path}: python.path {exe.parent.parent} holds Python {actual}, "
+            f"but runtime {runtime.name} needs {runtime.version}"
+        )
 
 
 def check_buildable(loaded: LoadedConfig, platform: str) -> None:
     """Refuse combinations that cannot work before anything is fetched or written."""
     check_interpreter_config(loaded)
+    source_date_epoch()  # a malformed SOURCE_DATE_EPOCH
+    require_compression(loaded.config.build.compression)
     python = loaded.config.python
     if python.source == "local" and platform != host_platform_key():
         raise UsageError(

@@ -13,11 +13,12 @@ from pathlib import Path
 from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
-from runenv.errors import BuildError, ConfigError, FetchError, IntegrityError
-from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client, redact
+from runenv.errors import BuildError, ConfigError, FetchError, IntegrityError, StepError
+from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client
 from runenv.files import write_text_atomic
 from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import Platform, get_platform
+from runenv.redact import redact, register_url
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
@@ -66,6 +67,8 @@ def archive_name(version: str, release: str, platform: Platform, flavor: str) ->
 def choose_mirror(python: PythonConfig) -> Mirror:
     """`RUNENV_PBS_MIRROR` beats `python.mirror` beats python-build-standalone's release downloads."""
     env = os.environ.get(MIRROR_ENV, "").strip()
+    for url in (env, python.mirror or ""):
+        register_url(url)
     if env:
         return Mirror(env.rstrip("/"), MIRROR_ENV)
     if python.mirror:
@@ -108,8 +111,18 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def mirror_error(exc: FetchError, mirror: Mirror, offline: bool) -> FetchError:
-    """A download failure restated with the mirror in use and how to change it."""
+def mirror_error(exc: StepError, mirror: Mirror, offline: bool, archive: PbsArchive | None = None) -> StepError:
+    """A download failure restated with the mirror in use and how to change it; a hash mismatch says what was cached."""
+    if isinstance(exc, IntegrityError) and archive is not None:
+        kept = "the archive was not cached"
+        if archive.hash_origin.endswith(SUMS_NAME):
+            fresh = "offline: possibly stale" if offline else "fetched from the mirror in this run"
+            kept += f"; the {SUMS_NAME} the hash comes from is cached ({fresh})"
+        return IntegrityError(
+            f"{exc.message} (expected hash from {archive.hash_origin}); refusing the interpreter",
+            hint=f"the mirror ({mirror.origin}) serves other bytes than python-build-standalone "
+            f"released as {archive.name}; fix or change the mirror ({kept})",
+        )
     if offline:
         return exc
     return FetchError(f"{exc.message} (PBS mirror from {mirror.origin})", hint=MIRROR_HINT)
@@ -119,7 +132,8 @@ class SumsSource:
     """The `SHA256SUMS` of PBS releases, fetched once per release URL and reused from the cache.
 
     A release's archives do not change, so a cached copy that lists the wanted archive is used as is
-    (a rebuild downloads nothing); one that lacks it is fetched again.
+    (a rebuild downloads nothing); one that lacks it, or whose hash an archive fails (`refresh`), is
+    fetched again, at most once per run.
     """
 
     def __init__(self, cache: Cache, *, timeout: float, offline: bool) -> None:
@@ -138,14 +152,27 @@ class SumsSource:
                 self._sums[url] = parse_sums(self.cache.path(cached).read_text(encoding="utf-8")) if cached else {}
             table = self._sums[url]
             if (not table or (wanted and wanted not in table)) and url not in self._fetched:
-                with make_client(self.timeout) as client:
-                    try:
-                        text = fetch_text(client, url, self.cache, offline=self.offline)
-                    except FetchError as exc:
-                        raise mirror_error(exc, mirror, self.offline) from None
-                self._fetched.add(url)
-                table = self._sums[url] = parse_sums(text)
+                table = self._fetch(mirror, url)
             return url, table
+
+    def refresh(self, mirror: Mirror, release: str) -> bool:
+        """Fetch a release's `SHA256SUMS` again unless it was fetched in this run (or offline); True if it was."""
+        url = mirror.release_url(release, SUMS_NAME)
+        with self._lock:
+            if self.offline or url in self._fetched:
+                return False
+            self._fetch(mirror, url)
+            return True
+
+    def _fetch(self, mirror: Mirror, url: str) -> dict[str, str]:
+        with make_client(self.timeout) as client:
+            try:
+                text = fetch_text(client, url, self.cache, offline=self.offline)
+            except FetchError as exc:
+                raise mirror_error(exc, mirror, self.offline) from None
+        self._fetched.add(url)
+        self._sums[url] = parse_sums(text)
+        return self._sums[url]
 
 
 def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> PbsArchive:
@@ -178,15 +205,31 @@ def fetch_archive(
     """The archive's path in the cache, downloading and verifying it when missing (given up once `stop` is set)."""
     try:
         paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline, stop=stop)
-    except IntegrityError as exc:
-        raise IntegrityError(
-            f"{exc.message} (expected hash from {archive.hash_origin}); refusing the interpreter",
-            hint=f"the mirror ({archive.mirror.origin}) serves other bytes than python-build-standalone "
-            f"released as {archive.name}; fix or change the mirror (nothing was cached)",
-        ) from None
-    except FetchError as exc:
-        raise mirror_error(exc, archive.mirror, offline) from None
+    except (FetchError, IntegrityError) as exc:
+        raise mirror_error(exc, archive.mirror, offline, archive) from None
     return paths[archive.sha256]
+
+
+def fetch_pbs_archive(
+    loaded: LoadedConfig,
+    platform: Platform,
+    sums: SumsSource,
+    cache: Cache,
+    *,
+    timeout: float,
+    offline: bool,
+    stop: StopFlag | None = None,
+) -> tuple[PbsArchive, Path]:
+    """The archive and its cache path; a hash mismatch against a cached `SHA256SUMS` fetches the list once more."""
+    archive = pbs_archive(loaded, platform, sums)
+    try:
+        return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
+    except IntegrityError:
+        from_sums = archive.hash_origin.endswith(SUMS_NAME)  # not a config pin or the catalogue
+        if not from_sums or not sums.refresh(archive.mirror, archive.release):
+            raise
+    archive = pbs_archive(loaded, platform, sums)
+    return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
 
 
 def pin_runtime(

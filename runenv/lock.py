@@ -16,13 +16,16 @@ from packaging.utils import canonicalize_name
 
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
+from runenv.credentials import machine_index_urls
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.errors import FetchError, StepError
 from runenv.fallbacks import kept_as_dependency, resolve_plan
 from runenv.fetch import Download
 from runenv.files import write_text_atomic
+from runenv.lockcheck import check_locked_package, file_roots
 from runenv.manifest import KeptEntry, SkippedEntry
 from runenv.plan import RuntimePlan
+from runenv.redact import register_url, strip_userinfo
 from runenv.resolve import uv_version
 
 ArtifactKind = Literal["wheel", "sdist"]
@@ -162,9 +165,11 @@ def lock_runtime(
         if name not in keep:
             continue
         url, sha, kind = _pick_artifact(entry, no_binary)
+        register_url(url)
+        url = strip_userinfo(url)  # credentials come from the index settings at download time, never the lock
         out: dict[str, Any] = {"name": name, "version": entry["version"]}
         if resolved.index.get(name):
-            out["index"] = resolved.index[name]
+            out["index"] = strip_userinfo(resolved.index[name])
         deps = sorted(c for c in children.get(name, []) if c in keep)
         if deps:
             out["dependencies"] = [{"name": d} for d in deps]
@@ -197,11 +202,20 @@ def lock_runtime(
     text = tomli_w.dumps(document)
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # same content: the file stays untouched
         write_text_atomic(path, text)
-    return LockResult(read_lock(path), written=True)
+    return LockResult(read_lock(path, file_indexes(plan)), written=True)
 
 
-def read_lock(path: Path) -> Lock:
-    """Read a lock written by `lock_runtime`; a malformed file raises StepError naming it."""
+def file_indexes(plan: RuntimePlan) -> tuple[str, ...]:
+    """Where a lock of `plan` may name `file:` artifacts: below its `file:` indexes (configured or the machine's)."""
+    machine = machine_index_urls() if plan.uses_machine_index else []
+    return file_roots([*plan.registries, *machine])
+
+
+def read_lock(path: Path, allowed_file_roots: tuple[str, ...] = ()) -> Lock:
+    """Read a lock written by `lock_runtime`; a malformed file raises StepError naming it.
+
+    Every entry is checked as untrusted input (runenv.lockcheck): a bad one is a ConfigError naming the entry.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         meta = data["tool"]["runenv"]
@@ -220,6 +234,7 @@ def read_lock(path: Path) -> Lock:
                     dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
                 )
             )
+            check_locked_package(packages[-1], path, allowed_file_roots, len(packages) - 1)
         skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
         kept = [KeptEntry(k["name"], k["reason"], k["platform"], tuple(k["required-by"])) for k in meta.get("kept", [])]
         return Lock(
@@ -239,7 +254,7 @@ def lock_is_fresh(loaded: LoadedConfig, plan: RuntimePlan) -> bool:
     if not path.is_file():
         return False
     try:
-        return read_lock(path).inputs_digest == inputs_digest(loaded, plan)
+        return read_lock(path, file_indexes(plan)).inputs_digest == inputs_digest(loaded, plan)
     except StepError:
         return False
 
@@ -257,7 +272,7 @@ def ensure_lock(
     current = None
     if path.is_file():
         try:
-            current = read_lock(path)
+            current = read_lock(path, file_indexes(plan))
         except StepError:
             current = None  # unreadable: treated as stale
     if current is not None and current.inputs_digest == inputs_digest(loaded, plan):

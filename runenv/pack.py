@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runenv.cache import HashingWriter
-from runenv.errors import BuildError
+from runenv.errors import BuildError, UsageError
 from runenv.files import move_into_place
 from runenv.manifest import MANIFEST_NAME, Manifest
 from runenv.owner import owned_dir
@@ -77,7 +77,7 @@ def source_date_epoch(release: str | None = None) -> int:
         try:
             return int(env)
         except ValueError:
-            raise BuildError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
+            raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
     if release:
         with contextlib.suppress(ValueError):
             date = datetime.strptime(release[:8], "%Y%m%d").replace(tzinfo=timezone.utc)
@@ -118,16 +118,24 @@ OUTGOING_PREFIX, OUTGOING_SUFFIX = ".python-", ".tmp"  # `dist/.python-…tmp/`:
 SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
-def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
-    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+def require_compression(compression: str) -> None:
+    """Refuse a compression whose optional package is missing (checked before a build starts)."""
     if compression == "zst":
         try:
-            import zstandard
+            import zstandard  # noqa: F401
         except ImportError:
             raise BuildError(
                 "build.compression is 'zst' but the 'zstandard' package is not installed",
                 hint="pip install 'runenv[zstd]', or use build.compression 'gz'",
             ) from None
+
+
+def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
+    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+    require_compression(compression)
+    if compression == "zst":
+        import zstandard
+
         # With at least one worker, zstd's output does not depend on the number of workers.
         cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
         return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
@@ -177,11 +185,11 @@ def pack(
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
-    The manifest also goes inside as `<stem>/runenv-manifest.toml`. Everything is written under a
+    The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path). Everything is written under a
     temp name and renamed when complete; the tarball is renamed last, so its presence means done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest.write(prefix / MANIFEST_NAME)
+    manifest.write(prefix / MANIFEST_NAME, inside=True)
     tarball = out_dir / f"{stem}{SUFFIXES[compression]}"
     sums = out_dir / f"{tarball.name}.sha256"
     manifest_out = out_dir / f"{stem}.manifest.toml"

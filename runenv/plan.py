@@ -12,8 +12,8 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
-from runenv.fetch import redact
 from runenv.platforms import get_platform, host_platform_key
+from runenv.redact import redact
 from runenv.resolve import index_args
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]

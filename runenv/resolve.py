@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from packaging.utils import canonicalize_name
 
 from runenv.compat import tomllib
 from runenv.errors import StepError
-from runenv.fetch import redact
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
+from runenv.redact import redact
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,10 @@ from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
-from runenv.fetch import redact
 from runenv.files import move_into_place
 from runenv.lock import LockedPackage
 from runenv.platforms import Platform, is_host_runnable
+from runenv.redact import redact
 from runenv.resolve import uv_bin
 
 PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system

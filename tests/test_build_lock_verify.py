@@ -153,3 +153,26 @@ def test_offline_build_needs_a_fresh_lock(index, build_workspace, run_cli) -> No
     assert result.code == 1
     assert f"offline, and the lock of runtime {VERSION} for {HOST} is stale" in result.stderr
     assert "runenv lock" in result.stderr
+
+
+@pytest.mark.parametrize("wheelhouse", [False, True])
+def test_tampered_lock_is_refused_before_anything_is_written(
+    index, build_workspace, run_cli, tmp_path: Path, wheelhouse: bool
+) -> None:
+    ws = build_workspace(runtimes={VERSION: {**TOOL_A, "build": {"platforms": [HOST], "wheelhouse": wheelhouse}}})
+    assert run_cli("-w", ws, "build", VERSION).code == 0  # the wheels are in the cache now
+    lock = ws / f"python-{VERSION}" / f"pylock.{HOST}.toml"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    hop = "..%2F" * 12 + "%2F".join(elsewhere.parts[1:])
+    evil = f"{index.url}/files/{hop}%2Fhelper_lib-1.2-py3-none-any.whl"
+    lock.write_text(lock.read_text().replace(f"{index.url}/files/helper_lib-1.2-py3-none-any.whl", evil))
+    assert evil in lock.read_text()
+    before = sorted(p.name for p in (ws / "dist").iterdir())
+    for _ in range(2):
+        result = run_cli("-w", ws, "build", VERSION, "--locked")
+        assert result.code == 2, result.stderr
+        assert str(lock) in result.stderr and "helper-lib" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in (ws / "dist").iterdir()) == before and leftovers(ws) == []

@@ -187,6 +187,23 @@ ERROR_CASES = {
         {"3.12.10": {"packages": {"dependencies": ["numpy>>2"]}}},
         ["python-3.12.10/config.json", "packages.dependencies[0]", "invalid requirement"],
     ),
+    "timeout as a string": (
+        {"build": {"timeout": "300"}},
+        None,
+        ["shared-config.json", "build.timeout", "integer"],
+    ),
+    "timeout as a boolean": ({"build": {"timeout": True}}, None, ["build.timeout", "integer"]),
+    "timeout too large": ({"build": {"timeout": 10**6}}, None, ["build.timeout", "less than or equal to 86400"]),
+    "JSON nested too deep": (
+        '{"python": {"release": "20250517"}, "x": ' + "[" * 2000 + "]" * 2000 + "}",
+        None,
+        ["shared-config.json", "nested too deeply"],
+    ),
+    "duplicate JSON key": (
+        '{"python": {"release": "20250517"}, "build": {"timeout": 5, "timeout": 7}}',
+        None,
+        ["shared-config.json", "duplicate key 'timeout'", "build"],
+    ),
     "conflicting rule": (
         {
             "packages": {

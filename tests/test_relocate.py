@@ -12,6 +12,7 @@ import pytest
 
 from runenv.platforms import host_platform_key
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
+from tests.helpers.index import package_index, uv_env  # noqa: F401  (fixture)
 
 LOCAL = next(
     (
@@ -127,6 +128,29 @@ def test_local_source_needs_an_existing_path(make_workspace, run_cli, tmp_path: 
     assert result.code == 2
     assert "python-3.12.1/config.json: python.path" in result.stderr and "is not a directory" in result.stderr
     assert not (ws / "dist").exists() and not (ws / ".runenv").exists()
+
+
+@pytest.mark.parametrize("prefix", ["empty", "other-version"])
+def test_a_bad_local_prefix_is_refused_before_anything_is_written(
+    package_index, make_workspace, run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    uv_env(monkeypatch, tmp_path, package_index.simple)
+    if prefix == "empty":
+        path, version = tmp_path / "not-a-python", "3.12.1"
+        (path / "bin").mkdir(parents=True)
+    else:
+        if LOCAL is None:
+            pytest.skip("no pyenv prefix here")
+        major, minor, patch = LOCAL.name.split(".")
+        path, version = LOCAL, f"{major}.{minor}.{int(patch) + 1}"  # same bin/pythonX.Y, another version
+    config = {"python": {"source": "local", "path": str(path)}, "packages": {"dependencies": ["tool-a"]}}
+    ws = make_workspace(runtimes={version: config})
+    for args in (["build", version], ["config", "validate"]):
+        result = run_cli("-w", ws, *args)
+        assert result.code == 2, (args, result.stderr)
+        assert f"python-{version}/config.json: python.path" in result.stderr
+    assert not (ws / "dist").exists() and not (ws / ".runenv").exists()
+    assert list((ws / f"python-{version}").iterdir()) == [ws / f"python-{version}" / "config.json"]
 
 
 @needs_local

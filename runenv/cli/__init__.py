@@ -14,6 +14,7 @@ from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmd
 from runenv.cli.app import app
 from runenv.cli.help import polish
 from runenv.errors import RunenvError
+from runenv.redact import redact
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
 _GLOBAL_FLAGS = {"--quiet", "-q", "--verbose"}
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         except RunenvError as exc:
             if signals.received == signal.SIGTERM:  # a step failed because the build was being stopped
                 signals.interrupted()
-            print(exc.render(), file=sys.stderr)
+            print(redact(exc.render()), file=sys.stderr)
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, typer.Abort):
             signals.interrupted()

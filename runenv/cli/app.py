@@ -18,6 +18,7 @@ from runenv.config import LoadedConfig
 from runenv.errors import UsageError
 from runenv.plan import configured_platforms
 from runenv.platforms import get_platform, host_platform_key
+from runenv.redact import redact
 from runenv.workspace import Workspace, find_workspace
 
 
@@ -53,27 +54,27 @@ class Options:
     def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
         """Print `data` as JSON, or its text rendering."""
         if self.json:
-            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            typer.echo(redact(json.dumps(data, indent=2, ensure_ascii=False)))
         elif text is not None:
             rendered = text() if callable(text) else text
             if rendered:
-                typer.echo(rendered)
+                typer.echo(redact(rendered))
 
     def info(self, message: str) -> None:
         """A progress line on stderr (hidden with -q)."""
         if self.verbosity >= 0:
-            typer.echo(message, err=True)
+            typer.echo(redact(message), err=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            typer.echo(message, err=True)
+            typer.echo(redact(message), err=True)
 
     def note(self, message: str) -> None:
         """An informational line on stderr (hidden with -q)."""
         self.info(f"note: {message}")
 
     def warn(self, message: str) -> None:
-        typer.echo(f"warning: {message}", err=True)
+        typer.echo(redact(f"warning: {message}"), err=True)
 
 
 app = typer.Typer(

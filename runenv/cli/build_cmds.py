@@ -14,6 +14,7 @@ from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
 from runenv.files import usable_dir
 from runenv.interpreter import SumsSource
+from runenv.redact import redact
 
 
 def _artifact_line(artifact: Artifact) -> str:
@@ -91,6 +92,6 @@ def build(
     if artifacts or not errors:
         opts.emit([a.as_json() for a in artifacts], lambda: "\n".join(_artifact_line(a) for a in artifacts))
     for extra in errors[1:]:
-        typer.echo(extra.render(), err=True)
+        typer.echo(redact(extra.render()), err=True)
     if errors:
         raise errors[0]

@@ -12,6 +12,7 @@ from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan, configured_platforms
 from runenv.platforms import PLATFORM_KEYS, get_platform
+from runenv.redact import redact
 from runenv.verify.allowlist import checks_files, read_checks_file
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
@@ -110,7 +111,7 @@ def validate(ctx: typer.Context) -> None:
         for item in stray:
             opts.warn(item.warning())
         for failure in failures:
-            typer.echo(failure.render(), err=True)
+            typer.echo(redact(failure.render()), err=True)
         runtimes = [r for r in results if "runtime" in r]
         everywhere = [r["runtime"] for r in runtimes if r["valid"] and len(r["platforms"]) == len(PLATFORM_KEYS)]
         if everywhere:

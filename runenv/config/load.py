@@ -17,7 +17,7 @@ from runenv.config.copy_sources import anchor_copy_sources
 from runenv.config.merge import merge, registry_origins
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
-from runenv.fetch import redact
+from runenv.redact import redact
 from runenv.workspace import Runtime, Workspace
 
 
@@ -43,21 +43,57 @@ class LoadedConfig:
         return data
 
 
+MAX_DEPTH = 64  # far beyond any real config; deeper documents would exhaust the recursion limit downstream
+
+
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; malformed JSON names the file, line and column."""
+    """A JSON object from `path`; malformed JSON, a duplicate key or absurd nesting names the file (and where)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
+    duplicates: list[tuple[int, str]] = []  # (id of the object, key)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in items:
+            if key in obj:
+                duplicates.append((id(obj), key))
+            obj[key] = value
+        return obj
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply (more than {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, found {type(data).__name__}")
+    where = _locate(data, {obj for obj, _ in duplicates}, path)
+    if duplicates:
+        obj, key = duplicates[0]
+        raise ConfigError(f"{path}: {where[obj]}: duplicate key {key!r}", hint="each key may appear once per object")
     return data
+
+
+def _locate(data: dict[str, Any], wanted: set[int], path: Path) -> dict[int, str]:
+    """JSON paths of the objects in `wanted` (by id); refuses nesting deeper than MAX_DEPTH."""
+    found: dict[int, str] = {}
+    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    while stack:
+        value, loc, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: {json_path(loc[:3])}…: JSON nested too deeply (more than {MAX_DEPTH} levels)")
+        if id(value) in wanted:
+            found[id(value)] = json_path(loc)
+        if isinstance(value, dict):
+            stack.extend((v, (*loc, k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*loc, i), depth + 1) for i, v in enumerate(value))
+    return found
 
 
 def json_path(loc: tuple) -> str:

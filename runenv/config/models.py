@@ -10,10 +10,12 @@ from typing import Annotated, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
+
+MAX_TIMEOUT = 86400  # seconds: a day per network operation; more is a typo (and overflows timers)
 
 
 def _requirement(value: str) -> str:
@@ -237,7 +239,7 @@ class PackagesConfig(Model):
 class BuildConfig(Model):
     enable_logging: bool = Field(True, alias="enableLogging")
     parallel_downloads: bool = Field(True, alias="parallelDownloads")
-    timeout: int = Field(300, gt=0, description="seconds for one network operation")
+    timeout: StrictInt = Field(300, gt=0, le=MAX_TIMEOUT, description="seconds for one network operation")
     platforms: list[PlatformKey] = Field(default_factory=lambda: list(PLATFORM_KEYS))
     distutils_shim: bool = Field(True, alias="distutilsShim")
     compression: Literal["gz", "zst"] = "gz"

@@ -97,6 +97,9 @@ def load_artifact(ws: Workspace, rt: Runtime, platform: str) -> LocalArtifact:
         )
     checksum = tarball.with_name(tarball.name + ".sha256")
     manifest = ws.dist_dir / f"{rt.artifact_stem(platform)}.manifest.toml"
+    for path in (tarball, checksum, manifest):
+        if path.is_symlink():  # runenv never writes one: what it points at was not built here
+            raise PublishError(f"{path} is a symlink; refusing to publish what it points at", hint=hint)
     for needed in (checksum, manifest):
         if not needed.is_file():
             raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {ws.dist_dir}", hint=hint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import http.server
 import sys
@@ -28,6 +29,8 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     slow: list[str] = field(default_factory=list)  # fnmatch patterns of paths served a trickle at a time
     fast: threading.Event = field(default_factory=threading.Event)  # set: slow transfers under way finish at once
+    authorization: str | None = None  # the Authorization header every request must carry
+    refused: list[str] = field(default_factory=list)  # paths answered 401
 
     def is_slow(self, path: str) -> bool:
         with self.lock:
@@ -49,7 +52,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
+    def _authorized(self) -> bool:
+        wanted = self.state.authorization
+        if wanted is None or self.headers.get("Authorization") == wanted:
+            return True
+        with self.state.lock:
+            self.state.refused.append(self.path)
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="test"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
     def do_GET(self) -> None:  # noqa: N802
+        if not self._authorized():
+            return
         fault = self.state.take_fault(self.path)
         if fault is None and self.state.is_slow(self.path):
             return self._trickle()
@@ -85,6 +102,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.close_connection = True
 
     def do_HEAD(self) -> None:  # noqa: N802
+        if not self._authorized():
+            return
         self.state.take_fault(self.path)
         return super().do_HEAD()
 
@@ -97,11 +116,17 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class StaticServer:
-    """Serves `root` at `http://127.0.0.1:<port>/`; use as a context manager."""
+    """Serves `root` at `http://127.0.0.1:<port>/`; use as a context manager.
 
-    def __init__(self, root: Path) -> None:
+    With `basic_auth=(user, password)` every request without exactly those Basic credentials gets HTTP 401.
+    """
+
+    def __init__(self, root: Path, basic_auth: tuple[str, str] | None = None) -> None:
         self.root = Path(root)
         self.state = ServerState()
+        if basic_auth is not None:
+            token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+            self.state.authorization = f"Basic {token}"
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._httpd = _Server(("127.0.0.1", 0), partial(handler, directory=str(self.root)))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -288,3 +288,21 @@ def wheel_item(index: TestIndex, name: str) -> WheelToInstall:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     pkg = LockedPackage(name, version, f"{index.url}/files/{path.name}", sha, "wheel", index.simple)
     return WheelToInstall(path, path.name, pkg)
+
+
+PRIVATE_USER = "builder"
+PRIVATE_PASSWORD = "SECRETz8Q4-p@ss"  # needs URL-encoding; contains the marker tests grep for
+
+
+@pytest.fixture
+def private_index(package_index: TestIndex) -> Iterator[TestIndex]:
+    """The session index's files behind Basic auth (PRIVATE_USER, PRIVATE_PASSWORD) on another loopback port."""
+    with StaticServer(package_index.root, basic_auth=(PRIVATE_USER, PRIVATE_PASSWORD)) as server:
+        yield TestIndex(server, package_index.root, package_index.files)
+
+
+def with_credentials(url: str, user: str = PRIVATE_USER, password: str = PRIVATE_PASSWORD) -> str:
+    """`url` with `user:password@` (URL-encoded) in front of its host."""
+    from urllib.parse import quote
+
+    return url.replace("://", f"://{quote(user, safe='')}:{quote(password, safe='')}@", 1)

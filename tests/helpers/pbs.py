@@ -203,6 +203,13 @@ class PbsMirror:
         self.write_sums()
         return name
 
+    def set_sum(self, name: str, sha256: str) -> str:
+        """List `name` in SHA256SUMS with `sha256` (e.g. a wrong one); returns the hash it had."""
+        old = self.sums[name]
+        self.sums[name] = sha256
+        self.write_sums()
+        return old
+
     def write_sums(self) -> None:
         text = "".join(f"{sha}  {name}\n" for name, sha in sorted(self.sums.items()))
         (self.release_dir / SUMS_NAME).write_text(text)
