@@ -18,14 +18,15 @@ from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.errors import FetchError, StepError
-from runenv.fetch import Download
+from runenv.fetch import Download, redact
 from runenv.files import write_text_atomic
 from runenv.manifest import SkippedEntry
-from runenv.plan import RuntimePlan, dependency_fallback
+from runenv.plan import RuntimePlan, build_plan, dependency_fallback
 from runenv.platforms import get_platform
-from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version
+from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, name_vcs, resolve, uv_version
+from runenv.vcs import VcsPin
 
-ArtifactKind = Literal["wheel", "sdist"]
+ArtifactKind = Literal["wheel", "sdist", "vcs"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class LockedPackage:
     kind: ArtifactKind
     index: str | None = None
     dependencies: tuple[str, ...] = ()
+    vcs: VcsPin | None = None  # kind "vcs": built from this commit (url is the repository, sha256 empty)
 
     @property
     def filename(self) -> str:
@@ -59,13 +61,14 @@ class Lock:
     inputs_digest: str
     packages: list[LockedPackage]
     skipped: list[SkippedEntry] = field(default_factory=list)
+    vcs_names: dict[str, str] = field(default_factory=dict)  # bare git requirement → its metadata's name
 
     def package(self, name: str) -> LockedPackage | None:
         wanted = canonicalize_name(name)
         return next((p for p in self.packages if p.name == wanted), None)
 
     def downloads(self) -> list[Download]:
-        return [p.download() for p in self.packages]
+        return [p.download() for p in self.packages if p.kind != "vcs"]
 
 
 @dataclass(frozen=True)
@@ -136,29 +139,46 @@ def _no_wheel_decision(loaded: LoadedConfig, plan: RuntimePlan, name: str) -> Li
     return dependency_fallback(loaded, plan.platform, name)
 
 
+def _request(
+    loaded: LoadedConfig, plan: RuntimePlan, roots: list[str], *, no_binary: list[str], excludes: list[str]
+) -> ResolveRequest:
+    build = loaded.config.build
+    return ResolveRequest(
+        requirements=roots,
+        python_version=plan.python_version,
+        platform=get_platform(plan.platform),
+        manylinux=build.manylinux,
+        macosx=build.macosx,
+        index=index_args(plan.registries, plan.uses_machine_index),
+        no_binary=no_binary,
+        excludes=excludes,
+        overrides=plan.overrides,
+        timeout=build.timeout,
+    )
+
+
+def _named_plan(loaded: LoadedConfig, plan: RuntimePlan) -> tuple[RuntimePlan, dict[str, str]]:
+    """The plan with bare git dependencies under the names their metadata declares (rules re-applied)."""
+    bare = [p.requirement for p in plan.installable if p.vcs is not None and p.vcs.name is None]
+    if not bare:
+        return plan, {}
+    learned = name_vcs(_request(loaded, plan, bare, no_binary=[], excludes=[]))
+    names = {redact(text): name for text, name in learned.items()}
+    return build_plan(loaded, plan.platform, vcs_names=names), names
+
+
 def _resolve_with_fallbacks(
     loaded: LoadedConfig, plan: RuntimePlan, warn: Callable[[str], None]
 ) -> tuple[Any, set[str], list[SkippedEntry]]:
     """Resolve wheel-only, relaxing per the fallback policy until uv succeeds."""
-    build = loaded.config.build
-    platform = get_platform(plan.platform)
     no_binary = set(plan.no_binary)
     skipped: list[SkippedEntry] = []
     dropped: set[str] = set()
     while True:
         roots = [p.requirement for p in plan.installable if p.name not in dropped]
         roots += extra_requirements(loaded, plan)
-        request = ResolveRequest(
-            requirements=roots,
-            python_version=plan.python_version,
-            platform=platform,
-            manylinux=build.manylinux,
-            macosx=build.macosx,
-            index=index_args(plan.registries, plan.uses_machine_index),
-            no_binary=sorted(no_binary),
-            excludes=sorted(set(plan.excluded) | dropped),
-            overrides=plan.overrides,
-            timeout=build.timeout,
+        request = _request(
+            loaded, plan, roots, no_binary=sorted(no_binary), excludes=sorted(set(plan.excluded) | dropped)
         )
         try:
             return resolve(request), no_binary, skipped
@@ -197,6 +217,8 @@ def lock_runtime(
     loaded: LoadedConfig, plan: RuntimePlan, *, warn: Callable[[str], None] = lambda _m: None
 ) -> LockResult:
     """Resolve `plan` and write `pylock.<platform>.toml` next to the runtime's config (atomically)."""
+    digest = inputs_digest(loaded, plan)  # of the configured plan: names learned from git metadata are an outcome
+    plan, vcs_names = _named_plan(loaded, plan)
     resolved, no_binary, skipped = _resolve_with_fallbacks(loaded, plan, warn)
     no_deps = {p.name for p in plan.packages if p.no_deps}
     parents = dict(resolved.required_by)
@@ -217,13 +239,17 @@ def lock_runtime(
         name = canonicalize_name(entry["name"])
         if name not in keep:
             continue
-        url, sha, kind = _pick_artifact(entry, no_binary)
         out: dict[str, Any] = {"name": name, "version": entry["version"]}
         if resolved.index.get(name):
             out["index"] = resolved.index[name]
         deps = sorted(c for c in children.get(name, []) if c in keep)
         if deps:
             out["dependencies"] = [{"name": d} for d in deps]
+        if entry.get("vcs"):
+            out["vcs"] = VcsPin.from_toml(entry["vcs"]).as_toml()
+            entries.append(out)
+            continue
+        url, sha, kind = _pick_artifact(entry, no_binary)
         artifact = {"url": url, "hashes": {"sha256": sha}}
         if kind == "wheel":
             out["wheels"] = [{"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}]
@@ -231,7 +257,6 @@ def lock_runtime(
             out["sdist"] = {"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}
         entries.append(out)
 
-    digest = inputs_digest(loaded, plan)
     document = {
         "lock-version": "1.0",
         "created-by": "runenv",
@@ -245,12 +270,29 @@ def lock_runtime(
                 "inputs-digest": digest,
                 "uv": uv_version(),
                 "skipped": [s.as_json() for s in skipped],
+                **({"vcs-names": dict(sorted(vcs_names.items()))} if vcs_names else {}),
             }
         },
     }
     path = loaded.runtime.lock_path(plan.platform)
     write_text_atomic(path, tomli_w.dumps(document))
     return LockResult(read_lock(path), written=True)
+
+
+def _locked_package(entry: dict[str, Any]) -> LockedPackage:
+    """One `[[packages]]` entry: its wheel, else its sdist, else its git source."""
+    common = {
+        "name": entry["name"],
+        "version": entry["version"],
+        "index": entry.get("index"),
+        "dependencies": tuple(d["name"] for d in entry.get("dependencies", [])),
+    }
+    if "vcs" in entry:
+        pin = VcsPin.from_toml(entry["vcs"])
+        return LockedPackage(url=pin.url, sha256="", kind="vcs", vcs=pin, **common)
+    wheels = entry.get("wheels") or []
+    artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
+    return LockedPackage(url=artifact["url"], sha256=artifact["hashes"]["sha256"], kind=kind, **common)  # type: ignore[arg-type]
 
 
 def read_lock(path: Path) -> Lock:
@@ -260,24 +302,21 @@ def read_lock(path: Path) -> Lock:
         meta = data["tool"]["runenv"]
         packages = []
         for entry in data.get("packages", []):
-            wheels = entry.get("wheels") or []
-            artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
-            packages.append(
-                LockedPackage(
-                    name=entry["name"],
-                    version=entry["version"],
-                    url=artifact["url"],
-                    sha256=artifact["hashes"]["sha256"],
-                    kind=kind,  # type: ignore[arg-type]
-                    index=entry.get("index"),
-                    dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
-                )
-            )
+            packages.append(_locked_package(entry))
         skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
-        return Lock(path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped)
+        return Lock(
+            path,
+            meta["runtime"],
+            meta["platform"],
+            meta["python"],
+            meta["inputs-digest"],
+            packages,
+            skipped,
+            dict(meta.get("vcs-names", {})),
+        )
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError, ValueError) as exc:
         raise StepError(
             f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`"
         ) from None

@@ -74,12 +74,27 @@ def build_wheel(
     timeout: int = 1800,
 ) -> Path:
     """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
-    what = f"building {package.name} {package.version} from {package.filename}"
+    with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
+        root = unpack_sdist(sdist, package.filename, Path(tmp))
+        what = f"building {package.name} {package.version} from {package.filename}"
+        return build_tree(root, what, python, out_dir, spec=spec, index=index, timeout=timeout)
+
+
+def build_tree(
+    root: Path,
+    what: str,
+    python: Path,
+    out_dir: Path,
+    *,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+) -> Path:
+    """Build the wheel of the source tree `root` with `python` into `out_dir`; `what` names it in errors."""
     spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="runenv-build-") as tmp:
         work = Path(tmp)
-        root = unpack_sdist(sdist, package.filename, work / "src")
         settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
