@@ -17,6 +17,7 @@ from installer.records import RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
 
+from runenv.cache import sha256_file
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError
 from runenv.lock import LockedPackage
@@ -24,7 +25,7 @@ from runenv.manifest import PackageEntry
 from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
 
-How = Literal["wheel", "built-from-sdist"]
+How = Literal["wheel", "built-from-sdist", "built-from-vcs"]
 PACKAGES_DIR = "packages"
 
 
@@ -121,7 +122,13 @@ def install_wheels(
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
-            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index))
+            if p.vcs is None:
+                installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index))
+            else:  # the built wheel's hash; the source is the commit
+                entry = PackageEntry(
+                    p.name, p.version, sha256_file(item.path), item.how, url=p.url, commit=p.vcs.commit
+                )
+                installed.append(entry)
     return installed
 
 

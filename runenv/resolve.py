@@ -216,7 +216,9 @@ def name_vcs(request: ResolveRequest) -> dict[str, str]:
         proc = _run(args, _environment(request), request.timeout)
         if proc.returncode != 0:
             failed = git_failure(proc.stderr, request.requirements)
-            raise StepError(failed or f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
+            if failed:
+                raise StepError(f"{failed} (resolving for {request.platform.key})")
+            raise StepError(f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
         entries = tomllib.loads(out.read_text(encoding="utf-8")).get("packages", [])
     names = {}
     for text, vcs in wanted.items():
