@@ -18,7 +18,8 @@ from installer.scripts import Script
 from installer.sources import WheelFile
 
 from runenv.cache import sha256_file
-from runenv.config.models import CopyFile
+from runenv.config.copy_sources import unsafe_link
+from runenv.config.models import SITE_PACKAGES, CopyFile
 from runenv.errors import BuildError
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
@@ -142,17 +143,29 @@ def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:
     return target
 
 
+def copy_source(workspace_root: Path, entry: CopyFile) -> Path:
+    """Where a `copyFiles` entry reads from."""
+    return workspace_root / entry.from_
+
+
 def copy_files(
     workspace_root: Path, prefix: Path, platform: Platform, python_version: str, files: list[CopyFile]
 ) -> list[Path]:
-    """Copy `copyFiles` entries from the workspace; `{site-packages}` expands; a missing source is an error."""
+    """Copy `copyFiles` entries (sources relative to the workspace root once loaded); `{site-packages}` expands.
+
+    Loading checked every source; a source gone or moved outside the workspace since then, or a target
+    outside the runtime, is still refused here.
+    """
     site = platform.site_packages(python_version)
     written = []
     for entry in files:
-        source = workspace_root / entry.from_
+        source = copy_source(workspace_root, entry)
         if not source.exists():
             raise BuildError(f"copyFiles: {entry.from_} does not exist in workspace {workspace_root}")
-        target = prefix / entry.to.replace("{site-packages}", site).lstrip("/")
+        unsafe = unsafe_link(source, workspace_root)
+        if unsafe:
+            raise BuildError(f"copyFiles: {entry.from_} {unsafe}")
+        target = prefix / entry.to.replace(SITE_PACKAGES, site).lstrip("/")
         if not target.resolve().is_relative_to(prefix.resolve()):
             raise BuildError(f"copyFiles: target {entry.to} is outside the runtime")
         target.parent.mkdir(parents=True, exist_ok=True)

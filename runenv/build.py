@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from runenv import archive, relocate
+from runenv import archive, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
@@ -19,7 +19,8 @@ from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, UsageError
 from runenv.fetch import fetch_all
 from runenv.files import write_text_atomic
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
+from runenv.freshness import current_inputs
+from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, runtime_release
 from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
@@ -44,6 +45,7 @@ class BuildOptions:
     pack_threads: int = 0
     warn: Callable[[str], None] = lambda _message: None
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop builds running in threads
+    reuse: bool = True  # take an artifact built before from the same inputs from the cache (`--rebuild`: False)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Artifact:
     size: int
     manifest: Path
     verify: dict | None = None  # the verification report, when the host could run the runtime
+    reused: bool = False  # taken from the artifact cache: built and verified before from the same inputs
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -93,6 +96,7 @@ class Artifact:
             "size": self.size,
             "manifest": str(self.manifest),
             "verify": self.verify,
+            "reused": self.reused,
         }
 
 
@@ -197,6 +201,7 @@ def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> 
         index=index_args(plan.registries, plan.uses_machine_index),
         timeout=ctx.loaded.config.build.timeout,
         offline=ctx.options.offline,
+        package_root=ctx.loaded.runtime.directory,
     )
 
 
@@ -236,6 +241,7 @@ def install_packages(ctx: BuildContext) -> None:
                 spec=planned.build_wheel if planned else None,
                 index=index_args(plan.registries, plan.uses_machine_index),
                 timeout=build.timeout,
+                package_root=ctx.loaded.runtime.directory,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -275,7 +281,7 @@ def check_interpreter_config(loaded: LoadedConfig) -> None:
     """The interpreter source is complete: a PBS release, or an existing local prefix."""
     python = loaded.config.python
     if python.source == "pbs":
-        require_release(loaded)
+        runtime_release(loaded)
     else:
         relocate.local_prefix(python.path, loaded.runtime.config_path)
 
@@ -291,6 +297,11 @@ def check_buildable(loaded: LoadedConfig, platform: str) -> None:
         )
 
 
+def wants_verify(options: BuildOptions, platform_key: str) -> bool:
+    """Whether this build verifies its tarball: asked for, and the host can run the platform."""
+    return options.verify and is_host_runnable(platform_key)
+
+
 def build_one(
     ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
 ) -> Artifact:
@@ -300,6 +311,29 @@ def build_one(
     plan = build_plan(loaded, platform_key)
     stem = loaded.runtime.artifact_stem(platform_key)
     scratch = scratch_root(ws.state_dir)
+    key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
+    if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
+        if hit.verified or not wants_verify(options, platform_key):
+            options.out_dir.mkdir(parents=True, exist_ok=True)
+            placed, report = reuse.reuse_artifact(
+                ws,
+                loaded,
+                platform,
+                hit,
+                options.out_dir,
+                verify=wants_verify(options, platform_key),
+                scratch=scratch / "verify",
+            )
+            return Artifact(
+                loaded.runtime.name,
+                platform_key,
+                placed.path,
+                placed.sha256,
+                placed.size,
+                placed.manifest_path,
+                report,
+                reused=True,
+            )
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
     # build neither leaves an unverified tarball nor removes the previous good one.
     options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -330,14 +364,27 @@ def build_one(
                 compression=loaded.config.build.compression,
             )
         verify = None
-        if options.verify and is_host_runnable(platform_key):
+        if wants_verify(options, platform_key):
             allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
             report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=scratch / "verify")
             verify = ctx.manifest.verify = report.as_json()
-            write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        # What the artifact was made from goes beside it only: the tarball's bytes stay content-only.
+        ctx.manifest.inputs = current_inputs(ws.root, loaded, platform_key)
+        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
     finally:
         shutil.rmtree(outgoing, ignore_errors=True)
+    if options.reuse and key is None:  # the lock was made by this build
+        key = reuse.reuse_key(ws, loaded, plan, platform, sums)
+    if key is not None:
+        reuse.store(
+            cache,
+            key,
+            final,
+            verified=verify is not None,
+            allowlist_sha256=reuse.allowlist_digest(ws.root, platform_key),
+            verify=verify,
+        )
     return Artifact(
         loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
     )

@@ -17,7 +17,7 @@ from runenv.files import write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
-CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes", "vcs", "vcs-wheels")
+CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes", "artifacts", "stamps", "vcs", "vcs-wheels")
 
 
 def default_cache_dir() -> Path:

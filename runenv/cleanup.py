@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,13 +105,24 @@ def guard_root(root: Path, what: str) -> Path:
     return resolved
 
 
+def is_venv(directory: Path) -> bool:
+    """A virtual environment, whatever its name: pyvenv.cfg beside a bin/ or Scripts/ directory."""
+    return (directory / "pyvenv.cfg").is_file() and any((directory / d).is_dir() for d in ("bin", "Scripts"))
+
+
 def is_remnant(directory: Path) -> bool:
-    """A virtual environment: pyvenv.cfg or activation scripts, and a bin/ or Scripts/ layout."""
+    """A virtual environment: a venv by layout, or a venv-like name with activation scripts in bin/ or Scripts/."""
+    if is_venv(directory):
+        return True
     layouts = [directory / d for d in ("bin", "Scripts") if (directory / d).is_dir()]
-    markers = (directory / "pyvenv.cfg").is_file() or any(
-        (d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS
-    )
-    return bool(layouts) and markers
+    named = REMNANT_NAME_RE.match(directory.name) is not None
+    return named and any((d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS)
+
+
+def environments_in_use() -> set[Path]:
+    """The environment this runenv runs from and the active one (VIRTUAL_ENV): never offered for removal."""
+    candidates = {sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV", "")}
+    return {Path(c).resolve() for c in candidates if c}
 
 
 def find_remnants(root: Path) -> list[Path]:
@@ -122,7 +134,7 @@ def find_remnants(root: Path) -> list[Path]:
             child = Path(dirpath) / name
             if name in NEVER_DESCEND or child.is_symlink():
                 continue
-            if REMNANT_NAME_RE.match(name) and is_remnant(child):
+            if is_remnant(child):
                 found.append(child)
             else:
                 keep.append(name)
@@ -186,8 +198,11 @@ def plan_cleanup(
     if scratch is not None and scratch.resolve() != (root / ".runenv").resolve():
         for kind in SCRATCH_KINDS:
             plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in leftovers(scratch / kind))
+    in_use = environments_in_use()
     for path in find_remnants(root):
-        if remnants:
+        if path.resolve() in in_use:
+            plan.kept.append(Skipped(path, "the environment runenv runs from, or the active VIRTUAL_ENV"))
+        elif remnants:
             plan.items.append(CleanupItem(path, "remnant", tree_size(path)))
         else:
             plan.kept.append(Skipped(path, "virtual-environment remnant; pass --remnants to remove it"))

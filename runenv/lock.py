@@ -275,7 +275,9 @@ def lock_runtime(
         },
     }
     path = loaded.runtime.lock_path(plan.platform)
-    write_text_atomic(path, tomli_w.dumps(document))
+    text = tomli_w.dumps(document)
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # same content: the file stays untouched
+        write_text_atomic(path, text)
     return LockResult(read_lock(path), written=True)
 
 

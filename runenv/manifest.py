@@ -68,6 +68,7 @@ class Manifest:
     build: dict[str, Any] = field(default_factory=dict)
     packages: list[PackageEntry] = field(default_factory=list)
     skipped: list[SkippedEntry] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # digests of its inputs (runenv.freshness; only beside it)
     verify: dict[str, Any] | None = None  # results of verifying the packed tarball (only beside it)
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,6 +80,7 @@ class Manifest:
             "config-digest": self.config_digest,
             "interpreter": _drop_none(asdict(self.interpreter)),
             "build": dict(sorted(self.build.items())),
+            **({"inputs": dict(sorted(self.inputs.items()))} if self.inputs else {}),
             "packages": [p.as_json() for p in sorted(self.packages, key=lambda p: p.name)],
             "skipped": [_drop_none(asdict(s)) for s in sorted(self.skipped, key=lambda s: s.name)],
             **({"verify": self.verify} if self.verify is not None else {}),

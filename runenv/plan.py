@@ -14,7 +14,7 @@ from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
 from runenv.fetch import redact
-from runenv.platforms import get_platform
+from runenv.platforms import get_platform, host_platform_key
 from runenv.vcs import VcsRequirement, parse_vcs, strip_credentials
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
@@ -281,3 +281,24 @@ def dependency_fallback(loaded: LoadedConfig, platform: str, name: str) -> Fallb
     pkgs = loaded.config.packages
     policy = _effective_policy(pkgs.resolution, pkgs.platform_specific.block(platform).resolution)
     return _fallback(canonicalize_name(name), policy)
+
+
+def configured_platforms(loaded: LoadedConfig) -> tuple[list[str], str | None]:
+    """The platforms a runtime is built for (`build.platforms`) and a note when fewer than configured.
+
+    A `local` interpreter exists for the host only: such a runtime counts for the host platform,
+    so `build --all-platforms`, `check` and `config validate` neither fail nor wait on the others.
+    """
+    platforms = list(loaded.config.build.platforms)
+    if loaded.config.python.source != "local":
+        return platforms, None
+    host = host_platform_key()
+    kept = [p for p in platforms if p == host]
+    left = [p for p in platforms if p != host]
+    note = (
+        f"runtime {loaded.runtime.name} uses a local interpreter: only the host platform ({host}) counts, "
+        f"not {', '.join(left)}"
+        if left
+        else None
+    )
+    return kept, note

@@ -22,7 +22,8 @@ from runenv.platforms import Platform, is_host_runnable
 from runenv.resolve import uv_bin
 from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
 
-PACKAGE_ROOT = "{packageRoot}"
+PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system
+SDIST_ROOT = "{sdistRoot}"  # the unpacked sdist being built
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,19 @@ def build_wheel(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> Path:
-    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
+    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env.
+
+    In `configSettings`, `{packageRoot}` is `package_root` (the runtime's directory) and `{sdistRoot}` the unpacked
+    sdist.
+    """
     with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
         root = unpack_sdist(sdist, package.filename, Path(tmp))
         what = f"building {package.name} {package.version} from {package.filename}"
-        return build_tree(root, what, python, out_dir, spec=spec, index=index, timeout=timeout)
+        return build_tree(
+            root, what, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
 
 
 def build_tree(
@@ -92,13 +100,14 @@ def build_tree(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> Path:
-    """Build the wheel of the source tree `root` with `python` into `out_dir`; `what` names it in errors."""
+    """Build the wheel of the source tree `root` (`{sdistRoot}`) with `python` into `out_dir`; `what` names it."""
     spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="runenv-build-") as tmp:
         work = Path(tmp)
-        settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
+        settings = [expand_settings(s, package_root, root) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
             args.append(f"--config-setting={setting}")
@@ -118,6 +127,13 @@ def build_tree(
         target = out_dir / built[0].name
         os.replace(built[0], target)
         return target
+
+
+def expand_settings(setting: str, package_root: Path | None, sdist_root: Path) -> str:
+    """One `configSettings` entry with `{packageRoot}` and `{sdistRoot}` replaced."""
+    if PACKAGE_ROOT in setting and package_root is None:
+        raise BuildError(f"configSettings {setting!r}: {PACKAGE_ROOT} has no runtime directory here")
+    return setting.replace(PACKAGE_ROOT, str(package_root)).replace(SDIST_ROOT, str(sdist_root))
 
 
 def _declared_build_requires(root: Path) -> list[str]:
@@ -140,11 +156,14 @@ def handle_sdist(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> SdistOutcome:
     """Build on a native host with the runtime's interpreter; elsewhere ship the sdist or fail naming it."""
     python = prefix / platform.python_exe(python_version)
     if is_host_runnable(platform.key) and python.exists():
-        wheel = build_wheel(sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout)
+        wheel = build_wheel(
+            sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
         return SdistOutcome(package, wheel=wheel)
     if ship_sdists:
         return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
@@ -166,6 +185,7 @@ def handle_vcs(
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
     offline: bool = False,
+    package_root: Path | None = None,
 ) -> Path:
     """The wheel of a locked git package, built once per (commit, Python, target, build settings) and cached.
 
@@ -195,7 +215,16 @@ def handle_vcs(
         what = f"building {package.name} {package.version} from {source}"
         options = [*index, "--offline"] if offline else list(index)
         builder = python if native else Path(sys.executable)
-        built = build_tree(root, what, builder, Path(tmp) / "dist", spec=spec, index=options, timeout=timeout)
+        built = build_tree(
+            root,
+            what,
+            builder,
+            Path(tmp) / "dist",
+            spec=spec,
+            index=options,
+            timeout=timeout,
+            package_root=package_root,
+        )
         if not native and not is_pure(built, python_version):
             raise BuildError(
                 f"{package.name} {package.version} ({source}) builds a platform-specific wheel ({built.name}); "

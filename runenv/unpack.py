@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from runenv import archive
-from runenv.cache import sha256_file
+from runenv.stamps import known_sha256
 from runenv.errors import IntegrityError
 
 
@@ -28,7 +28,7 @@ def single_top_dir(root: Path, tarball: Path) -> Path:
 
 def unpack_cached(tarball: Path, cache_root: Path) -> Path:
     """The runtime prefix of `tarball`, unpacked once into `<cache>/runtimes/<sha256>/` (atomically)."""
-    sha = sha256_file(tarball)
+    sha = known_sha256(tarball, cache_root)
     runtimes = cache_root / "runtimes"
     final = runtimes / sha
     if not final.is_dir():

@@ -33,7 +33,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     # No test reaches the internet: uv and pip see only an unreachable loopback index unless a test
     # points them at its own (tests.helpers.index.uv_env).
     uv_env(monkeypatch, home, "http://127.0.0.1:9/no-index-in-tests/simple")
-    for var in ("RUNENV_PBS_MIRROR", "RUNENV_PUBLISH_TARGET", "RUNENV_DISABLE_DISTUTILS_SHIM", "SOURCE_DATE_EPOCH"):
+    for var in (
+        "RUNENV_PBS_MIRROR",
+        "RUNENV_PBS_CATALOGUE",
+        "RUNENV_PUBLISH_TARGET",
+        "RUNENV_DISABLE_DISTUTILS_SHIM",
+        "SOURCE_DATE_EPOCH",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

@@ -254,14 +254,6 @@ def test_cached_sha256sums_is_reused_unless_it_lacks_the_archive(
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
 
 
-def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:
-    ws = build_workspace(shared={"python": {}})
-    result = run_cli("-w", ws, "build", VERSION)
-    assert result.code == 2
-    assert f"python-{VERSION}/config.json" in result.stderr and "python.release" in result.stderr
-    assert dist_files(ws) == []
-
-
 def test_bad_platform_and_flags_are_usage_errors(build_workspace, run_cli) -> None:
     ws = build_workspace()
     assert run_cli("-w", ws, "build", VERSION, "--platform", "solaris").code == 2

@@ -80,7 +80,7 @@ def test_locked_refuses_a_stale_lock_and_build_relocks_it(index, build_workspace
     check = run_cli("-w", ws, "-o", "json", "check", VERSION)
     assert check.code == 0, check.stdout + check.stderr
     [row] = check.json()["artifacts"]
-    assert row["built"] and row["fresh"] and row["newerInputs"] == []
+    assert row["built"] and row["fresh"] and row["changedInputs"] == []
 
 
 def test_locked_without_a_lock_fails_before_building(index, build_workspace, run_cli) -> None:

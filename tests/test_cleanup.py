@@ -200,3 +200,32 @@ def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
     assert result.code == 0, result.stderr
     assert live.is_dir() and not (build / "python-3.12.10-linux-x64").exists()  # the dead run's staging went
     assert "in use by a running runenv" in result.stdout
+
+
+def test_a_venv_is_found_by_its_layout_whatever_its_name(messy, run_cli):
+    make_venv(messy / "old-env")
+    (messy / "old-env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (messy / "tools").mkdir()
+    (messy / "tools" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # no bin/ or Scripts/: not a venv
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--dry-run").json()
+    kept = {k["path"] for k in data["kept"] if "remnant" in k["reason"]}
+    assert str(messy / "old-env") in kept and str(messy / "tools") not in kept
+
+
+def test_the_environment_runenv_runs_from_and_the_active_venv_are_never_offered(
+    messy, run_cli, monkeypatch, tmp_path
+):
+    import sys
+
+    own = messy / "runner-env"
+    make_venv(own)
+    (own / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    monkeypatch.setattr(sys, "prefix", str(own))  # as when runenv is installed in a venv inside the workspace
+    monkeypatch.setenv("VIRTUAL_ENV", str(messy / ".venv"))
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--remnants", "--dry-run").json()
+    offered = {i["path"] for i in data["items"] if i["kind"] == "remnant"}
+    assert offered == {str(messy / "python-3.12.10" / "env-win")}
+    in_use = {k["path"] for k in data["kept"] if "runs from" in k["reason"]}
+    assert in_use == {str(own), str(messy / ".venv")}
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--remnants").json()
+    assert own.is_dir() and (messy / ".venv").is_dir() and not (messy / "python-3.12.10" / "env-win").exists()

@@ -10,11 +10,14 @@ from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
 
-def plan_for(make_workspace, packages, platform="linux-x64", runtime_packages=None, **shared):
+def plan_for(make_workspace, packages, platform="linux-x64", runtime_packages=None, files=(), **shared):
     ws_root = make_workspace(
         shared={"packages": packages, **shared},
         runtimes={"3.12.10": {"packages": runtime_packages} if runtime_packages else {}},
     )
+    for rel in files:  # copyFiles sources must exist
+        (ws_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws_root / rel).write_text("")
     ws = Workspace(ws_root)
     return build_plan(load_runtime_config(ws, ws.runtime("3.12.10")), platform)
 
@@ -68,8 +71,8 @@ def test_platform_block_shape_adds_dependencies_files_and_policy_for_that_platfo
             }
         },
     }
-    linux = plan_for(make_workspace, pkgs, "linux-x64")
-    windows = plan_for(make_workspace, pkgs, "windows-x64")
+    linux = plan_for(make_workspace, pkgs, "linux-x64", files=["assets/x.py"])
+    windows = plan_for(make_workspace, pkgs, "windows-x64", files=["assets/x.py"])
     assert [p.name for p in linux.packages] == ["numpy", "uvloop"]
     assert [p.name for p in windows.packages] == ["numpy"]
     assert [c.to for c in linux.copy_files] == ["{site-packages}/x.py"] and windows.copy_files == []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runenv.platforms import host_platform_key
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
 
 LOCAL = next(
@@ -126,3 +127,30 @@ def test_local_source_needs_an_existing_path(make_workspace, run_cli, tmp_path: 
     assert result.code == 2
     assert "python-3.12.1/config.json: python.path" in result.stderr and "is not a directory" in result.stderr
     assert not (ws / "dist").exists() and not (ws / ".runenv").exists()
+
+
+@needs_local
+def test_local_runtime_counts_for_the_host_only(make_workspace, run_cli) -> None:
+    """validate, check and build --all-platforms treat a local runtime as host-only, with a note, not a failure."""
+    assert LOCAL is not None
+    host = host_platform_key()
+    ws = make_workspace(
+        runtimes={LOCAL.name: {"python": {"source": "local", "path": str(LOCAL)}, "build": {"distutilsShim": False}}}
+    )
+    validate = run_cli("-w", ws, "config", "validate")
+    assert validate.code == 0, validate.stderr
+    assert f"valid on {host}: {LOCAL.name}" in validate.stdout
+    assert f"only the host platform ({host}) counts" in validate.stderr
+    data = run_cli("-w", ws, "-o", "json", "config", "validate").json()
+    assert data["runtimes"] == [{"runtime": LOCAL.name, "valid": True, "platforms": [host]}]
+
+    missing = run_cli("-w", ws, "-o", "json", "check")
+    assert missing.code == 1
+    assert [r["platform"] for r in missing.json()["artifacts"]] == [host]
+
+    built = run_cli("-w", ws, "-o", "json", "build", LOCAL.name, "--all-platforms")
+    assert built.code == 0, built.stderr
+    assert [a["platform"] for a in built.json()] == [host]
+    assert "uses a local interpreter" in built.stderr
+    check = run_cli("-w", ws, "check")
+    assert check.code == 0, check.stdout + check.stderr

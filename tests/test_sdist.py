@@ -58,10 +58,11 @@ def test_sdist_builds_on_host_with_isolated_build_requires(index, tmp_path):
     assert out.stdout.split()[0] == "sdistonly"
 
 
-def test_config_settings_reach_the_backend_with_package_root(index, tmp_path):
+def test_config_settings_reach_the_backend_with_package_and_sdist_root(index, tmp_path):
     index.require("setuptools", "wheel")
     sdist, pkg = sdist_package(index)
-    spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/sub"])
+    spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/win-compat", "src={sdistRoot}/sub"])
+    runtime_dir = tmp_path / "ws" / "python-3.12.10-atls"
     outcome = handle_sdist(
         sdist,
         pkg,
@@ -71,12 +72,14 @@ def test_config_settings_reach_the_backend_with_package_root(index, tmp_path):
         tmp_path / "built",
         spec=spec,
         index=index_args([index.simple], False),
+        package_root=runtime_dir,
     )
     with zipfile.ZipFile(outcome.wheel) as zf:
         settings = zf.read("sdistonly_settings.py").decode()
     received = eval(settings.split("=", 1)[1])  # the backend wrote repr(config_settings)
     assert received["mode"] == "fast"
-    assert received["root"].endswith("/sdistonly-2.0/sub") and "{packageRoot}" not in received["root"]
+    assert received["root"] == f"{runtime_dir}/win-compat"
+    assert received["src"].endswith("/sdistonly-2.0/sub") and "{sdistRoot}" not in received["src"]
 
 
 def test_foreign_platform_sdist_is_an_error_naming_package_and_platform(index, tmp_path):

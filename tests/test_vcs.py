@@ -232,19 +232,19 @@ def test_second_build_uses_the_cached_checkout_offline(
     shutil.rmtree(project.bare)  # the repository is gone
     requests = len(git_server.requests)
 
-    again = run_cli(
-        "-w", ws, "build", VERSION, "--offline", "--no-verify"
-    )  # the wheel built from that commit is cached
+    # --rebuild: not the finished artifact from the cache, but the wheel built from that commit
+    again = run_cli("-w", ws, "build", VERSION, "--offline", "--no-verify", "--rebuild")
     assert again.code == 0, again.stderr
+    assert not list((sandbox / "runenv-cache" / "vcs").glob("*/*/*.egg-info"))  # builds never write into the cache
     shutil.rmtree(sandbox / "runenv-cache" / "vcs-wheels")
-    rebuilt = run_cli("-w", ws, "build", VERSION, "--offline")  # built again from the cached checkout
+    rebuilt = run_cli("-w", ws, "build", VERSION, "--offline", "--rebuild")  # built again from the checkout
     assert rebuilt.code == 0, rebuilt.stderr
     assert len(git_server.requests) == requests
     assert packages_of(read_manifest(ws, STEM))["vcs-demo"]["commit"] == project.commit
 
     shutil.rmtree(sandbox / "runenv-cache" / "vcs-wheels")
     shutil.rmtree(sandbox / "runenv-cache" / "vcs")
-    missing = run_cli("-w", ws, "build", VERSION, "--offline", "--no-verify")
+    missing = run_cli("-w", ws, "build", VERSION, "--offline", "--no-verify", "--rebuild")
     assert missing.code == 1
     errors = [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")]
     assert errors == [

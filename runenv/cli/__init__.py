@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import typer
 
-from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds  # noqa: F401  (register commands)
+from runenv.cli import build_cmds, config_cmds, lock_cmds, ops_cmds, publish_cmds, python_cmds  # noqa: F401  (register commands)
 from runenv.cli.app import app
+from runenv.cli.help import polish
 from runenv.errors import RunenvError
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
@@ -42,11 +44,19 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _usage_error(exc: Any) -> str:
+    """click's usage errors in runenv's own form: `error: …` and a hint naming the command's help."""
+    message = exc.format_message().replace("Value error, ", "")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "runenv"
+    return f"error: {message[:1].lower()}{message[1:]}\n  hint: see `{command} --help`"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; runenv errors become one line on stderr and their exit code."""
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        code = app(args=args, prog_name="runenv", standalone_mode=False)
+        code = polish(typer.main.get_command(app)).main(args=args, prog_name="runenv", standalone_mode=False)
     except RunenvError as exc:
         print(exc.render(), file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -54,11 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
-        # click's (or typer's vendored click's) usage errors know how to show themselves.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        # click's usage errors (typer vendors its own click, so they are known by their shape).
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        print(_usage_error(exc), file=sys.stderr)
+        sys.exit(exc.exit_code)
     if code == 130:  # typer turns Ctrl-C inside a command into this return value
         print("interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

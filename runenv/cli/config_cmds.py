@@ -10,7 +10,7 @@ from runenv.build import check_interpreter_config
 from runenv.cli.app import app, options
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
-from runenv.plan import RuntimePlan, build_plan
+from runenv.plan import RuntimePlan, build_plan, configured_platforms
 from runenv.platforms import PLATFORM_KEYS, get_platform
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
@@ -26,6 +26,8 @@ def versions(ctx: typer.Context) -> None:
         {"name": rt.name, "python": rt.version, "variant": rt.variant, "directory": str(rt.directory)}
         for rt in ws.runtimes()
     ]
+    for stray in ws.stray_dirs():
+        opts.warn(stray.warning())
     opts.emit(rows, lambda: "\n".join(f"{r['name']:<20} Python {r['python']}" for r in rows) or "no runtimes")
 
 
@@ -72,25 +74,35 @@ def validate(ctx: typer.Context) -> None:
     ws = opts.workspace()
     results = []
     failures = []
+    stray = ws.stray_dirs()
     for rt in ws.runtimes():
         try:
             loaded = load_runtime_config(ws, rt)
             check_interpreter_config(loaded)
-            for key in PLATFORM_KEYS:
+            keys, note = configured_platforms(loaded)
+            keys = keys if note else list(PLATFORM_KEYS)
+            for key in keys:
                 build_plan(loaded, key)
-            results.append({"runtime": rt.name, "valid": True})
+            results.append({"runtime": rt.name, "valid": True, "platforms": keys})
+            if note:
+                opts.note(note)
         except ConfigError as exc:
             results.append({"runtime": rt.name, "valid": False, "error": exc.message})
             failures.append(exc)
     if opts.json:
-        opts.emit({"valid": not failures, "runtimes": results})
+        opts.emit({"valid": not failures, "runtimes": results, "ignored": [d.as_json() for d in stray]})
     else:
+        for item in stray:
+            opts.warn(item.warning())
         for failure in failures:
             typer.echo(failure.render(), err=True)
-        ok = [r["runtime"] for r in results if r["valid"]]
-        if ok:
-            opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}")
-        elif not failures:
+        everywhere = [r["runtime"] for r in results if r["valid"] and len(r["platforms"]) == len(PLATFORM_KEYS)]
+        if everywhere:
+            opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(everywhere)}")
+        for r in results:
+            if r["valid"] and len(r["platforms"]) < len(PLATFORM_KEYS):
+                opts.emit(None, f"valid on {', '.join(r['platforms']) or 'no platform'}: {r['runtime']}")
+        if not results:
             opts.warn(f"no runtimes in workspace {ws.root} (directories named python-X.Y.Z with a config.json)")
     if failures:
         raise typer.Exit(ConfigError.exit_code)

@@ -28,7 +28,7 @@ def lock(
     opts = options(ctx)
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
-    keys = target_platforms(loaded, platform or [], all_platforms)
+    keys = target_platforms(loaded, platform or [], all_platforms, opts.note)
     results = []
     for key in keys:
         plan = build_plan(loaded, key)

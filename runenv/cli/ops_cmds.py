@@ -12,6 +12,7 @@ from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import Platform
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
@@ -124,7 +125,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             return "missing"
         if row.fresh:
             return "fresh"
-        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons = [f"changed: {', '.join(row.changed_inputs)}"] if row.changed_inputs else []
         reasons += ["lock stale"] if row.lock_fresh is False else []
         return "stale (" + "; ".join(reasons) + ")"
 
@@ -158,7 +159,10 @@ def check(
     rows = []
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+        keys, note = configured_platforms(loaded)
+        if note:
+            opts.note(note)
+        rows += [artifact_status(ws, loaded, key) for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
@@ -202,13 +206,13 @@ def new(
     """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
     opts = options(ctx)
     made = scaffold_runtime(opts.workspace(), name, release)
-    if not made.release_known:
-        opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
-    opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
+    if not made.catalogued:
+        opts.warn(f"release {made.release} is not catalogued as shipping Python {made.runtime.split('-')[0]}")
+        opts.info(f"next: runenv python pin {made.runtime}  (checks the release and pins its hashes)")
     data = {
         "runtime": made.runtime,
         "config": str(made.config_path),
         "release": made.release,
-        "releaseKnown": made.release_known,
+        "catalogued": made.catalogued,
     }
-    opts.emit(data, f"created {made.config_path}")
+    opts.emit(data, f"created {made.config_path} (python-build-standalone release {made.release})")

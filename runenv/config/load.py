@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from runenv.config.copy_sources import anchor_copy_sources
 from runenv.config.merge import merge
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
@@ -141,10 +142,12 @@ def validate(data: dict[str, Any], origin: str) -> RuntimeConfig:
         raise ConfigError(f"{origin}: {json_path(tuple(first['loc']))}: {message}{more}") from None
 
 
-def _set_fields(path: Path) -> dict[str, Any]:
-    """The file's content as validated data, keeping only what the file sets (names normalised)."""
+def _set_fields(path: Path, root: Path) -> dict[str, Any]:
+    """The file's content as validated data, keeping only what the file sets (names normalised, copyFiles
+    sources relative to the workspace root)."""
     model = validate(read_json(path), str(path))
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"schema_"})
+    data = model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"schema_"})
+    return anchor_copy_sources(data, path, root)
 
 
 def digest_of(data: dict[str, Any]) -> str:
@@ -154,8 +157,8 @@ def digest_of(data: dict[str, Any]) -> str:
 
 def load_runtime_config(workspace: Workspace, runtime: Runtime) -> LoadedConfig:
     """Load, validate and merge shared-config.json with the runtime's config.json."""
-    shared = _set_fields(workspace.shared_config_path)
-    own = _set_fields(runtime.config_path)
+    shared = _set_fields(workspace.shared_config_path, workspace.root)
+    own = _set_fields(runtime.config_path, workspace.root)
     merged = merge(shared, own)
     origin = f"{workspace.shared_config_path.name} + {runtime.directory.name}/config.json"
     config = validate(merged, origin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from typing import Annotated, Literal
 
@@ -12,6 +13,7 @@ from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runenv.fetch import redact
+from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
 from runenv.vcs import is_vcs_text, parse_vcs_url
 
@@ -48,6 +50,12 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
+def _release(value: str) -> str:
+    if not is_release_tag(value):
+        raise ValueError(f"invalid python.release {value[:40]!r} ({RELEASE_TAG_HINT})")
+    return value
+
+
 def _override(value: str) -> str:
     if not value.strip():
         raise ValueError("empty override (expected a version like 2.3.0 or a specifier like >=2,<3)")
@@ -61,10 +69,12 @@ def _override(value: str) -> str:
     return value
 
 
+SITE_PACKAGES = "{site-packages}"
 RequirementStr = Annotated[str, AfterValidator(_requirement)]
 PackageName = Annotated[str, AfterValidator(_name)]
 IndexUrl = Annotated[str, AfterValidator(_url)]
 Sha256Hex = Annotated[str, AfterValidator(_sha256)]
+ReleaseTag = Annotated[str, AfterValidator(_release)]
 Reason = str
 
 
@@ -90,7 +100,12 @@ class PythonConfig(Model):
     """Where the interpreter comes from."""
 
     source: Literal["pbs", "local"] = Field("pbs", description="pbs: python-build-standalone; local: a prefix")
-    release: str | None = Field(None, description="python-build-standalone release tag, e.g. 20250517")
+    release: ReleaseTag | None = Field(
+        None,
+        description="python-build-standalone release tag, e.g. 20250517 (default: the newest catalogued release "
+        "that ships the runtime's version for every platform in build.platforms)",
+        json_schema_extra={"pattern": RELEASE_TAG_RE.pattern},
+    )
     flavor: Literal["install_only_stripped", "install_only"] = "install_only_stripped"
     mirror: IndexUrl | None = Field(None, description="base URL of PBS release downloads")
     sha256: dict[PlatformKey, Sha256Hex] = Field(default_factory=dict, description="pinned archive hashes")
@@ -115,10 +130,33 @@ class ResolutionPolicy(Model):
 
 
 class CopyFile(Model):
-    """A file from the workspace copied into the runtime; `{site-packages}` in `to` is expanded."""
+    """A file or directory copied into the runtime: `from` is relative to the directory of the config file that
+    declares it (after loading: to the workspace root); `to` is relative to the runtime prefix, `{site-packages}`
+    expanded."""
 
-    from_: str = Field(alias="from")
-    to: str
+    from_: str = Field(alias="from", description="source, relative to the directory of the declaring config file")
+    to: str = Field(description="target inside the runtime prefix; {site-packages} is expanded")
+
+    @field_validator("from_")
+    @classmethod
+    def _relative_source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty copyFiles source (name a file or directory)")
+        if "\0" in value:
+            raise ValueError("copyFiles source holds a NUL character")
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+            raise ValueError(
+                f"absolute copyFiles source {value!r} (sources are relative to the config file's directory)"
+            )
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _target_inside_runtime(cls, value: str) -> str:
+        normal = posixpath.normpath(value.replace(SITE_PACKAGES, "site-packages").lstrip("/")) if value else ""
+        if not value.strip() or "\0" in value or normal == ".." or normal.startswith("../"):
+            raise ValueError(f"copyFiles target {value!r} is not inside the runtime")
+        return value
 
 
 class PlatformBlock(Model):

@@ -8,13 +8,17 @@ Fixtures (registered in tests/conftest.py):
   `<url>/<RELEASE>/`; tests may add archives or tamper with sums without affecting other tests.
 - `build_workspace` (per test): a workspace with runtime `<running X.Y.Z>` whose `python.release`
   is RELEASE, with `RUNENV_PBS_MIRROR` pointing at `pbs_mirror`.
+- `pbs_catalogue` (per test): a PBS catalogue describing `pbs_mirror`'s archives, in use through
+  `RUNENV_PBS_CATALOGUE` (the built-in catalogue knows only real PBS archives, not these).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +40,7 @@ RELEASE = "20990101"
 FLAVOR = "install_only_stripped"
 VERSION = platform.python_version()  # the running interpreter's X.Y.Z: the fixture archive holds it
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
+ARCHIVE_NAME_RE = re.compile(r"^cpython-(\d+\.\d+\.\d+)\+(\d{8})-(.+)-(install_only(?:_stripped)?)\.tar\.gz$")
 STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__", "ensurepip", "lib2to3"}
 
 
@@ -199,6 +204,18 @@ class PbsMirror:
         text = "".join(f"{sha}  {name}\n" for name, sha in sorted(self.sums.items()))
         (self.release_dir / SUMS_NAME).write_text(text)
 
+    def write_catalogue(self, path: Path) -> Path:
+        """A PBS catalogue (runenv's format) listing every archive this mirror serves, with its hash."""
+        releases: dict = {}
+        for name, sha in self.sums.items():
+            match = ARCHIVE_NAME_RE.match(name)
+            assert match, name
+            version, release, triple, flavor = match.groups()
+            releases.setdefault(release, {}).setdefault(version, {}).setdefault(flavor, {})[triple] = sha
+        data = {"source": "tests.helpers.pbs", "generated": "2099-01-01", "releases": releases}
+        path.write_text(json.dumps(data, indent=1))
+        return path
+
 
 @pytest.fixture
 def pbs_mirror(pbs_archives: PbsArchives, tmp_path: Path) -> Iterator[PbsMirror]:
@@ -226,3 +243,11 @@ def build_workspace(
         return make_workspace(shared=shared, runtimes=runtimes or {VERSION: {}}, root=root)
 
     return make
+
+
+@pytest.fixture
+def pbs_catalogue(pbs_mirror: PbsMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A catalogue of `pbs_mirror`'s archives (as served when the test starts), used instead of the built-in one."""
+    path = pbs_mirror.write_catalogue(tmp_path / "pbs-catalogue.json")
+    monkeypatch.setenv("RUNENV_PBS_CATALOGUE", str(path))
+    return path
