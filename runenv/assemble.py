@@ -18,6 +18,7 @@ from installer.scripts import Script
 from installer.sources import WheelFile
 
 from runenv.budget import UnpackBudget
+from runenv.cache import sha256_file
 from runenv.config.copy_sources import unsafe_link
 from runenv.config.models import SITE_PACKAGES, CopyFile
 from runenv.errors import BuildError, IntegrityError
@@ -27,7 +28,7 @@ from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
 
-How = Literal["wheel", "built-from-sdist"]
+How = Literal["wheel", "built-from-sdist", "built-from-vcs"]
 PACKAGES_DIR = "packages"
 
 
@@ -128,7 +129,14 @@ def install_wheels(
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
-            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
+            if p.vcs is None:
+                installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
+            else:  # the built wheel's hash; the source is the commit
+                entry = PackageEntry(
+                    p.name, p.version, sha256_file(item.path), item.how, url=p.url, commit=p.vcs.commit,
+                    wheel=item.filename,
+                )
+                installed.append(entry)
     return installed
 
 

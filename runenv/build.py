@@ -21,14 +21,16 @@ from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
 from runenv.freshness import current_inputs
 from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, runtime_release
-from runenv.lock import Lock, ensure_lock
+from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.redact import redact
+from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
-from runenv.sdist import handle_sdist
+from runenv.sdist import handle_sdist, handle_vcs
+from runenv.vcs import repository_key
 from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
 
@@ -176,7 +178,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     except BaseException as exc:
         ready.set_exception(exc)
         return
-    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages}
+    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages if p.kind != "vcs"}
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
         fetch_all(
@@ -195,13 +197,33 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
                 blob.set_exception(exc)
 
 
+def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> Path:
+    """The wheel of a locked git package, fetched with the configured URL (which may hold credentials)."""
+    configured = [p for p in plan.packages if p.vcs and repository_key(p.vcs.url) == repository_key(package.url)]
+    return handle_vcs(
+        package,
+        ctx.platform,
+        ctx.prefix,
+        ctx.version,
+        ctx.cache.root,
+        fetch_url=configured[0].vcs.url if configured and configured[0].vcs else package.url,
+        spec=configured[0].build_wheel if configured else None,
+        index=index_args(plan.registries, plan.uses_machine_index),
+        timeout=ctx.loaded.config.build.timeout,
+        offline=ctx.options.offline,
+        package_root=ctx.loaded.runtime.directory,
+    )
+
+
 def install_packages(ctx: BuildContext) -> None:
     """Build sdists, install wheels (each as soon as it is downloaded), copy files, add the distutils shim,
     byte-compile."""
     assert ctx.manifest is not None and ctx.packages is not None
-    plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
+    build, version = ctx.loaded.config.build, ctx.version
     locked = ctx.packages.result()
     lock, blobs = locked.lock, locked.blobs
+    # Bare git dependencies under the names the lock learned from their metadata.
+    plan = build_plan(ctx.loaded, ctx.platform.key, vcs_names=lock.vcs_names) if lock.vcs_names else ctx.plan
     requested = {p.name for p in plan.installable}
     shipped: list[PackageEntry] = []
     built_dir = ctx.prefix.parent / "wheels"
@@ -209,6 +231,10 @@ def install_packages(ctx: BuildContext) -> None:
     def arriving() -> Iterator[WheelToInstall]:
         """The wheels to install in lock order, each once its blob is in the cache (sdists built or shipped)."""
         for package in lock.packages:
+            if package.kind == "vcs":
+                wheel = _vcs_wheel(ctx, plan, package)
+                yield WheelToInstall(wheel, wheel.name, package, "built-from-vcs")
+                continue
             blob = blobs[package.sha256].result()
             if package.kind == "wheel":
                 yield WheelToInstall(blob, package.filename, package)

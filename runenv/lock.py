@@ -24,11 +24,13 @@ from runenv.fetch import Download
 from runenv.files import write_text_atomic
 from runenv.lockcheck import check_locked_package, file_roots
 from runenv.manifest import KeptEntry, SkippedEntry
-from runenv.plan import RuntimePlan
-from runenv.redact import register_url, strip_userinfo
-from runenv.resolve import uv_version
+from runenv.plan import RuntimePlan, build_plan
+from runenv.platforms import get_platform
+from runenv.redact import redact, register_url, strip_userinfo
+from runenv.resolve import ResolveRequest, index_args, name_vcs, uv_version
+from runenv.vcs import VcsPin
 
-ArtifactKind = Literal["wheel", "sdist"]
+ArtifactKind = Literal["wheel", "sdist", "vcs"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class LockedPackage:
     kind: ArtifactKind
     index: str | None = None
     dependencies: tuple[str, ...] = ()
+    vcs: VcsPin | None = None  # kind "vcs": built from this commit (url is the repository, sha256 empty)
 
     @property
     def filename(self) -> str:
@@ -63,13 +66,14 @@ class Lock:
     packages: list[LockedPackage]
     skipped: list[SkippedEntry] = field(default_factory=list)
     kept: list[KeptEntry] = field(default_factory=list)
+    vcs_names: dict[str, str] = field(default_factory=dict)  # bare git requirement → its metadata's name
 
     def package(self, name: str) -> LockedPackage | None:
         wanted = canonicalize_name(name)
         return next((p for p in self.packages if p.name == wanted), None)
 
     def downloads(self) -> list[Download]:
-        return [p.download() for p in self.packages]
+        return [p.download() for p in self.packages if p.kind != "vcs"]
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,40 @@ def _reachable(parents: dict[str, list[str]], no_deps: set[str]) -> set[str]:
     return keep
 
 
+def _request(
+    loaded: LoadedConfig, plan: RuntimePlan, roots: list[str], *, no_binary: list[str], excludes: list[str]
+) -> ResolveRequest:
+    build = loaded.config.build
+    return ResolveRequest(
+        requirements=roots,
+        python_version=plan.python_version,
+        platform=get_platform(plan.platform),
+        manylinux=build.manylinux,
+        macosx=build.macosx,
+        index=index_args(plan.registries, plan.uses_machine_index),
+        no_binary=no_binary,
+        excludes=excludes,
+        overrides=plan.overrides,
+        timeout=build.timeout,
+    )
+
+
+def _named_plan(loaded: LoadedConfig, plan: RuntimePlan) -> tuple[RuntimePlan, dict[str, str]]:
+    """The plan with bare git dependencies under the names their metadata declares (rules re-applied)."""
+    bare = [p.requirement for p in plan.installable if p.vcs is not None and p.vcs.name is None]
+    if not bare:
+        return plan, {}
+    learned = name_vcs(_request(loaded, plan, bare, no_binary=[], excludes=[]))
+    names = {redact(text): name for text, name in learned.items()}
+    return build_plan(loaded, plan.platform, vcs_names=names), names
+
+
 def lock_runtime(
     loaded: LoadedConfig, plan: RuntimePlan, *, warn: Callable[[str], None] = lambda _m: None
 ) -> LockResult:
     """Resolve `plan` and write `pylock.<platform>.toml` next to the runtime's config (atomically)."""
+    digest = inputs_digest(loaded, plan)  # of the configured plan: names learned from git metadata are an outcome
+    plan, vcs_names = _named_plan(loaded, plan)
     outcome = resolve_plan(loaded, plan, extra_requirements(loaded, plan), warn)
     resolved, no_binary, skipped = outcome.resolved, outcome.no_binary, outcome.skipped
     no_deps = {p.name for p in plan.packages if p.no_deps}
@@ -164,15 +198,19 @@ def lock_runtime(
         name = canonicalize_name(entry["name"])
         if name not in keep:
             continue
-        url, sha, kind = _pick_artifact(entry, no_binary)
-        register_url(url)
-        url = strip_userinfo(url)  # credentials come from the index settings at download time, never the lock
         out: dict[str, Any] = {"name": name, "version": entry["version"]}
         if resolved.index.get(name):
             out["index"] = strip_userinfo(resolved.index[name])
         deps = sorted(c for c in children.get(name, []) if c in keep)
         if deps:
             out["dependencies"] = [{"name": d} for d in deps]
+        if entry.get("vcs"):
+            out["vcs"] = VcsPin.from_toml(entry["vcs"]).as_toml()
+            entries.append(out)
+            continue
+        url, sha, kind = _pick_artifact(entry, no_binary)
+        register_url(url)
+        url = strip_userinfo(url)  # credentials come from the index settings at download time, never the lock
         artifact = {"url": url, "hashes": {"sha256": sha}}
         if kind == "wheel":
             out["wheels"] = [{"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}]
@@ -180,7 +218,6 @@ def lock_runtime(
             out["sdist"] = {"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}
         entries.append(out)
 
-    digest = inputs_digest(loaded, plan)
     document = {
         "lock-version": "1.0",
         "created-by": "runenv",
@@ -195,6 +232,7 @@ def lock_runtime(
                 "uv": uv_version(),
                 "skipped": [s.as_json() for s in skipped],
                 "kept": [k.as_json() for k in kept],
+                **({"vcs-names": dict(sorted(vcs_names.items()))} if vcs_names else {}),
             }
         },
     }
@@ -203,6 +241,22 @@ def lock_runtime(
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # same content: the file stays untouched
         write_text_atomic(path, text)
     return LockResult(read_lock(path, file_indexes(plan)), written=True)
+
+
+def _locked_package(entry: dict[str, Any]) -> LockedPackage:
+    """One `[[packages]]` entry: its wheel, else its sdist, else its git source."""
+    common = {
+        "name": entry["name"],
+        "version": entry["version"],
+        "index": entry.get("index"),
+        "dependencies": tuple(d["name"] for d in entry.get("dependencies", [])),
+    }
+    if "vcs" in entry:
+        pin = VcsPin.from_toml(entry["vcs"])
+        return LockedPackage(url=pin.url, sha256="", kind="vcs", vcs=pin, **common)
+    wheels = entry.get("wheels") or []
+    artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
+    return LockedPackage(url=artifact["url"], sha256=artifact["hashes"]["sha256"], kind=kind, **common)  # type: ignore[arg-type]
 
 
 def file_indexes(plan: RuntimePlan) -> tuple[str, ...]:
@@ -221,28 +275,24 @@ def read_lock(path: Path, allowed_file_roots: tuple[str, ...] = ()) -> Lock:
         meta = data["tool"]["runenv"]
         packages = []
         for entry in data.get("packages", []):
-            wheels = entry.get("wheels") or []
-            artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
-            packages.append(
-                LockedPackage(
-                    name=entry["name"],
-                    version=entry["version"],
-                    url=artifact["url"],
-                    sha256=artifact["hashes"]["sha256"],
-                    kind=kind,  # type: ignore[arg-type]
-                    index=entry.get("index"),
-                    dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
-                )
-            )
+            packages.append(_locked_package(entry))
             check_locked_package(packages[-1], path, allowed_file_roots, len(packages) - 1)
         skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
         kept = [KeptEntry(k["name"], k["reason"], k["platform"], tuple(k["required-by"])) for k in meta.get("kept", [])]
         return Lock(
-            path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped, kept
+            path,
+            meta["runtime"],
+            meta["platform"],
+            meta["python"],
+            meta["inputs-digest"],
+            packages,
+            skipped,
+            kept,
+            dict(meta.get("vcs-names", {})),
         )
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError, ValueError) as exc:
         raise StepError(
             f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`"
         ) from None

@@ -66,7 +66,8 @@ def check_locked_package(
     if package.kind == "vcs":  # checked loosely: the commit pins the content
         if parts.scheme not in VCS_SCHEMES:
             raise bad(f"VCS URL scheme {parts.scheme!r} is not one of {', '.join(VCS_SCHEMES)}")
-        commit = getattr(package, "commit", None)
+        pin = getattr(package, "vcs", None)
+        commit = getattr(pin, "commit", None)
         if commit is not None and not HEX40.fullmatch(str(commit)):
             raise bad(f"commit {commit!r} is not 40 hex digits")
         return

@@ -38,11 +38,15 @@ class PackageEntry:
 
     name: str
     version: str
-    sha256: str  # of the artifact it was installed from (the wheel, or the sdist it was built from)
-    how: str  # "wheel", "built-from-sdist" or "shipped-sdist"
+    sha256: (
+        str  # of the artifact it was installed from (the wheel, the sdist it was built from, the wheel built from git)
+    )
+    how: str  # "wheel", "built-from-sdist", "shipped-sdist" or "built-from-vcs"
     index: str | None = None  # the index it came from
     requested: bool = True  # a direct dependency (False: pulled in by another)
     wheel: str | None = None  # the wheel file installed (verify matches allowlist globs against it)
+    url: str | None = None  # built-from-vcs: the git repository, without credentials
+    commit: str | None = None  # built-from-vcs: the commit it was built from
 
     def as_json(self) -> dict[str, Any]:
         data = _drop_none(asdict(self))

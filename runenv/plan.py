@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from runenv.errors import ConfigError
 from runenv.platforms import get_platform, host_platform_key
 from runenv.redact import redact
 from runenv.resolve import index_args
+from runenv.vcs import VcsRequirement, parse_vcs, strip_credentials
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]
@@ -31,11 +33,12 @@ class PlannedPackage:
     reason: str | None = None
     no_deps: bool = False
     build_wheel: BuildWheelSpec | None = None
+    vcs: VcsRequirement | None = None  # a git dependency, built from its checkout
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
-            "requirement": self.requirement,
+            "requirement": redact(self.requirement),
             "action": self.action,
             "fallback": self.fallback,
             "reason": self.reason,
@@ -44,6 +47,8 @@ class PlannedPackage:
             out["noDeps"] = True
         if self.build_wheel is not None:
             out["buildWheel"] = self.build_wheel.model_dump(mode="json", by_alias=True)
+        if self.vcs is not None:
+            out["vcs"] = {"url": strip_credentials(self.vcs.url), "revision": self.vcs.rev}
         return out
 
 
@@ -184,8 +189,29 @@ def _fallback(name: str, policy: ResolutionPolicy) -> Fallback:
     return "error" if policy.strict_missing else "skip"
 
 
-def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
-    """The plan for `loaded`'s runtime on `platform`; conflicting rules raise ConfigError."""
+def _requirement(
+    text: str, overrides: dict[str, str], vcs_names: Mapping[str, str], where: str
+) -> tuple[str, str, VcsRequirement | None]:
+    """(name, requirement after overrides, git source) of one configured dependency."""
+    vcs = parse_vcs(text)
+    if vcs is None:
+        req = Requirement(text)
+        return canonicalize_name(req.name), _apply_override(req, overrides), None
+    name = canonicalize_name(vcs_names.get(redact(text)) or vcs.plan_name)
+    if name in overrides or vcs.plan_name in overrides:
+        raise ConfigError(
+            f"{where}: packages.overrides.{name} names the git dependency {redact(text)!r}",
+            hint="change the revision after '@' instead",
+        )
+    return name, text, vcs
+
+
+def build_plan(loaded: LoadedConfig, platform: str, vcs_names: Mapping[str, str] | None = None) -> RuntimePlan:
+    """The plan for `loaded`'s runtime on `platform`; conflicting rules raise ConfigError.
+
+    `vcs_names` maps a bare git dependency (as written, credentials redacted) to the name its metadata
+    declares (learned when locking); without it the repository's name stands in.
+    """
     get_platform(platform)
     cfg = loaded.config
     pkgs = cfg.packages
@@ -194,27 +220,37 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
     policy = _effective_policy(pkgs.resolution, block.resolution)
     rules = _rules(loaded, platform)
 
-    requirements: dict[str, str] = {}
+    requirements: dict[str, tuple[str, VcsRequirement | None]] = {}
     for where, reqs in (
         ("packages.dependencies", pkgs.dependencies),
         (f"packages.platformSpecific.{platform}.dependencies", block.dependencies),
     ):
         seen: dict[str, str] = {}
         for text in reqs:
-            req = Requirement(text)
-            name = canonicalize_name(req.name)
+            name, requirement, vcs = _requirement(text, pkgs.overrides, vcs_names or {}, f"{origin}: {where}")
             if name in seen and seen[name] != text:
                 raise ConfigError(
-                    f"{origin}: {where} lists {name} twice ({seen[name]!r} and {text!r})",
+                    f"{origin}: {where} lists {name} twice ({redact(seen[name])!r} and {redact(text)!r})",
                     hint="keep one requirement per package",
                 )
             seen[name] = text
-            requirements[name] = _apply_override(req, pkgs.overrides)  # platform block replaces
+            requirements[name] = (requirement, vcs)  # platform block replaces
 
     packages = []
-    for name, requirement in requirements.items():
-        action, reason = _decide(name, rules.get(name, {}), policy, origin, platform)
-        spec = pkgs.build_wheel.get(name, {}).get(platform) if action == "build-wheel" else None
+    for name, (requirement, vcs) in requirements.items():
+        aliases = [vcs.plan_name, name] if vcs else [name]  # a bare git dependency answers to both names
+        named = {where: rule for alias in aliases for where, rule in rules.get(alias, {}).items()}
+        action, reason = _decide(name, named, policy, origin, platform)
+        if vcs is not None and action in ("wheel", "source"):
+            if name in policy.only_binary_list:
+                raise ConfigError(
+                    f"{origin}: {name} on {platform} is a git dependency (built from its checkout) "
+                    "and in packages.resolution.onlyBinaryList",
+                    hint="remove it from onlyBinaryList",
+                )
+            action = "source"
+        specs = [pkgs.build_wheel.get(alias, {}).get(platform) for alias in aliases]
+        spec = next((s for s in specs if s), None) if action == "build-wheel" else None
         packages.append(
             PlannedPackage(
                 name=name,
@@ -222,8 +258,9 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
                 action=action,
                 fallback=_fallback(name, policy) if action == "wheel" else None,
                 reason=reason,
-                no_deps=name in pkgs.no_deps,
+                no_deps=any(alias in pkgs.no_deps for alias in aliases),
                 build_wheel=spec,
+                vcs=vcs,
             )
         )
 
@@ -236,6 +273,7 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
     no_binary = [p.name for p in packages if p.action in ("source", "build-wheel")]
     no_binary += [n for n in build_wheels if n not in requirements]
     no_binary += [n for n in policy.force_no_binary_list if n not in no_binary and n not in excluded]
+    no_binary += [p.name for p in packages if p.vcs and p.action != "skip" and p.name not in no_binary]
     overrides = [
         f"{name}{value if value[:1] in '=!<>~' else '==' + value}"
         for name, value in pkgs.overrides.items()

@@ -21,6 +21,7 @@ from runenv.errors import StepError
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.redact import redact
+from runenv.vcs import git_failure, parse_vcs, repository_key
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +161,7 @@ def _environment(request: ResolveRequest) -> dict[str, str]:
     return env
 
 
-def _base_args(request: ResolveRequest, work: Path) -> list[str]:
+def _base_args(request: ResolveRequest, work: Path, *, wheels_only: bool = True) -> list[str]:
     (work / "requirements.in").write_text("\n".join(request.requirements) + "\n")
     args = [
         uv_bin(),
@@ -174,8 +175,7 @@ def _base_args(request: ResolveRequest, work: Path) -> list[str]:
         "--no-header",
         "--no-python-downloads",
         "--quiet",
-        "--only-binary",
-        ":all:",
+        *(["--only-binary", ":all:"] if wheels_only else []),
         *request.index,
     ]
     for name in request.no_binary:
@@ -233,6 +233,9 @@ def resolve(request: ResolveRequest) -> Resolved:
             )
             proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:
+            failed = git_failure(proc.stderr, request.requirements)
+            if failed:
+                raise StepError(f"{failed} (resolving for {request.platform.key})")
             names = no_wheel_names(proc.stderr)
             if names:
                 raise NoFittingWheel(names, _error_summary(proc.stderr))
@@ -251,3 +254,31 @@ def resolve(request: ResolveRequest) -> Resolved:
             raise StepError(f"uv failed to annotate the resolution: {_error_summary(notes.stderr)}")
     index, parents = parse_annotations(notes.stdout)
     return Resolved(pylock, index, parents)
+
+
+def name_vcs(request: ResolveRequest) -> dict[str, str]:
+    """The names that the bare git requirements of `request` declare in their metadata: requirement → name.
+
+    Only their own metadata is read (`--no-deps`), built if it is not static, so nothing else is resolved.
+    """
+    wanted = {text: parse_vcs(text) for text in request.requirements}
+    with temp_dir("vcs-names") as work:
+        out = work / "pylock.toml"
+        args = [*_base_args(request, work, wheels_only=False), "--no-deps", "--format", "pylock.toml", "-o", str(out)]
+        proc = _run(args, _environment(request), request.timeout)
+        if proc.returncode != 0:
+            failed = git_failure(proc.stderr, request.requirements)
+            if failed:
+                raise StepError(f"{failed} (resolving for {request.platform.key})")
+            raise StepError(f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
+        entries = tomllib.loads(out.read_text(encoding="utf-8")).get("packages", [])
+    names = {}
+    for text, vcs in wanted.items():
+        if vcs is None:
+            continue
+        for entry in entries:
+            source = entry.get("vcs") or {}
+            same = (source.get("requested-revision"), source.get("subdirectory")) == (vcs.rev, vcs.subdirectory)
+            if same and repository_key(source.get("url", "")) == repository_key(vcs.url):
+                names[text] = canonicalize_name(entry["name"])
+    return names

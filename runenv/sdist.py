@@ -1,9 +1,11 @@
-"""Building wheels from sdists with the runtime's own interpreter, on a native host only."""
+"""Building wheels from sdists and git checkouts with the runtime's own interpreter, on a native host."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -20,6 +22,7 @@ from runenv.lock import LockedPackage
 from runenv.platforms import Platform, is_host_runnable
 from runenv.redact import redact
 from runenv.resolve import uv_bin
+from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
 
 PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system
 SDIST_ROOT = "{sdistRoot}"  # the unpacked sdist being built
@@ -90,12 +93,31 @@ def build_wheel(
     The work happens in a temp directory beside `out_dir` (in a build: the owned staging directory, so a
     killed build leaves nothing in the system temp dir, and the wheel moves in without crossing file systems).
     """
-    what = f"building {package.name} {package.version} from {package.filename}"
-    spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".sdist-{package.name}-") as tmp:
+        root = unpack_sdist(sdist, package.filename, Path(tmp))
+        what = f"building {package.name} {package.version} from {package.filename}"
+        return build_tree(
+            root, what, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
+
+
+def build_tree(
+    root: Path,
+    what: str,
+    python: Path,
+    out_dir: Path,
+    *,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+    package_root: Path | None = None,
+) -> Path:
+    """Build the wheel of the source tree `root` (`{sdistRoot}`) with `python` into `out_dir`; `what` names it."""
+    spec = spec or BuildWheelSpec()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".build-") as tmp:
         work = Path(tmp)
-        root = unpack_sdist(sdist, package.filename, work / "src")
         settings = [expand_settings(s, package_root, root) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
@@ -158,3 +180,64 @@ def handle_sdist(
         f"{package.name} {package.version} needs a build from source for {platform.key}, which this host cannot run",
         hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
     )
+
+
+def handle_vcs(
+    package: LockedPackage,
+    platform: Platform,
+    prefix: Path,
+    python_version: str,
+    cache_root: Path,
+    *,
+    fetch_url: str,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+    offline: bool = False,
+    package_root: Path | None = None,
+) -> Path:
+    """The wheel of a locked git package, built once per (commit, Python, target, build settings) and cached.
+
+    Built with the runtime's interpreter where the host runs it; for another platform with runenv's own
+    interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may carry the config's credentials.
+    """
+    assert package.vcs is not None
+    pin = package.vcs
+    python = prefix / platform.python_exe(python_version)
+    native = is_host_runnable(platform.key) and python.exists()
+    key = {
+        "python": python_version,
+        "target": platform.key if native else "pure",
+        "subdirectory": pin.subdirectory,
+        "build": spec.model_dump(mode="json") if spec else None,
+    }
+    entry = wheel_cache_dir(cache_root, pin.url, pin.commit, key)
+    wheel = cached_wheel(entry)
+    if wheel is not None:
+        return wheel
+    source = f"git {strip_credentials(pin.url)}@{pin.commit[:12]}"
+    tree = checkout(cache_root, fetch_url, pin.commit, offline=offline, timeout=timeout)
+    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".vcs-") as tmp:  # in the owned staging dir
+        src = Path(tmp) / "src"
+        shutil.copytree(tree, src, symlinks=True)  # the build writes into its tree; the cached checkout stays clean
+        root = src / pin.subdirectory if pin.subdirectory else src
+        what = f"building {package.name} {package.version} from {source}"
+        options = [*index, "--offline"] if offline else list(index)
+        builder = python if native else Path(sys.executable)
+        built = build_tree(
+            root,
+            what,
+            builder,
+            Path(tmp) / "dist",
+            spec=spec,
+            index=options,
+            timeout=timeout,
+            package_root=package_root,
+        )
+        if not native and not is_pure(built, python_version):
+            raise BuildError(
+                f"{package.name} {package.version} ({source}) builds a platform-specific wheel ({built.name}); "
+                f"it needs a build on {platform.key}, which this host cannot run",
+                hint=f"build on a {platform.key} machine, or skip {package.name} on {platform.key}",
+            )
+        return store_wheel(entry, built)

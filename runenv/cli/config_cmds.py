@@ -37,12 +37,13 @@ def _plan_text(plan: RuntimePlan) -> str:
     lines = [f"runtime {plan.runtime} (Python {plan.python_version}) on {plan.platform}"]
     indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.as_json()["registries"]
     lines.append("registries: " + ", ".join(indexes) + f" ({plan.index_strategy})")
-    width = max((len(p.requirement) for p in plan.packages), default=10)
-    for p in plan.packages:
+    shown = [p.as_json()["requirement"] for p in plan.packages]  # credentials redacted
+    width = max((len(r) for r in shown), default=10)
+    for p, requirement in zip(plan.packages, shown, strict=True):
         extra = f"fallback {p.fallback}" if p.fallback else ""
         if p.reason:
             extra = f"{extra}; {p.reason}" if extra else p.reason
-        lines.append(f"  {p.requirement:<{width}}  {p.action:<11} {extra}".rstrip())
+        lines.append(f"  {requirement:<{width}}  {p.action:<11} {extra}".rstrip())
     for name, reason in sorted(plan.excluded.items()):
         if plan.package(name) is None:
             lines.append(f"  excluded wherever it appears: {name}" + (f" ({reason})" if reason else ""))

@@ -12,17 +12,25 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from runenv.fetch import redact
 from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
+from runenv.vcs import is_vcs_text, parse_vcs_url
 
 MAX_TIMEOUT = 86400  # seconds: a day per network operation; more is a typo (and overflows timers)
 
 
 def _requirement(value: str) -> str:
+    """A PEP 508 requirement, or a bare git URL as the seed system writes them (`git+https://…@rev`)."""
+    if is_vcs_text(value):
+        parse_vcs_url(value.strip(), redact(value))
+        return value
     try:
-        Requirement(value)
+        req = Requirement(value)
     except InvalidRequirement as exc:
-        raise ValueError(f"invalid requirement {value!r}: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"invalid requirement {redact(value)!r}: {str(exc).splitlines()[0]}") from None
+    if req.url and is_vcs_text(req.url):
+        parse_vcs_url(req.url, redact(value), req.name)
     return value
 
 
