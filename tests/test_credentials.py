@@ -74,8 +74,9 @@ def test_private_index_locks_and_downloads_without_writing_credentials(
         netrc = tmp_path / "netrc"
         netrc.write_text(f"machine 127.0.0.1 login {PRIVATE_USER} password {PRIVATE_PASSWORD}\n")
         monkeypatch.setenv("NETRC", str(netrc))
-    elif source == "UV_INDEX":  # before the sandbox's unreachable default index
+    elif source == "UV_INDEX":  # searched before the sandbox's unreachable default index, which first-index skips
         monkeypatch.setenv(source, f"private={authed}")
+        runtime["registries"] = {"indexStrategy": "first-index"}
     else:
         for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
             monkeypatch.delenv(var)
