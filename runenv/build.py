@@ -277,6 +277,7 @@ def install_packages(ctx: BuildContext) -> None:
         plan,
         ctx.platform.marker_environment(version),
         shipped=[Distribution(e.name, e.version) for e in shipped],
+        excluded_only=ctx.options.verify,
     )
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))

@@ -114,14 +114,25 @@ def installed_distributions(site_packages: Path) -> list[Distribution]:
 
 
 def check_closure(
-    site_packages: Path, plan: RuntimePlan, environment: dict[str, str], shipped: list[Distribution]
+    site_packages: Path,
+    plan: RuntimePlan,
+    environment: dict[str, str],
+    shipped: list[Distribution],
+    *,
+    excluded_only: bool = False,
 ) -> None:
-    """Every distribution installed in `site_packages` (or `shipped` as an sdist) has its requirements there."""
+    """Every distribution installed in `site_packages` (or `shipped` as an sdist) has its requirements there.
+
+    With `excluded_only`, only requirements that a hard exclusion (`packages.exclude`) keeps out are
+    checked: verification's closure check, which honours `checks/<platform>.json`, judges the rest.
+    """
     roots = [p.requirement for p in plan.installable]
     no_deps = [p.name for p in plan.packages if p.no_deps]
     found = missing_requirements(
         [*installed_distributions(site_packages), *shipped], roots, environment, no_deps=no_deps
     )
+    if excluded_only:
+        found = [v for v in found if canonicalize_name(Requirement(v.requirement).name) in plan.excluded]
     if not found:
         return
     first = found[0]
