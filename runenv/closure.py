@@ -67,7 +67,10 @@ def missing_requirements(
     skip = {canonicalize_name(n) for n in no_deps}
     wanted: dict[str, set[str]] = {name: set() for name in dists}
     for text in roots:
-        req = Requirement(text)
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue  # a bare git URL: no extras to want
         wanted.setdefault(canonicalize_name(req.name), set()).update(req.extras)
     parsed: dict[str, list[Requirement]] = {}
     for dist in dists.values():

@@ -175,7 +175,8 @@ def lock_runtime(
     resolved, no_binary, skipped = outcome.resolved, outcome.no_binary, outcome.skipped
     no_deps = {p.name for p in plan.packages if p.no_deps}
     parents = dict(resolved.required_by)
-    for root in {canonicalize_name(Requirement(r).name) for r in outcome.roots}:
+    named = {p.requirement: p.name for p in plan.installable}  # a bare git requirement is named by its metadata
+    for root in {named.get(r) or canonicalize_name(Requirement(r).name) for r in outcome.roots}:
         parents.setdefault(root, [])
         if "" not in parents[root]:
             parents[root].append("")

@@ -29,7 +29,7 @@ HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 NAME = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 WEB_SCHEMES = ("http", "https")
-VCS_SCHEMES = ("git+https", "git+http", "git+file", "https", "file")
+VCS_SCHEMES = ("git+https", "git+http", "git+file", "https", "http", "file")
 HINT = "re-run `runenv lock` (or restore the lock from version control)"
 
 

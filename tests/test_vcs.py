@@ -207,7 +207,7 @@ def test_bare_dependency_locks_the_commit_and_builds_into_the_runtime(
     built = run_cli("-w", ws, "-o", "json", "build", VERSION)
     assert built.code == 0, built.stderr
     report = built.json()[0]["verify"]
-    assert report["ok"] and report["modules_checked"] >= 1  # vcs_demo imported by the build's own verification
+    assert report["ok"] and report["imports"]["modules"] >= 1  # vcs_demo imported by the build's own verification
     record = packages_of(read_manifest(ws, STEM))["vcs-demo"]
     assert record["how"] == "built-from-vcs" and record["requested"] is True
     assert (record["url"], record["commit"], record["version"]) == (url_of(git_server, project), project.commit, "1.0")
