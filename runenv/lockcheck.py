@@ -34,7 +34,8 @@ HINT = "re-run `runenv lock` (or restore the lock from version control)"
 
 
 def file_roots(index_urls: Iterable[str]) -> tuple[str, ...]:
-    """Directories `file:` artifacts may come from: the directory holding each `file:` index (e.g. `…/simple`'s parent)."""
+    """Directories `file:` artifacts may come from: the directory holding each `file:` index
+    (e.g. `…/simple`'s parent)."""
     roots = []
     for url in index_urls:
         parts = urllib.parse.urlsplit(url)

@@ -185,8 +185,9 @@ def pack(
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
-    The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path). Everything is written under a
-    temp name and renamed when complete; the tarball is renamed last, so its presence means done.
+    The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path).
+    Everything is written under a temp name and renamed when complete; the tarball is renamed last, so its
+    presence means done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.write(prefix / MANIFEST_NAME, inside=True)

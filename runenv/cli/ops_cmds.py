@@ -168,7 +168,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in table)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in table)
 
 
 @app.command()
