@@ -1,12 +1,13 @@
-"""Time the import checks of the verify stage (`check_prefix`) on an unpacked runtime: one interpreter
-per module (the old path) against the fork server (the new path); prints min and median wall and CPU.
+"""Time the verify stage's checks (`check_prefix`: imports of every top-level and extension module, console
+scripts, static checks, closure) on an unpacked runtime: through the fork-server tree, and with `--fresh`
+also with one interpreter per module (the fallback path); prints min and median wall and CPU.
 
 CPU is user+sys of every process the check ran (RUSAGE_CHILDREN: the fork server's children count
 once the server has reaped them). Runs alternate between the paths so that load on the host hits both.
 
 The Python version and platform come from PREFIX/runenv-manifest.toml.
 
-Usage: python3 bench/verify_bench.py PREFIX [--runs N] [--workers W]
+Usage: python3 bench/verify_bench.py PREFIX [--runs N] [--workers W] [--fresh]
        e.g. python3 bench/verify_bench.py /dev/shm/ex2/python-3.12.1-linux-x64 --runs 5
 """
 
@@ -21,19 +22,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runenv import verify  # noqa: E402
 from runenv.compat import tomllib  # noqa: E402
 from runenv.platforms import get_platform  # noqa: E402
+from runenv.verify import check_prefix  # noqa: E402
+from runenv.verify import imports as verify_imports  # noqa: E402
 
-SERVED = verify._served_imports
+SERVED = verify_imports.served_imports
 
 
 def one_run(prefix: Path, platform_key: str, version: str, workers: int | None, served: bool) -> tuple[float, float]:
     """Wall and CPU seconds of one check_prefix; fails loudly when the runtime does not check clean."""
-    verify._served_imports = SERVED if served else lambda *args: {}
+    verify_imports.served_imports = SERVED if served else lambda *args: {}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    report = verify.check_prefix(prefix, get_platform(platform_key), version, workers=workers)
+    report = check_prefix(prefix, get_platform(platform_key), version, workers=workers)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not report.ok:
@@ -46,18 +48,22 @@ def main() -> None:
     parser.add_argument("prefix", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--fresh", action="store_true", help="also time one interpreter per module")
     args = parser.parse_args()
     prefix = args.prefix.resolve()
     manifest = tomllib.loads((prefix / "runenv-manifest.toml").read_text())
     version, platform_key = manifest["python"], manifest["platform"]
-    times: dict[str, list[tuple[float, float]]] = {"one interpreter per module": [], "fork server": []}
+    ways = [("fork-server tree", True)] + ([("one interpreter per module", False)] if args.fresh else [])
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in ways}
     for _ in range(args.runs):
-        for name, served in (("one interpreter per module", False), ("fork server", True)):
+        for name, served in ways:
             times[name].append(one_run(prefix, platform_key, version, args.workers, served))
-    report = verify.check_prefix(prefix, get_platform(platform_key), version, workers=args.workers)
+    report = check_prefix(prefix, get_platform(platform_key), version, workers=args.workers)
     print(
-        f"{prefix}: {report.modules_checked} modules, {report.scripts_checked} console scripts, "
-        f"{args.runs} runs, workers={args.workers or 'default'}"
+        f"{prefix}: {report.count('imports', 'modules')} modules "
+        f"({report.count('imports', 'extensionModules')} extension modules), "
+        f"{report.count('imports', 'scripts')} console scripts, {report.count('static', 'nativeFiles')} native "
+        f"files, {args.runs} runs, workers={args.workers or 'default'}"
     )
     for name, runs in times.items():
         walls, cpus = [w for w, _ in runs], [c for _, c in runs]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
 
+from runenv.budget import UnpackBudget
 from runenv.cache import CHUNK
 from runenv.errors import IntegrityError
 
@@ -188,9 +189,11 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
     """Unpack `archive` into `dest` (made if missing), dropping the top-level `strip/` directory.
 
     A hostile member (absolute path, `..`, link leaving the tree, special file) raises IntegrityError
-    naming the archive and the member; so does damaged data. `dest` is then removed.
+    naming the archive and the member; so do damaged data and members declaring more bytes than the
+    archive may unpack (runenv/budget.py), before any of theirs are written. `dest` is then removed.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    budget = UnpackBudget(archive, dest, label)
     root = str(dest.resolve())
     verified = {root}  # directories already proven to be real and inside the tree
     links: list[tuple[str, str]] = []  # (path, member name) of every symlink written
@@ -216,6 +219,8 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
                         member.linkname = source
                 except ValueError as exc:
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
+                if member.isfile():
+                    budget.take(member.name, member.size)
                 _write_member(tar, member, root, rel, label, verified)
                 if member.issym():
                     links.append((os.path.join(root, rel), member.name))

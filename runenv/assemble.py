@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
@@ -17,14 +17,18 @@ from installer.records import RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
 
-from runenv.config.models import CopyFile
-from runenv.errors import BuildError
+from runenv.budget import UnpackBudget
+from runenv.cache import sha256_file
+from runenv.config.copy_sources import unsafe_link
+from runenv.config.models import SITE_PACKAGES, CopyFile
+from runenv.errors import BuildError, IntegrityError
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
 
-How = Literal["wheel", "built-from-sdist"]
+How = Literal["wheel", "built-from-sdist", "built-from-vcs"]
 PACKAGES_DIR = "packages"
 
 
@@ -106,22 +110,38 @@ def install_wheels(
         script_kind=kind,  # type: ignore[arg-type]
     )
     installed = []
-    with tempfile.TemporaryDirectory(prefix="runenv-wheels-") as tmp:
+    with temp_dir("wheels") as tmp:
         for item in wheels:
             # installer reads the distribution name and version from the file name; cache blobs have none.
-            named = Path(tmp) / item.filename
+            named = tmp / item.filename
             os.symlink(item.path.resolve(), named)
             destination.written = []
             try:
+                with zipfile.ZipFile(item.path) as zf:  # its declared sizes, before anything is written
+                    UnpackBudget(item.path, prefix, item.filename).take_zip(zf)
                 with WheelFile.open(named) as source:
                     install(source, destination, {"INSTALLER": b"runenv\n"})
+            except IntegrityError:
+                raise
             except Exception as exc:
                 raise BuildError(f"cannot install {item.filename} into {prefix} for {platform.key}: {exc}") from None
             on_installed(destination.written)
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
             p = item.package
-            installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index))
+            if p.vcs is None:
+                installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
+            else:  # the built wheel's hash; the source is the commit
+                entry = PackageEntry(
+                    p.name,
+                    p.version,
+                    sha256_file(item.path),
+                    item.how,
+                    url=p.url,
+                    commit=p.vcs.commit,
+                    wheel=item.filename,
+                )
+                installed.append(entry)
     return installed
 
 
@@ -135,17 +155,29 @@ def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:
     return target
 
 
+def copy_source(workspace_root: Path, entry: CopyFile) -> Path:
+    """Where a `copyFiles` entry reads from."""
+    return workspace_root / entry.from_
+
+
 def copy_files(
     workspace_root: Path, prefix: Path, platform: Platform, python_version: str, files: list[CopyFile]
 ) -> list[Path]:
-    """Copy `copyFiles` entries from the workspace; `{site-packages}` expands; a missing source is an error."""
+    """Copy `copyFiles` entries (sources relative to the workspace root once loaded); `{site-packages}` expands.
+
+    Loading checked every source; a source gone or moved outside the workspace since then, or a target
+    outside the runtime, is still refused here.
+    """
     site = platform.site_packages(python_version)
     written = []
     for entry in files:
-        source = workspace_root / entry.from_
+        source = copy_source(workspace_root, entry)
         if not source.exists():
             raise BuildError(f"copyFiles: {entry.from_} does not exist in workspace {workspace_root}")
-        target = prefix / entry.to.replace("{site-packages}", site).lstrip("/")
+        unsafe = unsafe_link(source, workspace_root)
+        if unsafe:
+            raise BuildError(f"copyFiles: {entry.from_} {unsafe}")
+        target = prefix / entry.to.replace(SITE_PACKAGES, site).lstrip("/")
         if not target.resolve().is_relative_to(prefix.resolve()):
             raise BuildError(f"copyFiles: target {entry.to} is outside the runtime")
         target.parent.mkdir(parents=True, exist_ok=True)

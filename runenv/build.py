@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from runenv import archive, relocate
+from runenv import archive, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
+from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
+from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
-from runenv.errors import BuildError, UsageError
-from runenv.fetch import fetch_all
+from runenv.errors import BuildError, ConfigError, UsageError
+from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
+from runenv.freshness import current_inputs
 from runenv.hooks import run_before_pack
-from runenv.interpreter import SumsSource, check_version, fetch_archive, pbs_archive, require_release
-from runenv.lock import Lock, ensure_lock
+from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, runtime_release
+from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, move_artifact, pack, source_date_epoch
+from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.redact import redact
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
-from runenv.sdist import handle_sdist
-from runenv.verify import load_allowlist, verify_tarball
+from runenv.sdist import handle_sdist, handle_vcs
+from runenv.vcs import repository_key
+from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 
@@ -40,10 +43,11 @@ class BuildOptions:
     out_dir: Path
     offline: bool = False
     locked: bool = False  # fail on a stale or missing lock instead of re-locking
-    verify: bool = True  # verify the packed tarball when the host can run it
+    verify: bool = True  # verify the packed tarball (static checks for every platform, imports where the host runs it)
     pack_threads: int = 0
     warn: Callable[[str], None] = lambda _message: None
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop builds running in threads
+    reuse: bool = True  # take an artifact built before from the same inputs from the cache (`--rebuild`: False)
 
 
 @dataclass
@@ -68,6 +72,11 @@ class BuildContext:
         return self.loaded.runtime.artifact_stem(self.platform.key)
 
     @property
+    def stop(self) -> AnyOf:
+        """Set when downloads should stop: this build failed, or every build is cancelled (Ctrl-C, SIGTERM)."""
+        return AnyOf((self.stop_downloads, self.options.cancel))
+
+    @property
     def version(self) -> str:
         return self.loaded.runtime.version
 
@@ -83,6 +92,7 @@ class Artifact:
     size: int
     manifest: Path
     verify: dict | None = None  # the verification report, when the host could run the runtime
+    reused: bool = False  # taken from the artifact cache: built and verified before from the same inputs
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -93,6 +103,7 @@ class Artifact:
             "size": self.size,
             "manifest": str(self.manifest),
             "verify": self.verify,
+            "reused": self.reused,
         }
 
 
@@ -110,11 +121,14 @@ def provision_interpreter(ctx: BuildContext) -> None:
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
         ctx.mtime = source_date_epoch(None)
     else:
-        pbs = pbs_archive(ctx.loaded, ctx.platform, ctx.sums)
         timeout = ctx.loaded.config.build.timeout
-        path = fetch_archive(pbs, ctx.cache, timeout=timeout, offline=ctx.options.offline)
+        pbs, path = fetch_pbs_archive(
+            ctx.loaded, ctx.platform, ctx.sums, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop
+        )
         archive.extract(path, ctx.prefix, label=pbs.name)
-        info = InterpreterInfo("pbs", pbs.sha256, url=pbs.url, release=pbs.release, flavor=pbs.flavor, archive=pbs.name)
+        info = InterpreterInfo(
+            "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name
+        )
         ctx.mtime = source_date_epoch(pbs.release)
     build = ctx.loaded.config.build
     ctx.manifest = Manifest(
@@ -165,7 +179,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     except BaseException as exc:
         ready.set_exception(exc)
         return
-    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages}
+    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages if p.kind != "vcs"}
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
         fetch_all(
@@ -175,7 +189,8 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             parallel=build.parallel_downloads,
             offline=ctx.options.offline,
             on_done=lambda sha, path: blobs[sha].set_result(path),
-            stop=ctx.stop_downloads,
+            stop=ctx.stop,
+            auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
         )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
@@ -183,13 +198,33 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
                 blob.set_exception(exc)
 
 
+def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> Path:
+    """The wheel of a locked git package, fetched with the configured URL (which may hold credentials)."""
+    configured = [p for p in plan.packages if p.vcs and repository_key(p.vcs.url) == repository_key(package.url)]
+    return handle_vcs(
+        package,
+        ctx.platform,
+        ctx.prefix,
+        ctx.version,
+        ctx.cache.root,
+        fetch_url=configured[0].vcs.url if configured and configured[0].vcs else package.url,
+        spec=configured[0].build_wheel if configured else None,
+        index=index_args(plan.registries, plan.uses_machine_index),
+        timeout=ctx.loaded.config.build.timeout,
+        offline=ctx.options.offline,
+        package_root=ctx.loaded.runtime.directory,
+    )
+
+
 def install_packages(ctx: BuildContext) -> None:
     """Build sdists, install wheels (each as soon as it is downloaded), copy files, add the distutils shim,
     byte-compile."""
     assert ctx.manifest is not None and ctx.packages is not None
-    plan, build, version = ctx.plan, ctx.loaded.config.build, ctx.version
+    build, version = ctx.loaded.config.build, ctx.version
     locked = ctx.packages.result()
     lock, blobs = locked.lock, locked.blobs
+    # Bare git dependencies under the names the lock learned from their metadata.
+    plan = build_plan(ctx.loaded, ctx.platform.key, vcs_names=lock.vcs_names) if lock.vcs_names else ctx.plan
     requested = {p.name for p in plan.installable}
     shipped: list[PackageEntry] = []
     built_dir = ctx.prefix.parent / "wheels"
@@ -197,11 +232,14 @@ def install_packages(ctx: BuildContext) -> None:
     def arriving() -> Iterator[WheelToInstall]:
         """The wheels to install in lock order, each once its blob is in the cache (sdists built or shipped)."""
         for package in lock.packages:
+            if package.kind == "vcs":
+                wheel = _vcs_wheel(ctx, plan, package)
+                yield WheelToInstall(wheel, wheel.name, package, "built-from-vcs")
+                continue
             blob = blobs[package.sha256].result()
             if package.kind == "wheel":
                 yield WheelToInstall(blob, package.filename, package)
                 continue
-            planned = plan.package(package.name)
             outcome = handle_sdist(
                 blob,
                 package,
@@ -210,9 +248,10 @@ def install_packages(ctx: BuildContext) -> None:
                 version,
                 built_dir,
                 ship_sdists=build.ship_sdists,
-                spec=planned.build_wheel if planned else None,
-                index=index_args(plan.registries, plan.uses_machine_index),
+                spec=plan.build_spec(package.name),
+                index=plan.index_options(),
                 timeout=build.timeout,
+                package_root=ctx.loaded.runtime.directory,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -234,6 +273,13 @@ def install_packages(ctx: BuildContext) -> None:
             if result.warning:
                 ctx.options.warn(result.warning)
         compiler.finish(rewritten=written)
+    check_closure(
+        ctx.prefix / ctx.platform.site_packages(version),
+        plan,
+        ctx.platform.marker_environment(version),
+        shipped=[Distribution(e.name, e.version) for e in shipped],
+        excluded_only=ctx.options.verify,
+    )
     for entry in [*installed, *shipped]:
         ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
     ctx.manifest.skipped.extend(
@@ -242,6 +288,7 @@ def install_packages(ctx: BuildContext) -> None:
         if p.action == "skip"
     )
     ctx.manifest.skipped.extend(lock.skipped)
+    ctx.manifest.kept.extend(lock.kept)
 
 
 # The pipeline for one artifact, up to packing; the beforePack hook sees the finished prefix.
@@ -249,23 +296,38 @@ STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:
-    """The interpreter source is complete: a PBS release, or an existing local prefix."""
+    """The interpreter source is complete: a PBS release, or a local prefix holding the runtime's Python."""
     python = loaded.config.python
     if python.source == "pbs":
-        require_release(loaded)
-    else:
-        relocate.local_prefix(python.path, loaded.runtime.config_path)
+        runtime_release(loaded)
+        return
+    runtime = loaded.runtime
+    exe = relocate.local_interpreter(python.path, runtime.config_path, runtime.minor)
+    actual = interpreter_version(exe)
+    if actual != runtime.version:
+        raise ConfigError(
+            f"{runtime.config_path}: python.path {exe.parent.parent} holds Python {actual}, "
+            f"but runtime {runtime.name} needs {runtime.version}"
+        )
 
 
 def check_buildable(loaded: LoadedConfig, platform: str) -> None:
     """Refuse combinations that cannot work before anything is fetched or written."""
     check_interpreter_config(loaded)
+    source_date_epoch()  # a malformed SOURCE_DATE_EPOCH
+    require_compression(loaded.config.build.compression)
     python = loaded.config.python
     if python.source == "local" and platform != host_platform_key():
         raise UsageError(
             f"runtime {loaded.runtime.name} uses a local interpreter ({python.path}), "
             f"which can only be built for the host platform, not {platform}"
         )
+
+
+def wants_verify(options: BuildOptions, platform_key: str) -> bool:
+    """Whether this build verifies its tarball: asked for (static checks run for every platform, imports where
+    the host runs it)."""
+    return options.verify
 
 
 def build_one(
@@ -275,13 +337,38 @@ def build_one(
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
     plan = build_plan(loaded, platform_key)
+    settings = (
+        settings_for(ws.root, loaded, platform_key) if wants_verify(options, platform_key) else None
+    )  # bad allowlists: exit 2 now
     stem = loaded.runtime.artifact_stem(platform_key)
     scratch = scratch_root(ws.state_dir)
+    key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
+    if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
+        if hit.verified or not wants_verify(options, platform_key):
+            options.out_dir.mkdir(parents=True, exist_ok=True)
+            placed, report = reuse.reuse_artifact(
+                ws,
+                loaded,
+                platform,
+                hit,
+                options.out_dir,
+                verify=wants_verify(options, platform_key),
+                scratch=scratch / "verify",
+            )
+            return Artifact(
+                loaded.runtime.name,
+                platform_key,
+                placed.path,
+                placed.sha256,
+                placed.size,
+                placed.manifest_path,
+                report,
+                reused=True,
+            )
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
-    # build neither leaves an unverified tarball nor removes the previous good one.
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    outgoing = Path(tempfile.mkdtemp(dir=options.out_dir, prefix=f".{stem}.", suffix=".tmp"))
-    try:
+    # build neither leaves an unverified tarball nor removes the previous good one; one that was killed
+    # leaves an owned temp dir the next build into this directory sweeps.
+    with outgoing_dir(options.out_dir, stem) as outgoing:
         with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
@@ -307,14 +394,26 @@ def build_one(
                 compression=loaded.config.build.compression,
             )
         verify = None
-        if options.verify and is_host_runnable(platform_key):
-            allow = load_allowlist(ws.root, platform.key, loaded.config.verify.allow)
-            report = verify_tarball(packed.path, platform, loaded.runtime.version, allow, scratch=scratch / "verify")
+        if settings is not None:
+            report = verify_tarball(packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify")
+            for notice in report.notices():
+                options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()
-            write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        # What the artifact was made from goes beside it only: the tarball's bytes stay content-only.
+        ctx.manifest.inputs = current_inputs(ws.root, loaded, platform_key)
+        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
-    finally:
-        shutil.rmtree(outgoing, ignore_errors=True)
+    if options.reuse and key is None:  # the lock was made by this build
+        key = reuse.reuse_key(ws, loaded, plan, platform, sums)
+    if key is not None:
+        reuse.store(
+            cache,
+            key,
+            final,
+            verified=verify is not None,
+            allowlist_sha256=reuse.allowlist_digest(ws.root, platform_key),
+            verify=verify,
+        )
     return Artifact(
         loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
     )

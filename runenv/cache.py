@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from runenv.errors import IntegrityError
-from runenv.files import write_text_atomic
+from runenv import owner
+from runenv.errors import IntegrityError, StepError
+from runenv.files import move_into_place, usable_dir, write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
-CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes")
+CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes", "artifacts", "stamps", "vcs", "vcs-wheels")
+PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked by its writer)
+ARTIFACT_PREFIX = "artifact-"  # `<cache>/tmp/artifact-*/`: an artifact being stored for reuse (owned)
 
 
 def default_cache_dir() -> Path:
-    """`RUNENV_CACHE_DIR`, else the platform's user cache directory."""
+    """`RUNENV_CACHE_DIR` (a directory, or one that can be made in an existing directory: else UsageError),
+    else the platform's user cache directory."""
     env = os.environ.get("RUNENV_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        return usable_dir(Path(env), "RUNENV_CACHE_DIR")
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("runenv", appauthor=False))
@@ -63,6 +67,7 @@ class Cache:
         self.root = (root or default_cache_dir()).resolve()
         self._claims: dict[str, threading.Lock] = {}
         self._claims_guard = threading.Lock()
+        self._swept = False
 
     def path(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256.lower()
@@ -79,21 +84,39 @@ class Cache:
             yield
 
     def _tmp_dir(self) -> Path:
+        """`<cache>/tmp`, where partial downloads are written; what killed runs left there goes on first use."""
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            owner.sweep_files(tmp, PART_PREFIX)
+            self._swept = True
         return tmp
+
+    @contextlib.contextmanager
+    def _write_errors(self, what: str) -> Iterator[None]:
+        """An OSError while caching `what` (the disk full, a directory that is a file) as one StepError line."""
+        try:
+            yield
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            raise StepError(
+                f"cannot cache {what} in {self.root}: {exc.strerror or exc}",
+                hint=("its file system is full: free space" if full else "check that directory")
+                + ", or point RUNENV_CACHE_DIR elsewhere; nothing was cached",
+            ) from None
 
     @contextlib.contextmanager
     def writer(self, expected_sha256: str | None, what: str) -> Iterator[HashingWriter]:
         """Write a blob; on success it lands at `path(sha)`, on any failure nothing is left behind.
 
         With `expected_sha256` a mismatch raises IntegrityError naming `what`.
-        After the block, the writer's `.sha256` attribute holds the blob's hash.
+        After the block, the writer's `.sha256` attribute holds the blob's hash. The partial file stays
+        locked until it is renamed or removed, so a sweep never takes a live download for a dead one's.
         """
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="part-")
-        tmp = Path(tmp_name)
+        with self._write_errors(what):
+            fd, tmp = owner.locked_file(self._tmp_dir(), PART_PREFIX)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with self._write_errors(what), os.fdopen(fd, "wb", closefd=False) as fh:
                 writer = HashingWriter(fh)
                 yield writer
             actual = writer.digest.hexdigest()
@@ -103,11 +126,13 @@ class Cache:
                     hint="the source changed or is corrupt; nothing was cached",
                 )
             final = self.path(actual)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
+            with self._write_errors(what):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                move_into_place(tmp, final)
             writer.sha256 = actual  # type: ignore[attr-defined]
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(fd)
 
     def add_file(self, source: Path, expected_sha256: str | None = None) -> Path:
         """Copy a local file into the cache (verified when a hash is given); returns its cache path."""
@@ -119,8 +144,9 @@ class Cache:
     # A small map from URL to content hash, for documents that carry no pinned hash (SHA256SUMS).
     def remember(self, key: str, sha256: str) -> None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(ref, sha256)
+        with self._write_errors("a reference"):
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(ref, sha256)
 
     def recall(self, key: str) -> str | None:
         ref = self.root / "refs" / hashlib.sha256(key.encode()).hexdigest()

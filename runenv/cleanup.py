@@ -7,16 +7,20 @@ import os
 import re
 import shutil
 import stat
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from runenv.cache import CACHE_ENTRIES
+from runenv import owner
+from runenv.cache import ARTIFACT_PREFIX, CACHE_ENTRIES, PART_PREFIX
 from runenv.errors import UsageError
+from runenv.owner import TEMP_PREFIX
 from runenv.platforms import PLATFORM_KEYS
 from runenv.scratch import KINDS as SCRATCH_KINDS
-from runenv.scratch import in_use, leftovers
+from runenv.scratch import leftovers
+from runenv.unpack import UNPACK_PREFIX
 
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
@@ -104,13 +108,24 @@ def guard_root(root: Path, what: str) -> Path:
     return resolved
 
 
+def is_venv(directory: Path) -> bool:
+    """A virtual environment, whatever its name: pyvenv.cfg beside a bin/ or Scripts/ directory."""
+    return (directory / "pyvenv.cfg").is_file() and any((directory / d).is_dir() for d in ("bin", "Scripts"))
+
+
 def is_remnant(directory: Path) -> bool:
-    """A virtual environment: pyvenv.cfg or activation scripts, and a bin/ or Scripts/ layout."""
+    """A virtual environment: a venv by layout, or a venv-like name with activation scripts in bin/ or Scripts/."""
+    if is_venv(directory):
+        return True
     layouts = [directory / d for d in ("bin", "Scripts") if (directory / d).is_dir()]
-    markers = (directory / "pyvenv.cfg").is_file() or any(
-        (d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS
-    )
-    return bool(layouts) and markers
+    named = REMNANT_NAME_RE.match(directory.name) is not None
+    return named and any((d / s).is_file() for d in layouts for s in ACTIVATION_SCRIPTS)
+
+
+def environments_in_use() -> set[Path]:
+    """The environment this runenv runs from and the active one (VIRTUAL_ENV): never offered for removal."""
+    candidates = {sys.prefix, sys.base_prefix, os.environ.get("VIRTUAL_ENV", "")}
+    return {Path(c).resolve() for c in candidates if c}
 
 
 def find_remnants(root: Path) -> list[Path]:
@@ -122,7 +137,7 @@ def find_remnants(root: Path) -> list[Path]:
             child = Path(dirpath) / name
             if name in NEVER_DESCEND or child.is_symlink():
                 continue
-            if REMNANT_NAME_RE.match(name) and is_remnant(child):
+            if is_remnant(child):
                 found.append(child)
             else:
                 keep.append(name)
@@ -138,10 +153,27 @@ def _artifacts(root: Path, plan: CleanupPlan) -> None:
     if not dist.is_dir():
         return
     for entry in sorted(dist.iterdir()):
-        if ARTIFACT_RE.match(entry.name):
+        if not ARTIFACT_RE.match(entry.name):
+            plan.kept.append(Skipped(entry, "not made by runenv"))
+        elif not entry.is_dir() or entry.is_symlink():
+            plan.items.append(CleanupItem(entry, "artifact", tree_size(entry)))
+        elif (found := owner.state(entry)) == "dead":  # a build's temp dir, left by a killed run
             plan.items.append(CleanupItem(entry, "artifact", tree_size(entry)))
         else:
-            plan.kept.append(Skipped(entry, "not made by runenv"))
+            why = "in use by a running runenv" if found == "live" else "no runenv owner marker: not made by runenv"
+            plan.kept.append(Skipped(entry, why))
+
+
+def _dead_temporaries(cache: Path | None, temp: Path | None, plan: CleanupPlan) -> None:
+    """What killed runs left outside the workspace: partial downloads and unpacks in the cache, temp dirs."""
+    found: list[Path] = []
+    if cache is not None:
+        found += owner.dead_files(cache / "tmp", PART_PREFIX)
+        found += owner.dead_dirs(cache / "tmp", ARTIFACT_PREFIX)
+        found += owner.dead_dirs(cache / "runtimes", UNPACK_PREFIX)
+    if temp is not None:
+        found += owner.dead_dirs(temp, TEMP_PREFIX)
+    plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in found)
 
 
 def _scratch(root: Path, plan: CleanupPlan) -> None:
@@ -155,7 +187,7 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
             plan.refused.append(Skipped(path, f"symlink to {os.readlink(path)}; not followed"))
         elif path.exists():
             running = (
-                [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and in_use(c, grace=0)]
+                [c for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink() and owner.state(c) == "live"]
                 if name in SCRATCH_KINDS and path.is_dir()
                 else []
             )
@@ -172,12 +204,19 @@ def _scratch(root: Path, plan: CleanupPlan) -> None:
 
 
 def plan_cleanup(
-    workspace_root: Path, cache_dir: Path | None = None, remnants: bool = False, scratch: Path | None = None
+    workspace_root: Path,
+    cache_dir: Path | None = None,
+    remnants: bool = False,
+    scratch: Path | None = None,
+    *,
+    whole_cache: bool = False,
+    temp: Path | None = None,
 ) -> CleanupPlan:
     """Decide what cleanup removes; reads sizes once and changes nothing.
 
     `scratch` is the scratch root builds use when it is not the workspace's `.runenv/` (RAM or
-    RUNENV_SCRATCH_DIR): shared by every workspace, so only what dead runenv processes left there goes.
+    RUNENV_SCRATCH_DIR), and `temp` the system temp dir: shared by every workspace, so only what dead
+    runenv processes left there goes. So it does in `cache_dir`, unless `whole_cache` removes all of runenv's cache.
     """
     root = guard_root(workspace_root, "workspace")
     plan = CleanupPlan(root)
@@ -186,12 +225,16 @@ def plan_cleanup(
     if scratch is not None and scratch.resolve() != (root / ".runenv").resolve():
         for kind in SCRATCH_KINDS:
             plan.items.extend(CleanupItem(path, "scratch", tree_size(path)) for path in leftovers(scratch / kind))
+    _dead_temporaries(None if whole_cache else cache_dir, temp, plan)
+    in_use = environments_in_use()
     for path in find_remnants(root):
-        if remnants:
+        if path.resolve() in in_use:
+            plan.kept.append(Skipped(path, "the environment runenv runs from, or the active VIRTUAL_ENV"))
+        elif remnants:
             plan.items.append(CleanupItem(path, "remnant", tree_size(path)))
         else:
             plan.kept.append(Skipped(path, "virtual-environment remnant; pass --remnants to remove it"))
-    if cache_dir is not None and cache_dir.exists():
+    if whole_cache and cache_dir is not None and cache_dir.exists():
         cache = guard_root(cache_dir, "cache")
         if cache == root or cache in root.parents:
             raise UsageError(

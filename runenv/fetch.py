@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import urllib.parse
@@ -10,17 +9,39 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 
-from runenv.cache import CHUNK, Cache
+from runenv.cache import Cache
 from runenv.errors import FetchError
+from runenv.redact import redact
 
 RETRIES = 4
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 MAX_PARALLEL = 8
 T = TypeVar("T")
+AuthFor = Callable[[str], "tuple[str, str] | None"]  # URL → (user, password) to send, e.g. IndexCredentials.auth_for
+
+
+def no_auth(_url: str) -> tuple[str, str] | None:
+    return None
+
+
+class StopFlag(Protocol):
+    """Something that says when to give up (a threading.Event, or several of them)."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A stop flag set when any of its events is."""
+
+    events: tuple[threading.Event, ...]
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
 
 
 @dataclass(frozen=True)
@@ -34,11 +55,6 @@ class Download:
     @property
     def label(self) -> str:
         return self.name or urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1] or redact(self.url)
-
-
-def redact(url: str) -> str:
-    """The URL without credentials (`https://user:secret@host` → `https://***@host`)."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
 
 
 def make_client(timeout: float) -> httpx.Client:
@@ -70,12 +86,21 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__ + (f": {exc}" if str(exc) else "")
 
 
-def fetch_one(client: httpx.Client, item: Download, cache: Cache, *, retries: int = RETRIES) -> Path:
-    """Download `item` into the cache (unless present) and return its cache path."""
+def fetch_one(
+    client: httpx.Client,
+    item: Download,
+    cache: Cache,
+    *,
+    retries: int = RETRIES,
+    stop: StopFlag | None = None,
+    auth_for: AuthFor = no_auth,
+) -> Path:
+    """Download `item` into the cache (unless present) and return its cache path; once `stop` is set, a download
+    under way ends at its next chunk (leaving nothing in the cache)."""
     with cache.claim(item.sha256):
         if cache.has(item.sha256):
             return cache.path(item.sha256)
-        return _download(client, item, cache, retries)
+        return _download(client, item, cache, retries, stop, auth_for)
 
 
 def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
@@ -95,18 +120,25 @@ def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
     raise AssertionError("unreachable")
 
 
-def _download(client: httpx.Client, item: Download, cache: Cache, retries: int) -> Path:
+def _download(
+    client: httpx.Client, item: Download, cache: Cache, retries: int, stop: StopFlag | None, auth_for: AuthFor
+) -> Path:
     local = _local_path(item.url)
     if local is not None:
         if not local.is_file():
             raise FetchError(f"{item.label}: {local} does not exist")
         return cache.add_file(local, item.sha256)
 
+    # httpx drops the Authorization header when a redirect leaves the origin.
+    auth = auth_for(item.url)
+
     def attempt() -> Path:
-        with client.stream("GET", item.url) as response:
+        with client.stream("GET", item.url, auth=auth) as response:
             response.raise_for_status()
             with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in response.iter_bytes():  # as it arrives, so that `stop` is seen on a slow link too
+                    if stop is not None and stop.is_set():
+                        raise FetchError(f"{item.label}: download cancelled")
                     out.write(chunk)
         return cache.path(item.sha256)
 
@@ -147,10 +179,13 @@ def fetch_all(
     parallel: bool = True,
     offline: bool = False,
     on_done: Callable[[str, Path], None] = lambda _sha, _path: None,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
+    auth_for: AuthFor = no_auth,
 ) -> dict[str, Path]:
     """Fetch every item (each sha256 once) and return {sha256: cache path}; `on_done(sha256, path)` hears of each
-    as soon as it is in the cache (cached ones first). Once `stop` is set, downloads not yet started are dropped.
+    as soon as it is in the cache (cached ones first). Once `stop` is set, downloads not yet started are dropped
+    and those under way end at their next chunk. `auth_for(url)` gives the credentials to send with each
+    download (index credentials), if any.
 
     Offline, only the cache is used and every missing artifact is named in one error.
     On failure the other downloads still finish (they are valid cache entries) and the first error is raised.
@@ -175,7 +210,7 @@ def fetch_all(
         def fetch(item: Download) -> Path:
             if stop is not None and stop.is_set():
                 raise FetchError(f"{item.label}: download cancelled")
-            return fetch_one(client, item, cache)
+            return fetch_one(client, item, cache, stop=stop, auth_for=auth_for)
 
         futures = {pool.submit(fetch, item): item for item in missing}
         for future in as_completed(futures):

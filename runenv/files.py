@@ -1,20 +1,81 @@
-"""Small file-system primitives shared by the stages."""
+"""Small file-system primitives shared by the stages: atomic writes, and moves that may cross file systems."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+from runenv.errors import UsageError
+
+COPY_CHUNK = 1 << 20
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write `text` to a temp file beside `path`, then rename it into place; no partial file is ever seen."""
+def usable_dir(path: Path, what: str) -> Path:
+    """`path` resolved, when it is a writable directory or can be made as one in an existing writable directory;
+    otherwise UsageError naming `what` (so a bad path is refused before anything is written)."""
+    resolved = path.expanduser().resolve()
+    if resolved.exists():
+        target = resolved
+    elif resolved.parent.is_dir():
+        target = resolved.parent
+    else:
+        above = next((p for p in resolved.parents if p.exists()), None)
+        problem = (
+            f"{above} is not a directory"
+            if above is not None and not above.is_dir()
+            else f"its parent {resolved.parent} does not exist"
+        )
+        raise UsageError(f"{what} {path}: {problem}", hint="point it at a directory, or create the parent first")
+    if not target.is_dir():
+        raise UsageError(f"{what} {path}: {target} is not a directory", hint="point it at a directory")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: {target} is not writable", hint="point it at a directory you can write to")
+    return resolved
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int = 0o644, *, sync: bool = False) -> Iterator[IO[bytes]]:
+    """A temp file beside `path`, renamed onto it (with `mode`) when the block succeeds and removed when it fails.
+
+    Beside the target, so the rename never crosses a file system; no reader ever sees a partial file.
+    With `sync` the bytes reach the disk before the rename.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temp file beside it; no partial file is ever seen."""
+    with atomic_file(path) as fh:
+        fh.write(text.encode("utf-8"))
     return path
+
+
+def move_into_place(source: Path, dest: Path) -> Path:
+    """Move the file `source` onto `dest` atomically, also across file systems (then copied, synced and renamed
+    in beside `dest`, and `source` removed); returns `dest`."""
+    try:
+        os.replace(source, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with source.open("rb") as src, atomic_file(dest, stat.S_IMODE(os.stat(source).st_mode), sync=True) as out:
+            shutil.copyfileobj(src, out, COPY_CHUNK)
+        source.unlink()
+    return dest

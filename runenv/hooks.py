@@ -7,7 +7,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from runenv.errors import BuildError
-from runenv.fetch import redact
+from runenv.redact import redact
 
 if TYPE_CHECKING:
     from runenv.build import BuildContext

@@ -13,15 +13,21 @@ from pathlib import Path
 from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
-from runenv.errors import BuildError, ConfigError, FetchError
-from runenv.fetch import Download, fetch_all, fetch_text, make_client, redact
+from runenv.errors import BuildError, ConfigError, FetchError, IntegrityError, StepError
+from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client
 from runenv.files import write_text_atomic
+from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import Platform, get_platform
+from runenv.redact import redact, register_url
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
 MIRROR_ENV = "RUNENV_PBS_MIRROR"
 SUMS_NAME = "SHA256SUMS"
+UNCATALOGUED_HINT = (
+    "use a catalogued version (runenv python list), or set python.release to a python-build-standalone "
+    "release tag that ships it"
+)
 MIRROR_HINT = f"set {MIRROR_ENV} (or python.mirror) to a reachable python-build-standalone mirror"
 
 
@@ -61,6 +67,8 @@ def archive_name(version: str, release: str, platform: Platform, flavor: str) ->
 def choose_mirror(python: PythonConfig) -> Mirror:
     """`RUNENV_PBS_MIRROR` beats `python.mirror` beats python-build-standalone's release downloads."""
     env = os.environ.get(MIRROR_ENV, "").strip()
+    for url in (env, python.mirror or ""):
+        register_url(url)
     if env:
         return Mirror(env.rstrip("/"), MIRROR_ENV)
     if python.mirror:
@@ -68,13 +76,27 @@ def choose_mirror(python: PythonConfig) -> Mirror:
     return Mirror(DEFAULT_MIRROR, "default")
 
 
-def require_release(loaded: LoadedConfig) -> str:
-    """The runtime's PBS release tag; its absence is a config error naming the runtime's file."""
-    release = loaded.config.python.release
-    if not release:
+def runtime_release(loaded: LoadedConfig, catalogue: PbsCatalogue | None = None) -> str:
+    """`python.release`, else the newest catalogued release shipping the runtime's version for every platform in
+    `build.platforms`; a version the catalogue cannot serve is a config error naming the runtime's file."""
+    python = loaded.config.python
+    if python.release:
+        return python.release
+    catalogue = catalogue or load_catalogue()
+    version, where = loaded.runtime.version, loaded.runtime.config_path
+    releases = catalogue.releases_of(version)
+    if not releases:
+        raise ConfigError(f"{where}: {catalogue.not_catalogued(version)}", hint=UNCATALOGUED_HINT)
+    platforms = [get_platform(key) for key in loaded.config.build.platforms]
+    release = catalogue.default_release(version, python.flavor, [p.pbs_triple for p in platforms])
+    if release is None:
+        newest = releases[0]
+        have = catalogue.triples(newest, version)
+        missing = [p.key for p in platforms if p.pbs_triple not in have]
         raise ConfigError(
-            f"{loaded.runtime.config_path}: python.release is not set for runtime {loaded.runtime.name}",
-            hint='set the python-build-standalone release tag, e.g. "python": {"release": "20250517"}',
+            f"{where}: no catalogued release ships Python {version} for every platform in build.platforms "
+            f"(the newest, {newest}, lacks {', '.join(missing)})",
+            hint="set python.release, or leave those platforms out of build.platforms",
         )
     return release
 
@@ -89,8 +111,18 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def mirror_error(exc: FetchError, mirror: Mirror, offline: bool) -> FetchError:
-    """A download failure restated with the mirror in use and how to change it."""
+def mirror_error(exc: StepError, mirror: Mirror, offline: bool, archive: PbsArchive | None = None) -> StepError:
+    """A download failure restated with the mirror in use and how to change it; a hash mismatch says what was cached."""
+    if isinstance(exc, IntegrityError) and archive is not None:
+        kept = "the archive was not cached"
+        if archive.hash_origin.endswith(SUMS_NAME):
+            fresh = "offline: possibly stale" if offline else "fetched from the mirror in this run"
+            kept += f"; the {SUMS_NAME} the hash comes from is cached ({fresh})"
+        return IntegrityError(
+            f"{exc.message} (expected hash from {archive.hash_origin}); refusing the interpreter",
+            hint=f"the mirror ({mirror.origin}) serves other bytes than python-build-standalone "
+            f"released as {archive.name}; fix or change the mirror ({kept})",
+        )
     if offline:
         return exc
     return FetchError(f"{exc.message} (PBS mirror from {mirror.origin})", hint=MIRROR_HINT)
@@ -100,7 +132,8 @@ class SumsSource:
     """The `SHA256SUMS` of PBS releases, fetched once per release URL and reused from the cache.
 
     A release's archives do not change, so a cached copy that lists the wanted archive is used as is
-    (a rebuild downloads nothing); one that lacks it is fetched again.
+    (a rebuild downloads nothing); one that lacks it, or whose hash an archive fails (`refresh`), is
+    fetched again, at most once per run.
     """
 
     def __init__(self, cache: Cache, *, timeout: float, offline: bool) -> None:
@@ -119,26 +152,44 @@ class SumsSource:
                 self._sums[url] = parse_sums(self.cache.path(cached).read_text(encoding="utf-8")) if cached else {}
             table = self._sums[url]
             if (not table or (wanted and wanted not in table)) and url not in self._fetched:
-                with make_client(self.timeout) as client:
-                    try:
-                        text = fetch_text(client, url, self.cache, offline=self.offline)
-                    except FetchError as exc:
-                        raise mirror_error(exc, mirror, self.offline) from None
-                self._fetched.add(url)
-                table = self._sums[url] = parse_sums(text)
+                table = self._fetch(mirror, url)
             return url, table
+
+    def refresh(self, mirror: Mirror, release: str) -> bool:
+        """Fetch a release's `SHA256SUMS` again unless it was fetched in this run (or offline); True if it was."""
+        url = mirror.release_url(release, SUMS_NAME)
+        with self._lock:
+            if self.offline or url in self._fetched:
+                return False
+            self._fetch(mirror, url)
+            return True
+
+    def _fetch(self, mirror: Mirror, url: str) -> dict[str, str]:
+        with make_client(self.timeout) as client:
+            try:
+                text = fetch_text(client, url, self.cache, offline=self.offline)
+            except FetchError as exc:
+                raise mirror_error(exc, mirror, self.offline) from None
+        self._fetched.add(url)
+        self._sums[url] = parse_sums(text)
+        return self._sums[url]
 
 
 def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> PbsArchive:
-    """The archive for a runtime on a platform with its expected hash: a config pin, else `SHA256SUMS`."""
+    """The archive for a runtime on a platform with its expected hash: a config pin, else the catalogue's,
+    else the release's `SHA256SUMS`."""
     python = loaded.config.python
-    release = require_release(loaded)
+    catalogue = load_catalogue()
+    release = runtime_release(loaded, catalogue)
     name = archive_name(loaded.runtime.version, release, platform, python.flavor)
     mirror = choose_mirror(python)
     url = mirror.release_url(release, name)
     pinned = python.sha256.get(platform.key)  # type: ignore[call-overload]
     if pinned:
         return PbsArchive(name, url, release, python.flavor, pinned, "config pin", mirror)
+    catalogued = catalogue.sha256(release, loaded.runtime.version, python.flavor, platform.pbs_triple)
+    if catalogued:
+        return PbsArchive(name, url, release, python.flavor, catalogued, catalogue.origin, mirror)
     sums_url, table = sums.sums(mirror, release, name)
     if name not in table:
         raise FetchError(
@@ -148,40 +199,73 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
     return PbsArchive(name, url, release, python.flavor, table[name], redact(sums_url), mirror)
 
 
-def fetch_archive(archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool) -> Path:
-    """The archive's path in the cache, downloading and verifying it when missing."""
+def fetch_archive(
+    archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool, stop: StopFlag | None = None
+) -> Path:
+    """The archive's path in the cache, downloading and verifying it when missing (given up once `stop` is set)."""
     try:
-        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline)
-    except FetchError as exc:
-        raise mirror_error(exc, archive.mirror, offline) from None
+        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline, stop=stop)
+    except (FetchError, IntegrityError) as exc:
+        raise mirror_error(exc, archive.mirror, offline, archive) from None
     return paths[archive.sha256]
 
 
-def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: list[str] | None = None) -> dict[str, str]:
-    """Write `python.sha256` for each platform (default: `build.platforms`) from `SHA256SUMS` into config.json."""
-    require_release(loaded)
+def fetch_pbs_archive(
+    loaded: LoadedConfig,
+    platform: Platform,
+    sums: SumsSource,
+    cache: Cache,
+    *,
+    timeout: float,
+    offline: bool,
+    stop: StopFlag | None = None,
+) -> tuple[PbsArchive, Path]:
+    """The archive and its cache path; a hash mismatch against a cached `SHA256SUMS` fetches the list once more."""
+    archive = pbs_archive(loaded, platform, sums)
+    try:
+        return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
+    except IntegrityError:
+        from_sums = archive.hash_origin.endswith(SUMS_NAME)  # not a config pin or the catalogue
+        if not from_sums or not sums.refresh(archive.mirror, archive.release):
+            raise
+    archive = pbs_archive(loaded, platform, sums)
+    return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
+
+
+def pin_runtime(
+    loaded: LoadedConfig, sums: SumsSource, platforms: list[str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """Write `python.sha256` for each platform (default: `build.platforms`) into config.json, and `python.release`
+    when it was the catalogue's default. Hashes come from the catalogue when it knows the archive, else `SHA256SUMS`.
+    """
+    release = runtime_release(loaded)
     pins: dict[str, str] = {}
     for key in platforms or list(loaded.config.build.platforms):
-        archive = pbs_archive(_unpinned(loaded), get_platform(key), sums)
+        archive = pbs_archive(_unpinned(loaded, release), get_platform(key), sums)
         pins[key] = archive.sha256
-    write_pins(loaded.runtime, pins)
-    return pins
+    write_pins(loaded.runtime, pins, None if loaded.config.python.release else release)
+    return release, pins
 
 
-def _unpinned(loaded: LoadedConfig) -> LoadedConfig:
-    """The same config with its sha256 pins dropped, so pinning always reads the release's SHA256SUMS."""
-    python = loaded.config.python.model_copy(update={"sha256": {}})
+def _unpinned(loaded: LoadedConfig, release: str) -> LoadedConfig:
+    """The same config at `release` with its sha256 pins dropped, so pinning reads the release's hashes afresh."""
+    python = loaded.config.python.model_copy(update={"sha256": {}, "release": release})
     config = loaded.config.model_copy(update={"python": python})
-    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest)
+    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest, loaded.registry_origins)
 
 
-def write_pins(runtime: Runtime, pins: dict[str, str]) -> None:
-    """Set `python.sha256` in the runtime's config.json, keeping its other keys and their order."""
+def write_pins(runtime: Runtime, pins: dict[str, str], release: str | None = None) -> None:
+    """Set `python.sha256` (and `python.release` when given) in the runtime's config.json, keeping its other keys.
+
+    Pins of a defaulted release would go stale when a newer catalogue moves the default, so it is written with them.
+    """
     path = runtime.config_path
     data = read_json(path)
     python = data.setdefault("python", {})
     if not isinstance(python, dict):
         raise ConfigError(f"{path}: python: expected an object")
+    if release:
+        python["release"] = release
     python["sha256"] = {**python.get("sha256", {}), **pins}
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

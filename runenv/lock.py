@@ -16,16 +16,21 @@ from packaging.utils import canonicalize_name
 
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
+from runenv.credentials import machine_index_urls
 from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
 from runenv.errors import FetchError, StepError
+from runenv.fallbacks import kept_as_dependency, resolve_plan
 from runenv.fetch import Download
 from runenv.files import write_text_atomic
-from runenv.manifest import SkippedEntry
-from runenv.plan import RuntimePlan, dependency_fallback
+from runenv.lockcheck import check_locked_package, file_roots
+from runenv.manifest import KeptEntry, SkippedEntry
+from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import get_platform
-from runenv.resolve import NoFittingWheel, ResolveRequest, index_args, resolve, uv_version
+from runenv.redact import redact, register_url, strip_userinfo
+from runenv.resolve import ResolveRequest, index_args, name_vcs, uv_version
+from runenv.vcs import VcsPin
 
-ArtifactKind = Literal["wheel", "sdist"]
+ArtifactKind = Literal["wheel", "sdist", "vcs"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class LockedPackage:
     kind: ArtifactKind
     index: str | None = None
     dependencies: tuple[str, ...] = ()
+    vcs: VcsPin | None = None  # kind "vcs": built from this commit (url is the repository, sha256 empty)
 
     @property
     def filename(self) -> str:
@@ -59,13 +65,15 @@ class Lock:
     inputs_digest: str
     packages: list[LockedPackage]
     skipped: list[SkippedEntry] = field(default_factory=list)
+    kept: list[KeptEntry] = field(default_factory=list)
+    vcs_names: dict[str, str] = field(default_factory=dict)  # bare git requirement → its metadata's name
 
     def package(self, name: str) -> LockedPackage | None:
         wanted = canonicalize_name(name)
         return next((p for p in self.packages if p.name == wanted), None)
 
     def downloads(self) -> list[Download]:
-        return [p.download() for p in self.packages]
+        return [p.download() for p in self.packages if p.kind != "vcs"]
 
 
 @dataclass(frozen=True)
@@ -129,83 +137,57 @@ def _reachable(parents: dict[str, list[str]], no_deps: set[str]) -> set[str]:
     return keep
 
 
-def _no_wheel_decision(loaded: LoadedConfig, plan: RuntimePlan, name: str) -> Literal["source", "error", "skip"]:
-    planned = plan.package(name)
-    if planned is not None and planned.fallback is not None:
-        return planned.fallback
-    return dependency_fallback(loaded, plan.platform, name)
-
-
-def _resolve_with_fallbacks(
-    loaded: LoadedConfig, plan: RuntimePlan, warn: Callable[[str], None]
-) -> tuple[Any, set[str], list[SkippedEntry]]:
-    """Resolve wheel-only, relaxing per the fallback policy until uv succeeds."""
+def _request(
+    loaded: LoadedConfig, plan: RuntimePlan, roots: list[str], *, no_binary: list[str], excludes: list[str]
+) -> ResolveRequest:
     build = loaded.config.build
-    platform = get_platform(plan.platform)
-    no_binary = set(plan.no_binary)
-    skipped: list[SkippedEntry] = []
-    dropped: set[str] = set()
-    while True:
-        roots = [p.requirement for p in plan.installable if p.name not in dropped]
-        roots += extra_requirements(loaded, plan)
-        request = ResolveRequest(
-            requirements=roots,
-            python_version=plan.python_version,
-            platform=platform,
-            manylinux=build.manylinux,
-            macosx=build.macosx,
-            index=index_args(plan.registries, plan.uses_machine_index),
-            no_binary=sorted(no_binary),
-            excludes=sorted(set(plan.excluded) | dropped),
-            overrides=plan.overrides,
-            timeout=build.timeout,
-        )
-        try:
-            return resolve(request), no_binary, skipped
-        except NoFittingWheel as missing:
-            progressed = False
-            for name in missing.names:
-                if name in no_binary or name in dropped:
-                    continue
-                decision = _no_wheel_decision(loaded, plan, name)
-                if decision == "error":
-                    raise StepError(
-                        f"no wheel of {name} fits {plan.platform} (Python {plan.python_version}) "
-                        f"for runtime {plan.runtime}",
-                        hint="allow building it (packages.resolution.allowSourceList) or skip it on this platform",
-                    ) from None
-                if decision == "source":
-                    no_binary.add(name)
-                else:
-                    reason = f"no wheel for {plan.platform}"
-                    warn(f"{name}: {reason}; skipped in runtime {plan.runtime}")
-                    skipped.append(SkippedEntry(name, reason, plan.platform))
-                    dropped.add(name)
-                progressed = True
-            if not progressed:
-                raise StepError(
-                    f"cannot resolve runtime {plan.runtime} for {plan.platform}: {missing.detail}"
-                ) from None
+    return ResolveRequest(
+        requirements=roots,
+        python_version=plan.python_version,
+        platform=get_platform(plan.platform),
+        manylinux=build.manylinux,
+        macosx=build.macosx,
+        index=index_args(plan.registries, plan.uses_machine_index),
+        no_binary=no_binary,
+        excludes=excludes,
+        overrides=plan.overrides,
+        timeout=build.timeout,
+    )
 
 
-def _root_names(plan: RuntimePlan, extra: list[str], dropped: set[str]) -> set[str]:
-    names = {p.name for p in plan.installable if p.name not in dropped}
-    return names | {canonicalize_name(Requirement(r).name) for r in extra}
+def _named_plan(loaded: LoadedConfig, plan: RuntimePlan) -> tuple[RuntimePlan, dict[str, str]]:
+    """The plan with bare git dependencies under the names their metadata declares (rules re-applied)."""
+    bare = [p.requirement for p in plan.installable if p.vcs is not None and p.vcs.name is None]
+    if not bare:
+        return plan, {}
+    learned = name_vcs(_request(loaded, plan, bare, no_binary=[], excludes=[]))
+    names = {redact(text): name for text, name in learned.items()}
+    return build_plan(loaded, plan.platform, vcs_names=names), names
 
 
 def lock_runtime(
     loaded: LoadedConfig, plan: RuntimePlan, *, warn: Callable[[str], None] = lambda _m: None
 ) -> LockResult:
     """Resolve `plan` and write `pylock.<platform>.toml` next to the runtime's config (atomically)."""
-    resolved, no_binary, skipped = _resolve_with_fallbacks(loaded, plan, warn)
+    digest = inputs_digest(loaded, plan)  # of the configured plan: names learned from git metadata are an outcome
+    plan, vcs_names = _named_plan(loaded, plan)
+    outcome = resolve_plan(loaded, plan, extra_requirements(loaded, plan), warn)
+    resolved, no_binary, skipped = outcome.resolved, outcome.no_binary, outcome.skipped
     no_deps = {p.name for p in plan.packages if p.no_deps}
     parents = dict(resolved.required_by)
-    dropped = {s.name for s in skipped}
-    for root in _root_names(plan, extra_requirements(loaded, plan), dropped):
+    named = {p.requirement: p.name for p in plan.installable}  # a bare git requirement is named by its metadata
+    for root in {named.get(r) or canonicalize_name(Requirement(r).name) for r in outcome.roots}:
         parents.setdefault(root, [])
         if "" not in parents[root]:
             parents[root].append("")
     keep = _reachable(parents, no_deps)
+    kept = kept_as_dependency(plan, keep, parents)
+    for entry in kept:
+        warn(
+            f"{entry.name}: skipped on {plan.platform} by config ({entry.reason}), but "
+            f"{', '.join(entry.required_by)} require{'s' if len(entry.required_by) == 1 else ''} it; "
+            "installed as a dependency"
+        )
     children: dict[str, list[str]] = {}
     for name, via in parents.items():
         for parent in via:
@@ -217,13 +199,19 @@ def lock_runtime(
         name = canonicalize_name(entry["name"])
         if name not in keep:
             continue
-        url, sha, kind = _pick_artifact(entry, no_binary)
         out: dict[str, Any] = {"name": name, "version": entry["version"]}
         if resolved.index.get(name):
-            out["index"] = resolved.index[name]
+            out["index"] = strip_userinfo(resolved.index[name])
         deps = sorted(c for c in children.get(name, []) if c in keep)
         if deps:
             out["dependencies"] = [{"name": d} for d in deps]
+        if entry.get("vcs"):
+            out["vcs"] = VcsPin.from_toml(entry["vcs"]).as_toml()
+            entries.append(out)
+            continue
+        url, sha, kind = _pick_artifact(entry, no_binary)
+        register_url(url)
+        url = strip_userinfo(url)  # credentials come from the index settings at download time, never the lock
         artifact = {"url": url, "hashes": {"sha256": sha}}
         if kind == "wheel":
             out["wheels"] = [{"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}]
@@ -231,7 +219,6 @@ def lock_runtime(
             out["sdist"] = {"name": urllib.parse.unquote(url.rsplit("/", 1)[-1]), **artifact}
         entries.append(out)
 
-    digest = inputs_digest(loaded, plan)
     document = {
         "lock-version": "1.0",
         "created-by": "runenv",
@@ -245,39 +232,68 @@ def lock_runtime(
                 "inputs-digest": digest,
                 "uv": uv_version(),
                 "skipped": [s.as_json() for s in skipped],
+                "kept": [k.as_json() for k in kept],
+                **({"vcs-names": dict(sorted(vcs_names.items()))} if vcs_names else {}),
             }
         },
     }
     path = loaded.runtime.lock_path(plan.platform)
-    write_text_atomic(path, tomli_w.dumps(document))
-    return LockResult(read_lock(path), written=True)
+    text = tomli_w.dumps(document)
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # same content: the file stays untouched
+        write_text_atomic(path, text)
+    return LockResult(read_lock(path, file_indexes(plan)), written=True)
 
 
-def read_lock(path: Path) -> Lock:
-    """Read a lock written by `lock_runtime`; a malformed file raises StepError naming it."""
+def _locked_package(entry: dict[str, Any]) -> LockedPackage:
+    """One `[[packages]]` entry: its wheel, else its sdist, else its git source."""
+    common = {
+        "name": entry["name"],
+        "version": entry["version"],
+        "index": entry.get("index"),
+        "dependencies": tuple(d["name"] for d in entry.get("dependencies", [])),
+    }
+    if "vcs" in entry:
+        pin = VcsPin.from_toml(entry["vcs"])
+        return LockedPackage(url=pin.url, sha256="", kind="vcs", vcs=pin, **common)
+    wheels = entry.get("wheels") or []
+    artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
+    return LockedPackage(url=artifact["url"], sha256=artifact["hashes"]["sha256"], kind=kind, **common)  # type: ignore[arg-type]
+
+
+def file_indexes(plan: RuntimePlan) -> tuple[str, ...]:
+    """Where a lock of `plan` may name `file:` artifacts: below its `file:` indexes (configured or the machine's)."""
+    machine = machine_index_urls() if plan.uses_machine_index else []
+    return file_roots([*plan.registries, *machine])
+
+
+def read_lock(path: Path, allowed_file_roots: tuple[str, ...] = ()) -> Lock:
+    """Read a lock written by `lock_runtime`; a malformed file raises StepError naming it.
+
+    Every entry is checked as untrusted input (runenv.lockcheck): a bad one is a ConfigError naming the entry.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         meta = data["tool"]["runenv"]
         packages = []
         for entry in data.get("packages", []):
-            wheels = entry.get("wheels") or []
-            artifact, kind = (wheels[0], "wheel") if wheels else (entry["sdist"], "sdist")
-            packages.append(
-                LockedPackage(
-                    name=entry["name"],
-                    version=entry["version"],
-                    url=artifact["url"],
-                    sha256=artifact["hashes"]["sha256"],
-                    kind=kind,  # type: ignore[arg-type]
-                    index=entry.get("index"),
-                    dependencies=tuple(d["name"] for d in entry.get("dependencies", [])),
-                )
-            )
+            packages.append(_locked_package(entry))
+            check_locked_package(packages[-1], path, allowed_file_roots, len(packages) - 1)
         skipped = [SkippedEntry(s["name"], s["reason"], s["platform"]) for s in meta.get("skipped", [])]
-        return Lock(path, meta["runtime"], meta["platform"], meta["python"], meta["inputs-digest"], packages, skipped)
+        kept = [KeptEntry(k["name"], k["reason"], k["platform"], tuple(k["required-by"])) for k in meta.get("kept", [])]
+        return Lock(
+            path,
+            meta["runtime"],
+            meta["platform"],
+            meta["python"],
+            meta["inputs-digest"],
+            packages,
+            skipped,
+            kept,
+            dict(meta.get("vcs-names", {})),
+        )
     except FileNotFoundError:
         raise StepError(f"{path}: lock file not found", hint="run `runenv lock`") from None
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, IndexError, ValueError) as exc:
         raise StepError(
             f"{path}: not a runenv lock file ({type(exc).__name__}: {exc})", hint="re-run `runenv lock`"
         ) from None
@@ -289,7 +305,7 @@ def lock_is_fresh(loaded: LoadedConfig, plan: RuntimePlan) -> bool:
     if not path.is_file():
         return False
     try:
-        return read_lock(path).inputs_digest == inputs_digest(loaded, plan)
+        return read_lock(path, file_indexes(plan)).inputs_digest == inputs_digest(loaded, plan)
     except StepError:
         return False
 
@@ -307,7 +323,7 @@ def ensure_lock(
     current = None
     if path.is_file():
         try:
-            current = read_lock(path)
+            current = read_lock(path, file_indexes(plan))
         except StepError:
             current = None  # unreadable: treated as stale
     if current is not None and current.inputs_digest == inputs_digest(loaded, plan):

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runenv.cache import HashingWriter
-from runenv.errors import BuildError
+from runenv.errors import BuildError, UsageError
+from runenv.files import move_into_place
 from runenv.manifest import MANIFEST_NAME, Manifest
+from runenv.owner import owned_dir
 
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
@@ -49,12 +51,17 @@ def read_checksum(tarball: Path) -> str | None:
     return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
 
 
+def outgoing_dir(out_dir: Path, name: str) -> contextlib.AbstractContextManager[Path]:
+    """A hidden owned directory `.<name>.*.tmp` in `out_dir`, where an artifact is packed or copied and verified
+    before it is moved in (same file system); what killed runs left there as such is swept first."""
+    return owned_dir(out_dir, f".{name}.", OUTGOING_SUFFIX, sweep=OUTGOING_PREFIX)
+
+
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
-    """Rename a packed artifact's files into `out_dir` (same file system); the tarball goes last."""
+    """Move a packed artifact's files into `out_dir` (a rename: they are packed beside it); the tarball goes last."""
     moved = {}
     for path in (packed.manifest_path, packed.sha256_path, packed.path):
-        moved[path] = out_dir / path.name
-        os.replace(path, moved[path])
+        moved[path] = move_into_place(path, out_dir / path.name)
     return replace(
         packed,
         path=moved[packed.path],
@@ -70,7 +77,7 @@ def source_date_epoch(release: str | None = None) -> int:
         try:
             return int(env)
         except ValueError:
-            raise BuildError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
+            raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not an integer number of seconds") from None
     if release:
         with contextlib.suppress(ValueError):
             date = datetime.strptime(release[:8], "%Y%m%d").replace(tzinfo=timezone.utc)
@@ -107,19 +114,28 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
     return info
 
 
+OUTGOING_PREFIX, OUTGOING_SUFFIX = ".python-", ".tmp"  # `dist/.python-…tmp/`: an artifact on its way in
 SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
-def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
-    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+def require_compression(compression: str) -> None:
+    """Refuse a compression whose optional package is missing (checked before a build starts)."""
     if compression == "zst":
         try:
-            import zstandard
+            import zstandard  # noqa: F401
         except ImportError:
             raise BuildError(
                 "build.compression is 'zst' but the 'zstandard' package is not installed",
                 hint="pip install 'runenv[zstd]', or use build.compression 'gz'",
             ) from None
+
+
+def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
+    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+    require_compression(compression)
+    if compression == "zst":
+        import zstandard
+
         # With at least one worker, zstd's output does not depend on the number of workers.
         cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
         return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
@@ -169,11 +185,12 @@ def pack(
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
-    The manifest also goes inside as `<stem>/runenv-manifest.toml`. Everything is written under a
-    temp name and renamed when complete; the tarball is renamed last, so its presence means done.
+    The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path).
+    Everything is written under a temp name and renamed when complete; the tarball is renamed last, so its
+    presence means done.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest.write(prefix / MANIFEST_NAME)
+    manifest.write(prefix / MANIFEST_NAME, inside=True)
     tarball = out_dir / f"{stem}{SUFFIXES[compression]}"
     sums = out_dir / f"{tarball.name}.sha256"
     manifest_out = out_dir / f"{stem}.manifest.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,8 +13,10 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
-from runenv.fetch import redact
-from runenv.platforms import get_platform
+from runenv.platforms import get_platform, host_platform_key
+from runenv.redact import redact
+from runenv.resolve import index_args
+from runenv.vcs import VcsRequirement, parse_vcs, strip_credentials
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]
@@ -30,11 +33,12 @@ class PlannedPackage:
     reason: str | None = None
     no_deps: bool = False
     build_wheel: BuildWheelSpec | None = None
+    vcs: VcsRequirement | None = None  # a git dependency, built from its checkout
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
-            "requirement": self.requirement,
+            "requirement": redact(self.requirement),
             "action": self.action,
             "fallback": self.fallback,
             "reason": self.reason,
@@ -43,6 +47,8 @@ class PlannedPackage:
             out["noDeps"] = True
         if self.build_wheel is not None:
             out["buildWheel"] = self.build_wheel.model_dump(mode="json", by_alias=True)
+        if self.vcs is not None:
+            out["vcs"] = {"url": strip_credentials(self.vcs.url), "revision": self.vcs.rev}
         return out
 
 
@@ -54,19 +60,32 @@ class RuntimePlan:
     python_version: str
     platform: str
     registries: list[str]  # explicit index URLs in order: registries.default, then additional
-    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes first
+    uses_machine_index: bool  # registries.default empty: the index uv/pip are configured for comes last
     packages: list[PlannedPackage]
-    # Rules for packages that may arrive as transitive dependencies: name -> (action, reason)
-    excluded: dict[str, str | None] = field(default_factory=dict)  # skipped wherever they appear
-    no_binary: list[str] = field(default_factory=list)  # built from source wherever they appear
-    only_binary: list[str] = field(default_factory=list)  # never built from source
+    # packages.exclude: never installed, not even as a dependency (name -> reason)
+    excluded: dict[str, str | None] = field(default_factory=dict)
+    # skip rules on this platform, direct dependency or not: a kept package that needs one still gets it
+    skip_rules: dict[str, str | None] = field(default_factory=dict)
+    no_binary: list[str] = field(default_factory=list)  # built from source (direct source actions, buildWheel, list)
+    only_binary: list[str] = field(default_factory=list)  # never built from source, wherever they appear
+    build_wheels: dict[str, BuildWheelSpec] = field(default_factory=dict)  # buildWheel specs, wherever they appear
     overrides: list[str] = field(default_factory=list)  # pins for packages that are not direct dependencies
     copy_files: list[CopyFile] = field(default_factory=list)
     config_digest: str = ""
+    index_strategy: str = "best-match"  # registries.indexStrategy
+    registry_origins: dict[str, str] = field(default_factory=dict)  # index URL -> config file and key (not digested)
 
     def package(self, name: str) -> PlannedPackage | None:
         wanted = canonicalize_name(name)
         return next((p for p in self.packages if p.name == wanted), None)
+
+    def build_spec(self, name: str) -> BuildWheelSpec | None:
+        """How to build `name` from its sdist on this platform (buildWheel), direct dependency or not."""
+        return self.build_wheels.get(canonicalize_name(name))
+
+    def index_options(self) -> list[str]:
+        """uv's index options for this plan's registries and strategy."""
+        return index_args(self.registries, self.uses_machine_index, self.index_strategy)
 
     @property
     def installable(self) -> list[PlannedPackage]:
@@ -79,8 +98,10 @@ class RuntimePlan:
             "platform": self.platform,
             "registries": [redact(url) for url in self.registries],
             "usesMachineIndex": self.uses_machine_index,
+            "indexStrategy": self.index_strategy,
             "packages": [p.as_json() for p in self.packages],
             "excluded": [{"name": n, "reason": r} for n, r in sorted(self.excluded.items())],
+            "skipRules": [{"name": n, "reason": r} for n, r in sorted(self.skip_rules.items())],
             "noBinary": self.no_binary,
             "onlyBinary": self.only_binary,
             "overrides": self.overrides,
@@ -118,6 +139,9 @@ def _rules(loaded: LoadedConfig, platform: str) -> dict[str, dict[str, tuple[str
     for name, per in pkgs.skip.items():
         if platform in per:
             add(name, f"packages.skip.{name}.{platform}", "skip", per[platform])
+    for name, per in pkgs.exclude.items():
+        if platform in per:
+            add(name, f"packages.exclude.{name}.{platform}", "skip", per[platform])
     for name, per in pkgs.force_source.items():
         if platform in per:
             add(name, f"packages.forceSource.{name}.{platform}", "source", per[platform])
@@ -165,8 +189,29 @@ def _fallback(name: str, policy: ResolutionPolicy) -> Fallback:
     return "error" if policy.strict_missing else "skip"
 
 
-def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
-    """The plan for `loaded`'s runtime on `platform`; conflicting rules raise ConfigError."""
+def _requirement(
+    text: str, overrides: dict[str, str], vcs_names: Mapping[str, str], where: str
+) -> tuple[str, str, VcsRequirement | None]:
+    """(name, requirement after overrides, git source) of one configured dependency."""
+    vcs = parse_vcs(text)
+    if vcs is None:
+        req = Requirement(text)
+        return canonicalize_name(req.name), _apply_override(req, overrides), None
+    name = canonicalize_name(vcs_names.get(redact(text)) or vcs.plan_name)
+    if name in overrides or vcs.plan_name in overrides:
+        raise ConfigError(
+            f"{where}: packages.overrides.{name} names the git dependency {redact(text)!r}",
+            hint="change the revision after '@' instead",
+        )
+    return name, text, vcs
+
+
+def build_plan(loaded: LoadedConfig, platform: str, vcs_names: Mapping[str, str] | None = None) -> RuntimePlan:
+    """The plan for `loaded`'s runtime on `platform`; conflicting rules raise ConfigError.
+
+    `vcs_names` maps a bare git dependency (as written, credentials redacted) to the name its metadata
+    declares (learned when locking); without it the repository's name stands in.
+    """
     get_platform(platform)
     cfg = loaded.config
     pkgs = cfg.packages
@@ -175,27 +220,37 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
     policy = _effective_policy(pkgs.resolution, block.resolution)
     rules = _rules(loaded, platform)
 
-    requirements: dict[str, str] = {}
+    requirements: dict[str, tuple[str, VcsRequirement | None]] = {}
     for where, reqs in (
         ("packages.dependencies", pkgs.dependencies),
         (f"packages.platformSpecific.{platform}.dependencies", block.dependencies),
     ):
         seen: dict[str, str] = {}
         for text in reqs:
-            req = Requirement(text)
-            name = canonicalize_name(req.name)
+            name, requirement, vcs = _requirement(text, pkgs.overrides, vcs_names or {}, f"{origin}: {where}")
             if name in seen and seen[name] != text:
                 raise ConfigError(
-                    f"{origin}: {where} lists {name} twice ({seen[name]!r} and {text!r})",
+                    f"{origin}: {where} lists {name} twice ({redact(seen[name])!r} and {redact(text)!r})",
                     hint="keep one requirement per package",
                 )
             seen[name] = text
-            requirements[name] = _apply_override(req, pkgs.overrides)  # platform block replaces
+            requirements[name] = (requirement, vcs)  # platform block replaces
 
     packages = []
-    for name, requirement in requirements.items():
-        action, reason = _decide(name, rules.get(name, {}), policy, origin, platform)
-        spec = pkgs.build_wheel.get(name, {}).get(platform) if action == "build-wheel" else None
+    for name, (requirement, vcs) in requirements.items():
+        aliases = [vcs.plan_name, name] if vcs else [name]  # a bare git dependency answers to both names
+        named = {where: rule for alias in aliases for where, rule in rules.get(alias, {}).items()}
+        action, reason = _decide(name, named, policy, origin, platform)
+        if vcs is not None and action in ("wheel", "source"):
+            if name in policy.only_binary_list:
+                raise ConfigError(
+                    f"{origin}: {name} on {platform} is a git dependency (built from its checkout) "
+                    "and in packages.resolution.onlyBinaryList",
+                    hint="remove it from onlyBinaryList",
+                )
+            action = "source"
+        specs = [pkgs.build_wheel.get(alias, {}).get(platform) for alias in aliases]
+        spec = next((s for s in specs if s), None) if action == "build-wheel" else None
         packages.append(
             PlannedPackage(
                 name=name,
@@ -203,20 +258,22 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
                 action=action,
                 fallback=_fallback(name, policy) if action == "wheel" else None,
                 reason=reason,
-                no_deps=name in pkgs.no_deps,
+                no_deps=any(alias in pkgs.no_deps for alias in aliases),
                 build_wheel=spec,
+                vcs=vcs,
             )
         )
 
-    excluded: dict[str, str | None] = {}
-    no_binary: list[str] = []
-    for name, named in sorted(rules.items()):
-        action, reason = _decide(name, named, policy, origin, platform)
-        if action == "skip":
-            excluded[name] = reason
-        elif action in ("source", "build-wheel"):
-            no_binary.append(name)
+    # Actions act on direct dependencies only (as in the seed system); every rule is still checked
+    # for conflicts. Hard exclusions and the resolution lists act wherever a package appears.
+    decided = {name: _decide(name, named, policy, origin, platform) for name, named in sorted(rules.items())}
+    excluded = {name: per[platform] for name, per in pkgs.exclude.items() if platform in per}
+    skip_rules = {n: reason for n, (action, reason) in decided.items() if action == "skip" and n not in excluded}
+    build_wheels = {name: per[platform] for name, per in pkgs.build_wheel.items() if platform in per}
+    no_binary = [p.name for p in packages if p.action in ("source", "build-wheel")]
+    no_binary += [n for n in build_wheels if n not in requirements]
     no_binary += [n for n in policy.force_no_binary_list if n not in no_binary and n not in excluded]
+    no_binary += [p.name for p in packages if p.vcs and p.action != "skip" and p.name not in no_binary]
     overrides = [
         f"{name}{value if value[:1] in '=!<>~' else '==' + value}"
         for name, value in pkgs.overrides.items()
@@ -230,16 +287,41 @@ def build_plan(loaded: LoadedConfig, platform: str) -> RuntimePlan:
         uses_machine_index=not cfg.registries.default,
         packages=packages,
         excluded=excluded,
+        skip_rules=skip_rules,
         no_binary=no_binary,
         only_binary=[n for n in policy.only_binary_list if n not in excluded],
+        build_wheels=build_wheels,
         overrides=overrides,
         copy_files=[*pkgs.copy_files, *(c for c in block.copy_files if c not in pkgs.copy_files)],
         config_digest=loaded.digest,
+        index_strategy=cfg.registries.index_strategy,
+        registry_origins=dict(loaded.registry_origins),
     )
 
 
 def dependency_fallback(loaded: LoadedConfig, platform: str, name: str) -> Fallback:
-    """What to do when `name`, reached only as a dependency, has no wheel for `platform`."""
+    """The policy's own answer for `name` without a wheel: `source` when a list or allowSourceAll allows it."""
     pkgs = loaded.config.packages
     policy = _effective_policy(pkgs.resolution, pkgs.platform_specific.block(platform).resolution)
     return _fallback(canonicalize_name(name), policy)
+
+
+def configured_platforms(loaded: LoadedConfig) -> tuple[list[str], str | None]:
+    """The platforms a runtime is built for (`build.platforms`) and a note when fewer than configured.
+
+    A `local` interpreter exists for the host only: such a runtime counts for the host platform,
+    so `build --all-platforms`, `check` and `config validate` neither fail nor wait on the others.
+    """
+    platforms = list(loaded.config.build.platforms)
+    if loaded.config.python.source != "local":
+        return platforms, None
+    host = host_platform_key()
+    kept = [p for p in platforms if p == host]
+    left = [p for p in platforms if p != host]
+    note = (
+        f"runtime {loaded.runtime.name} uses a local interpreter: only the host platform ({host}) counts, "
+        f"not {', '.join(left)}"
+        if left
+        else None
+    )
+    return kept, note

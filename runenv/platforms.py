@@ -57,6 +57,24 @@ class Platform:
             return "python.exe"
         return f"bin/python{python_version.split('.')[0]}"
 
+    def marker_environment(self, python_version: str) -> dict[str, str]:
+        """PEP 508 marker values of CPython `python_version` on this platform, for evaluating requirements."""
+        system = {"linux": "Linux", "macos": "Darwin", "windows": "Windows"}[self.os]
+        machine = {("windows", "x86_64"): "AMD64", ("macos", "aarch64"): "arm64"}.get((self.os, self.arch), self.arch)
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": python_version,
+            "os_name": "nt" if self.is_windows else "posix",
+            "platform_machine": machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": system,
+            "platform_version": "",
+            "python_full_version": python_version,
+            "python_version": ".".join(python_version.split(".")[:2]),
+            "sys_platform": {"linux": "linux", "macos": "darwin", "windows": "win32"}[self.os],
+        }
+
     def uv_target(self, manylinux: str = DEFAULT_MANYLINUX) -> str:
         """The `--python-platform` value for uv; Linux carries the glibc floor uv knows nearest below `manylinux`."""
         if self.os != "linux":

@@ -171,12 +171,19 @@ def relocate(prefix: Path, minor: str) -> list[str]:
     return copied
 
 
-def provision_local(path: str | None, config_path: Path, dest: Path, minor: str) -> Path:
-    """Copy the local prefix at `path` to `dest` and make it relocatable; returns the source prefix."""
+def local_interpreter(path: str | None, config_path: Path, minor: str) -> Path:
+    """The `bin/pythonX.Y` of the configured prefix, checked to exist (on a Linux host)."""
     require_linux_host()
     src = local_prefix(path, config_path)
-    if not (src / "bin" / f"python{minor}").is_file():
+    exe = src / "bin" / f"python{minor}"
+    if not exe.is_file():
         raise ConfigError(f"{config_path}: python.path {src} has no bin/python{minor}")
+    return exe
+
+
+def provision_local(path: str | None, config_path: Path, dest: Path, minor: str) -> Path:
+    """Copy the local prefix at `path` to `dest` and make it relocatable; returns the source prefix."""
+    src = local_interpreter(path, config_path, minor).parent.parent
     copy_prefix(src, dest, minor)
     relocate(dest, minor)
     return src

@@ -6,19 +6,22 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from runenv.compat import tomllib
 from runenv.errors import StepError
-from runenv.fetch import redact
+from runenv.owner import temp_dir
 from runenv.platforms import Platform
+from runenv.redact import redact
+from runenv.vcs import git_failure, parse_vcs, repository_key
 
 
 @lru_cache(maxsize=1)
@@ -42,15 +45,18 @@ def uv_version() -> str:
     return out.split()[1] if len(out.split()) > 1 else out.strip()
 
 
-def index_args(registries: list[str], uses_machine_index: bool) -> list[str]:
-    """uv index options: the first registry replaces the default index unless the machine's index is used."""
-    args: list[str] = []
-    extra = registries
-    if not uses_machine_index and registries:
-        args += ["--default-index", registries[0]]
-        extra = registries[1:]
-    for url in extra:
+def index_args(registries: list[str], uses_machine_index: bool, strategy: str = "best-match") -> list[str]:
+    """uv index options searching `registries` in their order, combined by `strategy`.
+
+    uv searches every `--index` (in order) before the default index, so the last registry becomes
+    `--default-index` (it replaces the machine's index); with the machine's index it stays last.
+    """
+    args = ["--index-strategy", "unsafe-best-match" if strategy == "best-match" else "first-index"]
+    indexes = registries if uses_machine_index else registries[:-1]
+    for url in indexes:
         args += ["--index", url]
+    if not uses_machine_index and registries:
+        args += ["--default-index", registries[-1]]
     return args
 
 
@@ -68,6 +74,7 @@ class ResolveRequest:
     excludes: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     timeout: int = 300
+    origins: dict[str, str] = field(default_factory=dict)  # index URL -> the config file and key that added it
 
 
 @dataclass(frozen=True)
@@ -88,15 +95,49 @@ class NoFittingWheel(Exception):
         self.detail = detail
 
 
-_NO_WHEEL = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:==\S+)? (?:has|have) no (?:usable |compatible )?wheels")
-_WHEELS_REQUIRED = re.compile(r"Wheels are required for `([^`]+)`")
+# uv has no structured form for "no usable wheel"; its messages name the package in two places:
+# the subject of "<requirement> has no usable wheels" and the backticked name in its hint.
+_NO_WHEELS = re.compile(r" (?:has|have) no (?:usable |compatible )?wheels")
+_HINTED = re.compile(r"Wheels are (?:required|available) for `([^`]+)`")
 
 
-def _no_wheel_names(text: str) -> list[str]:
-    names = [m.group(1) for m in _NO_WHEEL.finditer(text)] + _WHEELS_REQUIRED.findall(text)
-    return list(
-        dict.fromkeys(canonicalize_name(n) for n in names if n.lower() not in ("versions", "all", "because", "and"))
-    )
+def _subject_name(before: str) -> str | None:
+    """The package named by the requirement ending `before`: `name>=1.0.dev1`, `all versions of name`, `name<1 | >2`."""
+    words = before.split()
+    while words and (words[-1] == "|" or words[-1][:1] in "<>=!~"):
+        words.pop()
+    try:
+        return canonicalize_name(Requirement(words[-1]).name) if words else None
+    except InvalidRequirement:
+        return None
+
+
+def no_wheel_names(text: str) -> list[str]:
+    """Names of the packages uv's error `text` says have no usable wheel, in order, normalised."""
+    names = [_subject_name(text[: m.start()]) for m in _NO_WHEELS.finditer(text)]
+    names += [canonicalize_name(n) for n in _HINTED.findall(text)]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+_FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`]+)")
+
+
+def _without_credentials(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def unreachable_index(text: str, registries: dict[str, str]) -> tuple[str, str] | None:
+    """(registry URL, where it was configured) of the index uv's error `text` failed to fetch from, if any."""
+    failed = _FETCH_FAILED.search(text)
+    if failed is None:
+        return None
+    url = failed.group(1)
+    owners = [r for r in registries if url.startswith(_without_credentials(r).rstrip("/") + "/")]
+    if not owners:
+        return url.rsplit("/", 2)[0], "the machine's configured index"
+    best = max(owners, key=len)
+    return best, registries[best]
 
 
 def _error_summary(text: str) -> str:
@@ -120,7 +161,7 @@ def _environment(request: ResolveRequest) -> dict[str, str]:
     return env
 
 
-def _base_args(request: ResolveRequest, work: Path) -> list[str]:
+def _base_args(request: ResolveRequest, work: Path, *, wheels_only: bool = True) -> list[str]:
     (work / "requirements.in").write_text("\n".join(request.requirements) + "\n")
     args = [
         uv_bin(),
@@ -134,8 +175,7 @@ def _base_args(request: ResolveRequest, work: Path) -> list[str]:
         "--no-header",
         "--no-python-downloads",
         "--quiet",
-        "--only-binary",
-        ":all:",
+        *(["--only-binary", ":all:"] if wheels_only else []),
         *request.index,
     ]
     for name in request.no_binary:
@@ -149,29 +189,35 @@ def _base_args(request: ResolveRequest, work: Path) -> list[str]:
     return args
 
 
-def _parse_annotations(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Index and parents per package from uv's requirements.txt output with line-style annotations."""
+def _via_name(item: str) -> str:
+    """A parent named in `# via`: "" for a requirements file (`-r requirements.in`), else its normalised name."""
+    return "" if item.startswith("-") else canonicalize_name(item)
+
+
+def parse_annotations(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Index and parents per package from uv's requirements.txt output (`--annotation-style line`)."""
     index: dict[str, str] = {}
     parents: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==\S+(?:\s+#\s*via\s+(.*))?$", line)
-        if match:
-            current = canonicalize_name(match.group(1))
-            via = [v.strip() for v in (match.group(2) or "").split(",") if v.strip()]
-            parents[current] = ["" if v.startswith("-r ") else canonicalize_name(v) for v in via]
+        if not line.strip() or line.startswith(("--", "#")):
             continue
-        source = re.match(r"^\s+#\s*from\s+(\S+)", line)
-        if source and current:
-            index[current] = source.group(1)
+        if line[:1].isspace():
+            source = re.match(r"^\s+#\s*from\s+(\S+)", line)
+            if source and current:
+                index[current] = source.group(1)
+            continue
+        requirement, *note = re.split(r"\s+#\s+", line, maxsplit=1)
+        current = canonicalize_name(Requirement(requirement.rstrip(" \\")).name)
+        via = note[0].removeprefix("via ").split(",") if note and note[0].startswith("via ") else []
+        parents[current] = [_via_name(v.strip()) for v in via if v.strip()]
     return index, parents
 
 
 def resolve(request: ResolveRequest) -> Resolved:
     """Resolve with wheels only (except `no_binary`); NoFittingWheel names the packages that lack one."""
     env = _environment(request)
-    with tempfile.TemporaryDirectory(prefix="runenv-lock-") as tmp:
-        work = Path(tmp)
+    with temp_dir("lock") as work:
         base = _base_args(request, work)
         lock_file = work / "pylock.toml"
         # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).
@@ -187,14 +233,52 @@ def resolve(request: ResolveRequest) -> Resolved:
             )
             proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:
-            names = _no_wheel_names(proc.stderr)
+            failed = git_failure(proc.stderr, request.requirements)
+            if failed:
+                raise StepError(f"{failed} (resolving for {request.platform.key})")
+            names = no_wheel_names(proc.stderr)
             if names:
                 raise NoFittingWheel(names, _error_summary(proc.stderr))
+            unreachable = unreachable_index(proc.stderr, request.origins)
+            if unreachable is not None:
+                raise StepError(
+                    f"cannot read package index {redact(unreachable[0])} ({unreachable[1]}) while resolving for "
+                    f"{request.platform.key}: {_error_summary(proc.stderr)}",
+                    hint="check the URL, the network and the credentials, or remove the registry",
+                )
             raise StepError(
                 f"cannot resolve runtime packages for {request.platform.key}: {_error_summary(proc.stderr)}"
             )
         pylock = tomllib.loads(lock_file.read_text(encoding="utf-8"))
         if notes.returncode != 0:
             raise StepError(f"uv failed to annotate the resolution: {_error_summary(notes.stderr)}")
-    index, parents = _parse_annotations(notes.stdout)
+    index, parents = parse_annotations(notes.stdout)
     return Resolved(pylock, index, parents)
+
+
+def name_vcs(request: ResolveRequest) -> dict[str, str]:
+    """The names that the bare git requirements of `request` declare in their metadata: requirement → name.
+
+    Only their own metadata is read (`--no-deps`), built if it is not static, so nothing else is resolved.
+    """
+    wanted = {text: parse_vcs(text) for text in request.requirements}
+    with temp_dir("vcs-names") as work:
+        out = work / "pylock.toml"
+        args = [*_base_args(request, work, wheels_only=False), "--no-deps", "--format", "pylock.toml", "-o", str(out)]
+        proc = _run(args, _environment(request), request.timeout)
+        if proc.returncode != 0:
+            failed = git_failure(proc.stderr, request.requirements)
+            if failed:
+                raise StepError(f"{failed} (resolving for {request.platform.key})")
+            raise StepError(f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
+        entries = tomllib.loads(out.read_text(encoding="utf-8")).get("packages", [])
+    names = {}
+    for text, vcs in wanted.items():
+        if vcs is None:
+            continue
+        for entry in entries:
+            source = entry.get("vcs") or {}
+            same = (source.get("requested-revision"), source.get("subdirectory")) == (vcs.rev, vcs.subdirectory)
+            if same and repository_key(source.get("url", "")) == repository_key(vcs.url):
+                names[text] = canonicalize_name(entry["name"])
+    return names

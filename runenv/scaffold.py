@@ -9,44 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runenv.errors import UsageError
-from runenv.workspace import RUNTIME_CONFIG, Workspace, parse_runtime_dir
+from runenv.pbs_catalogue import RELEASE_TAG_HINT, is_release_tag, load_catalogue
+from runenv.workspace import RUNTIME_CONFIG, RUNTIME_NAME_HINT, Workspace, parse_runtime_dir
 
 SCHEMA_POINTER = "../schema/runenv-config.schema.json"
-
-# python-build-standalone releases known to ship these CPython versions (newest release per version).
-KNOWN_RELEASES: dict[str, str] = {
-    "3.9.22": "20250517",
-    "3.10.17": "20250517",
-    "3.11.12": "20250517",
-    "3.12.10": "20250517",
-    "3.13.3": "20250517",
-    "3.9.23": "20250612",
-    "3.10.18": "20250612",
-    "3.11.13": "20250612",
-    "3.12.11": "20250612",
-    "3.13.5": "20250612",
-    "3.10.14": "20240814",
-    "3.11.9": "20240814",
-    "3.12.5": "20240814",
-}
-NEWEST_KNOWN_RELEASE = max(KNOWN_RELEASES.values())
 
 
 @dataclass(frozen=True)
 class Scaffold:
-    """The runtime directory written and the release it names (and whether it is a guess)."""
+    """The runtime directory written, the release it uses and whether that is the catalogue's default."""
 
     runtime: str
     config_path: Path
     release: str
-    release_known: bool
-
-
-def release_for(version: str) -> tuple[str, bool]:
-    """The PBS release to start from for `version`, and whether the table knows it ships that version."""
-    if version in KNOWN_RELEASES:
-        return KNOWN_RELEASES[version], True
-    return NEWEST_KNOWN_RELEASE, False
+    catalogued: bool
 
 
 def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None) -> Scaffold:
@@ -55,15 +31,16 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
     parsed = parse_runtime_dir(f"python-{name}")
     if parsed is None:
         raise UsageError(
-            f"invalid runtime name {name!r}",
-            hint="expected VERSION[-VARIANT] with a full X.Y.Z version, e.g. 3.12.10 or 3.12.10-slim",
+            f"invalid runtime name {name[:80]!r}{'…' if len(name) > 80 else ''}",
+            hint=RUNTIME_NAME_HINT.replace("python-", ""),
         )
     version, _variant = parsed
-    if release is not None and not (release.isdigit() and len(release) == 8):
-        raise UsageError(
-            f"invalid python-build-standalone release {release!r}", hint="expected a date tag like 20250517"
-        )
-    chosen, known = (release, True) if release else release_for(version)
+    if release is not None and not is_release_tag(release):
+        raise UsageError(f"invalid python-build-standalone release {release[:40]!r}", hint=RELEASE_TAG_HINT)
+    catalogue = load_catalogue()
+    releases = catalogue.releases_of(version)
+    if release is None and not releases:
+        raise UsageError(catalogue.not_catalogued(version), hint="pass --release TAG to use a release that ships it")
     directory = workspace.root / f"python-{name}"
     config_path = directory / RUNTIME_CONFIG
     if config_path.exists() or config_path.is_symlink():
@@ -72,7 +49,8 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
         )
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory")
-    config = {"$schema": SCHEMA_POINTER, "python": {"release": chosen}}
+    # A catalogued version needs no python section: its release follows the catalogue (see `runenv python pin`).
+    config: dict = {"$schema": SCHEMA_POINTER, **({"python": {"release": release}} if release else {})}
     directory.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -83,4 +61,4 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
         raise UsageError(f"{config_path} already exists; not overwriting it") from None
     finally:
         os.unlink(tmp)
-    return Scaffold(name, config_path, chosen, known)
+    return Scaffold(name, config_path, release or releases[0], release is None or release in releases)

@@ -1,9 +1,11 @@
-"""Building wheels from sdists with the runtime's own interpreter, on a native host only."""
+"""Building wheels from sdists and git checkouts with the runtime's own interpreter, on a native host."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -11,15 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
+from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
-from runenv.fetch import redact
+from runenv.files import move_into_place
 from runenv.lock import LockedPackage
 from runenv.platforms import Platform, is_host_runnable
+from runenv.redact import redact
 from runenv.resolve import uv_bin
+from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
 
-PACKAGE_ROOT = "{packageRoot}"
+PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system
+SDIST_ROOT = "{sdistRoot}"  # the unpacked sdist being built
 
 
 @dataclass(frozen=True)
@@ -32,17 +38,22 @@ class SdistOutcome:
 
 
 def unpack_sdist(sdist: Path, filename: str, into: Path) -> Path:
-    """Unpack an sdist (.tar.gz or .zip) safely and return its top-level directory."""
+    """Unpack an sdist (.tar.gz or .zip) safely, within its unpack budget, and return its top-level directory."""
+    into.mkdir(parents=True, exist_ok=True)
+    budget = UnpackBudget(sdist, into, filename)
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(sdist) as zf:
                 for member in zf.namelist():
                     if not (into / member).resolve().is_relative_to(into.resolve()):
                         raise BuildError(f"{filename}: member {member} escapes the archive")
+                budget.take_zip(zf)
                 zf.extractall(into)
         else:
             with tarfile.open(sdist) as tar:
-                tar.extractall(into, filter="data")
+                for member in tar:  # each counted from its header, before its bytes are read
+                    budget.take(member.name, member.size if member.isfile() else 0)
+                    tar.extract(member, into, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise BuildError(f"cannot unpack sdist {filename}: {exc}") from None
     roots = [p for p in into.iterdir() if p.is_dir()]
@@ -72,15 +83,42 @@ def build_wheel(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> Path:
-    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env."""
-    what = f"building {package.name} {package.version} from {package.filename}"
+    """Build `package`'s wheel from its sdist with `python`; build requirements live only in a temp env.
+
+    In `configSettings`, `{packageRoot}` is `package_root` (the runtime's directory) and `{sdistRoot}` the unpacked
+    sdist.
+
+    The work happens in a temp directory beside `out_dir` (in a build: the owned staging directory, so a
+    killed build leaves nothing in the system temp dir, and the wheel moves in without crossing file systems).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".sdist-{package.name}-") as tmp:
+        root = unpack_sdist(sdist, package.filename, Path(tmp))
+        what = f"building {package.name} {package.version} from {package.filename}"
+        return build_tree(
+            root, what, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
+
+
+def build_tree(
+    root: Path,
+    what: str,
+    python: Path,
+    out_dir: Path,
+    *,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+    package_root: Path | None = None,
+) -> Path:
+    """Build the wheel of the source tree `root` (`{sdistRoot}`) with `python` into `out_dir`; `what` names it."""
     spec = spec or BuildWheelSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="runenv-sdist-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".build-") as tmp:
         work = Path(tmp)
-        root = unpack_sdist(sdist, package.filename, work / "src")
-        settings = [s.replace(PACKAGE_ROOT, str(root)) for s in spec.config_settings]
+        settings = [expand_settings(s, package_root, root) for s in spec.config_settings]
         args = [uv_bin(), "build", "--wheel", "--quiet", "--out-dir", str(work / "dist"), *index]
         for setting in settings:
             args.append(f"--config-setting={setting}")
@@ -97,9 +135,14 @@ def build_wheel(
         built = sorted((work / "dist").glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"{what}: expected one wheel, got {len(built)}")
-        target = out_dir / built[0].name
-        os.replace(built[0], target)
-        return target
+        return move_into_place(built[0], out_dir / built[0].name)
+
+
+def expand_settings(setting: str, package_root: Path | None, sdist_root: Path) -> str:
+    """One `configSettings` entry with `{packageRoot}` and `{sdistRoot}` replaced."""
+    if PACKAGE_ROOT in setting and package_root is None:
+        raise BuildError(f"configSettings {setting!r}: {PACKAGE_ROOT} has no runtime directory here")
+    return setting.replace(PACKAGE_ROOT, str(package_root)).replace(SDIST_ROOT, str(sdist_root))
 
 
 def _declared_build_requires(root: Path) -> list[str]:
@@ -122,11 +165,14 @@ def handle_sdist(
     spec: BuildWheelSpec | None = None,
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
+    package_root: Path | None = None,
 ) -> SdistOutcome:
     """Build on a native host with the runtime's interpreter; elsewhere ship the sdist or fail naming it."""
     python = prefix / platform.python_exe(python_version)
     if is_host_runnable(platform.key) and python.exists():
-        wheel = build_wheel(sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout)
+        wheel = build_wheel(
+            sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+        )
         return SdistOutcome(package, wheel=wheel)
     if ship_sdists:
         return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
@@ -134,3 +180,64 @@ def handle_sdist(
         f"{package.name} {package.version} needs a build from source for {platform.key}, which this host cannot run",
         hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
     )
+
+
+def handle_vcs(
+    package: LockedPackage,
+    platform: Platform,
+    prefix: Path,
+    python_version: str,
+    cache_root: Path,
+    *,
+    fetch_url: str,
+    spec: BuildWheelSpec | None = None,
+    index: list[str] = (),  # type: ignore[assignment]
+    timeout: int = 1800,
+    offline: bool = False,
+    package_root: Path | None = None,
+) -> Path:
+    """The wheel of a locked git package, built once per (commit, Python, target, build settings) and cached.
+
+    Built with the runtime's interpreter where the host runs it; for another platform with runenv's own
+    interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may carry the config's credentials.
+    """
+    assert package.vcs is not None
+    pin = package.vcs
+    python = prefix / platform.python_exe(python_version)
+    native = is_host_runnable(platform.key) and python.exists()
+    key = {
+        "python": python_version,
+        "target": platform.key if native else "pure",
+        "subdirectory": pin.subdirectory,
+        "build": spec.model_dump(mode="json") if spec else None,
+    }
+    entry = wheel_cache_dir(cache_root, pin.url, pin.commit, key)
+    wheel = cached_wheel(entry)
+    if wheel is not None:
+        return wheel
+    source = f"git {strip_credentials(pin.url)}@{pin.commit[:12]}"
+    tree = checkout(cache_root, fetch_url, pin.commit, offline=offline, timeout=timeout)
+    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".vcs-") as tmp:  # in the owned staging dir
+        src = Path(tmp) / "src"
+        shutil.copytree(tree, src, symlinks=True)  # the build writes into its tree; the cached checkout stays clean
+        root = src / pin.subdirectory if pin.subdirectory else src
+        what = f"building {package.name} {package.version} from {source}"
+        options = [*index, "--offline"] if offline else list(index)
+        builder = python if native else Path(sys.executable)
+        built = build_tree(
+            root,
+            what,
+            builder,
+            Path(tmp) / "dist",
+            spec=spec,
+            index=options,
+            timeout=timeout,
+            package_root=package_root,
+        )
+        if not native and not is_pure(built, python_version):
+            raise BuildError(
+                f"{package.name} {package.version} ({source}) builds a platform-specific wheel ({built.name}); "
+                f"it needs a build on {platform.key}, which this host cannot run",
+                hint=f"build on a {platform.key} machine, or skip {package.name} on {platform.key}",
+            )
+        return store_wheel(entry, built)

@@ -9,6 +9,7 @@ from typing import Any
 
 from runenv.config.load import LoadedConfig
 from runenv.errors import StepError
+from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
 from runenv.lock import lock_is_fresh
 from runenv.pack import SUFFIXES, read_checksum
 from runenv.plan import build_plan
@@ -38,7 +39,7 @@ def lock_freshness(loaded: LoadedConfig, platform: str) -> bool:
 
 @dataclass(frozen=True)
 class ArtifactStatus:
-    """One runtime × platform: built or not, where, how big, which hash, how old, and why it is stale."""
+    """One runtime × platform: built or not, where, how big, which hash, how old, and which inputs changed."""
 
     runtime: str
     platform: str
@@ -47,12 +48,12 @@ class ArtifactStatus:
     size: int | None = None
     sha256: str | None = None
     age_seconds: float | None = None
-    newer_inputs: list[str] = field(default_factory=list)
+    changed_inputs: list[str] = field(default_factory=list)
     lock_fresh: bool | None = None
 
     @property
     def fresh(self) -> bool:
-        return self.built and not self.newer_inputs and self.lock_fresh is not False
+        return self.built and not self.changed_inputs and self.lock_fresh is not False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -63,16 +64,21 @@ class ArtifactStatus:
             "size": self.size,
             "sha256": self.sha256,
             "ageSeconds": self.age_seconds,
-            "newerInputs": self.newer_inputs,
+            "changedInputs": self.changed_inputs,
             "lockFresh": self.lock_fresh,
             "fresh": self.fresh,
         }
 
 
-def inputs_of(ws: Workspace, loaded: LoadedConfig, platform: str) -> list[Path]:
-    """Files an artifact is made from: the configs, the platform's lock, the platform's verify allowlist."""
-    candidates = [*loaded.sources, loaded.runtime.lock_path(platform), ws.root / "checks" / f"{platform}.json"]
-    return [p for p in candidates if p.is_file()]
+def manifest_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
+    """The sidecar manifest `dist/python-<runtime>-<platform>.manifest.toml`."""
+    return ws.dist_dir / f"{loaded.runtime.artifact_stem(platform)}.manifest.toml"
+
+
+def stale_inputs(ws: Workspace, loaded: LoadedConfig, platform: str) -> list[str]:
+    """The inputs that changed since the artifact was built, by content (empty: fresh)."""
+    recorded = recorded_inputs(manifest_path(ws, loaded, platform))
+    return changed_inputs(recorded, current_inputs(ws.root, loaded, platform))
 
 
 def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: float | None = None) -> ArtifactStatus:
@@ -82,7 +88,6 @@ def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: flo
     if not path.is_file():
         return ArtifactStatus(name, platform, path, built=False, lock_fresh=lock_freshness(loaded, platform))
     info = path.stat()
-    newer = [str(p.relative_to(ws.root)) for p in inputs_of(ws, loaded, platform) if p.stat().st_mtime > info.st_mtime]
     return ArtifactStatus(
         name,
         platform,
@@ -91,6 +96,6 @@ def artifact_status(ws: Workspace, loaded: LoadedConfig, platform: str, now: flo
         size=info.st_size,
         sha256=read_checksum(path),
         age_seconds=round((now or time.time()) - info.st_mtime, 1),
-        newer_inputs=newer,
+        changed_inputs=stale_inputs(ws, loaded, platform),
         lock_fresh=lock_freshness(loaded, platform),
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from runenv import archive
-from runenv.cache import sha256_file
 from runenv.errors import IntegrityError
+from runenv.owner import owned_dir
+from runenv.stamps import known_sha256
+
+UNPACK_PREFIX = ".unpack-"  # `<cache>/runtimes/.unpack-*`: a runtime being unpacked
 
 
 def extract_tarball(tarball: Path, dest: Path) -> None:
@@ -28,20 +29,16 @@ def single_top_dir(root: Path, tarball: Path) -> Path:
 
 def unpack_cached(tarball: Path, cache_root: Path) -> Path:
     """The runtime prefix of `tarball`, unpacked once into `<cache>/runtimes/<sha256>/` (atomically)."""
-    sha = sha256_file(tarball)
+    sha = known_sha256(tarball, cache_root)
     runtimes = cache_root / "runtimes"
     final = runtimes / sha
     if not final.is_dir():
-        runtimes.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=runtimes, prefix=".unpack-"))
-        try:
-            extract_tarball(tarball, staging)
-            single_top_dir(staging, tarball)
+        with owned_dir(runtimes, UNPACK_PREFIX) as staging:  # a killed unpack is swept by the next one
+            extract_tarball(tarball, staging / "tree")
+            single_top_dir(staging / "tree", tarball)
             try:
-                os.rename(staging, final)
+                os.rename(staging / "tree", final)
             except OSError:
                 if not final.is_dir():  # lost a race only if the winner's copy is there
                     raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return single_top_dir(final, tarball)

@@ -10,7 +10,14 @@ from runenv.errors import UsageError
 
 SHARED_CONFIG = "shared-config.json"
 RUNTIME_CONFIG = "config.json"
-RUNTIME_DIR_RE = re.compile(r"^python-(?P<version>\d+\.\d+\.\d+)(?:-(?P<variant>[A-Za-z0-9][A-Za-z0-9_.]*))?$")
+MAX_VARIANT = 64  # characters; keeps directory, tarball and top-level names well under file-name limits
+RUNTIME_DIR_RE = re.compile(
+    rf"^python-(?P<version>\d+\.\d+\.\d+)(?:-(?P<variant>[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_VARIANT - 1}}}))?$"
+)
+RUNTIME_NAME_HINT = (
+    f"expected python-X.Y.Z or python-X.Y.Z-VARIANT (VARIANT: up to {MAX_VARIANT} letters, digits, '.', '_', '-', "
+    "starting with a letter or digit), e.g. python-3.12.10-scientific-slim"
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,20 @@ def parse_runtime_dir(name: str) -> tuple[str, str | None] | None:
 
 
 @dataclass(frozen=True)
+class StrayDir:
+    """A `python-*` directory that is not a runtime, and why."""
+
+    path: Path
+    reason: str
+
+    def warning(self) -> str:
+        return f"{self.path.name}/ ignored: {self.reason}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"directory": str(self.path), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Workspace:
     """A directory holding `shared-config.json` and `python-*/config.json` runtimes."""
 
@@ -80,6 +101,18 @@ class Workspace:
 
         return sorted(found, key=order)
 
+    def stray_dirs(self) -> list[StrayDir]:
+        """`python-*` directories that are not runtimes: a name that does not parse, or no config.json."""
+        stray = []
+        for child in sorted(self.root.iterdir()):
+            if not child.name.startswith("python-") or not child.is_dir():
+                continue
+            if parse_runtime_dir(child.name) is None:
+                stray.append(StrayDir(child, "not a runtime name (expected python-X.Y.Z or python-X.Y.Z-VARIANT)"))
+            elif not (child / RUNTIME_CONFIG).is_file():
+                stray.append(StrayDir(child, f"no {RUNTIME_CONFIG}"))
+        return stray
+
     def runtime(self, name: str) -> Runtime:
         """The runtime named `name` (`3.12.10`, `3.12.10-slim`, or `python-3.12.10`)."""
         wanted = name.removeprefix("python-")
@@ -88,8 +121,10 @@ class Workspace:
             if rt.name == wanted:
                 return rt
         known = ", ".join(rt.name for rt in runtimes) or "none"
+        stray = next((d for d in self.stray_dirs() if d.path.name == f"python-{wanted}"), None)
         raise UsageError(
-            f"unknown runtime {name!r} in workspace {self.root}",
+            f"unknown runtime {name!r} in workspace {self.root}"
+            + (f" ({stray.path.name}/ is not a runtime: {stray.reason})" if stray else ""),
             hint=f"runtimes here: {known}",
         )
 

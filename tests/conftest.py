@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +20,34 @@ from tests.helpers.index import uv_env
 REPO = Path(__file__).resolve().parent.parent
 MACHINE_ENV = dict(os.environ)  # before any sandboxing: what the machine's uv/pip are configured with
 
-pytest_plugins = ["tests.helpers.pbs"]  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
+pytest_plugins = [
+    "tests.helpers.pbs",  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
+    "tests.helpers.filesystems",  # default_scratch, tmpdir_in_ram: scratch and temp dir on two file systems
+]
 
 
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own HOME, RUNENV_CACHE_DIR and RUNENV_SCRATCH_DIR; nothing touches the real ones."""
+    """Every test gets its own HOME, RUNENV_CACHE_DIR, RUNENV_SCRATCH_DIR and TMPDIR; nothing touches the real ones."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("RUNENV_CACHE_DIR", str(home / "runenv-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("RUNENV_SCRATCH_DIR", str(home / "scratch"))  # not the machine's RAM disk
+    # runenv's own temp dirs land in the test's temp dir, where a test can see what was left.
+    (home / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(home / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile caches the first temp dir it found
     # No test reaches the internet: uv and pip see only an unreachable loopback index unless a test
     # points them at its own (tests.helpers.index.uv_env).
     uv_env(monkeypatch, home, "http://127.0.0.1:9/no-index-in-tests/simple")
-    for var in ("RUNENV_PBS_MIRROR", "RUNENV_PUBLISH_TARGET", "RUNENV_DISABLE_DISTUTILS_SHIM", "SOURCE_DATE_EPOCH"):
+    for var in (
+        "RUNENV_PBS_MIRROR",
+        "RUNENV_PBS_CATALOGUE",
+        "RUNENV_PUBLISH_TARGET",
+        "RUNENV_DISABLE_DISTUTILS_SHIM",
+        "SOURCE_DATE_EPOCH",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -65,14 +79,24 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return run
 
 
-def run_runenv(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
-    """Run the real `python -m runenv` (of this checkout) in a subprocess."""
+def runenv_command(*args: str | Path, env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run the real `python -m runenv` of this checkout."""
     full_env = dict(os.environ if env is None else env)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "runenv", *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True
-    )
+    return [sys.executable, "-m", "runenv", *map(str, args)], full_env
+
+
+def run_runenv(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """Run the real `python -m runenv` (of this checkout) in a subprocess."""
+    argv, full_env = runenv_command(*args, env=env)
+    proc = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_runenv(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the real `python -m runenv` in a subprocess (to signal it mid-way); stdout and stderr are piped."""
+    argv, full_env = runenv_command(*args, env=env)
+    return subprocess.Popen(argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -16,6 +16,7 @@ import pytest
 
 from runenv.archive import ReadAhead, extract
 from runenv.errors import IntegrityError
+from tests.helpers.bombs import tar_gz_bomb
 from tests.helpers.pbs import tar_gz_of
 
 
@@ -317,3 +318,22 @@ def test_read_ahead_stops_its_thread_when_closed_early() -> None:
     assert stream.read(3) == b"\0\0\0"
     stream.close()  # the reader is blocked on a full queue: close must still return
     assert started and not any(thread.is_alive() for thread in started)
+
+
+def test_a_decompression_bomb_is_refused_at_its_header_naming_the_member(tmp_path: Path) -> None:
+    """2 MB of gzip that really unpacks to a 2 GiB member: refused before any of its bytes are written."""
+    bomb = tar_gz_bomb(tmp_path / "bomb.tar.gz")
+    assert bomb.stat().st_size < 3_000_000
+    assert_refused(bomb, r"bomb\.tar\.gz: refusing member 'python/lib/huge\.bin': it declares 2147\.5 MB")
+
+
+def test_an_archive_larger_than_the_free_space_is_refused_before_writing(tmp_path: Path, small_tmpfs: Path) -> None:
+    """Honest, incompressible data that does not fit: one clear line up front instead of ENOSPC half-way."""
+    data = random.Random(7).randbytes(12 << 20)
+    archive = tar_gz_of(
+        tmp_path / "big.tar.gz", [(entry("python", tarfile.DIRTYPE), None), (entry("python/big"), data)]
+    )
+    dest = small_tmpfs / "out"
+    with pytest.raises(IntegrityError, match=rf"member 'python/big' would need 12\.6 MB in all, but {dest} has only"):
+        extract(archive, dest, label=archive.name)
+    assert not dest.exists() and os.statvfs(small_tmpfs).f_bfree == os.statvfs(small_tmpfs).f_blocks

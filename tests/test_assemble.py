@@ -9,10 +9,12 @@ import subprocess
 
 import pytest
 
-from runenv.assemble import copy_files, install_wheels
+from runenv.assemble import WheelToInstall, copy_files, install_wheels
 from runenv.config.models import CopyFile
-from runenv.errors import BuildError
+from runenv.errors import BuildError, IntegrityError
+from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
+from tests.helpers.bombs import zip_bomb
 from tests.helpers.index import package_index, wheel_item  # noqa: F401
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
@@ -92,3 +94,37 @@ def test_copy_files_expands_site_packages_and_rejects_missing_source(tmp_path):
     assert (prefix / platform.site_packages(HOST_VERSION) / "x.py").read_text() == "X = 1\n"
     with pytest.raises(BuildError, match="assets/missing.txt"):
         copy_files(ws, prefix, platform, HOST_VERSION, [CopyFile(**{"from": "assets/missing.txt", "to": "etc/m"})])
+
+
+def bomb_wheel(tmp_path, declared=None):
+    """A real wheel whose one data file unpacks to 512 MiB of zeros (half a megabyte on disk)."""
+    info = "bomb-1.0.dist-info"
+    small = {
+        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: bomb\nVersion: 1.0\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/RECORD": f"{info}/METADATA,,\n{info}/WHEEL,,\nbomb/huge.bin,,\n{info}/RECORD,,\n".encode(),
+    }
+    path = zip_bomb(tmp_path / "bomb-1.0-py3-none-any.whl", small, "bomb/huge.bin", declared=declared)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return WheelToInstall(path, path.name, LockedPackage("bomb", "1.0", f"file://{path}", sha, "wheel", ""))
+
+
+def test_a_wheel_declaring_far_more_than_it_holds_is_refused_before_installing(tmp_path):
+    platform = host_runtime_platform()
+    prefix = host_prefix(tmp_path / "rt")
+    wheel = bomb_wheel(tmp_path)
+    assert wheel.path.stat().st_size < 1_000_000
+    with pytest.raises(IntegrityError, match=r"bomb-1\.0-py3-none-any\.whl: refusing member 'bomb/huge\.bin'"):
+        install_wheels(prefix, platform, HOST_VERSION, [wheel])
+    assert not (prefix / platform.site_packages(HOST_VERSION) / "bomb").exists()
+
+
+def test_a_wheel_whose_data_outgrows_its_declared_size_writes_no_more_than_declared(tmp_path):
+    """The central directory says 4 KiB, the deflate stream holds 512 MiB: reading stops at 4 KiB and fails."""
+    platform = host_runtime_platform()
+    prefix = host_prefix(tmp_path / "rt")
+    with pytest.raises(BuildError, match=r"cannot install bomb-1\.0-py3-none-any\.whl .*CRC") as failed:
+        install_wheels(prefix, platform, HOST_VERSION, [bomb_wheel(tmp_path, declared=4096)])
+    assert "\n" not in str(failed.value)
+    written = prefix / platform.site_packages(HOST_VERSION) / "bomb" / "huge.bin"
+    assert not written.exists() or written.stat().st_size <= 4096

@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 
 from runenv.cache import sha256_file
+from runenv.compat import tomllib
 from tests.conftest import run_runenv
-from tests.helpers.built import cached_blobs, dist_files, leftovers, tar_names
+from tests.helpers.bombs import tar_gz_bomb
+from tests.helpers.built import cached_blobs, dist_files, grep_tree, leftovers, read_manifest, tar_member, tar_names
+from tests.helpers.http import StaticServer
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
 HOST = "linux-x64"
+SECRET = "SECRETz8Q4"  # in every credential a test uses; found nowhere runenv writes
 STEM = f"python-{VERSION}-{HOST}"
 
 
@@ -81,9 +85,7 @@ def test_source_date_epoch_sets_entry_times(build_workspace, run_cli, monkeypatc
 
 def test_hash_mismatch_fails_and_writes_nothing(build_workspace, run_cli, pbs_mirror: PbsMirror, sandbox) -> None:
     name = pbs_mirror.name(HOST)
-    real = pbs_mirror.sums[name]
-    pbs_mirror.sums[name] = "0" * 64
-    pbs_mirror.write_sums()
+    real = pbs_mirror.set_sum(name, "0" * 64)
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
@@ -140,6 +142,19 @@ def test_hostile_archive_is_refused(build_workspace, run_cli, pbs_mirror: PbsMir
     assert result.code == 1
     assert "refusing member 'python/../../../tmp/evil'" in result.stderr
     assert pbs_mirror.name(HOST) in result.stderr
+    assert dist_files(ws) == [] and leftovers(ws) == []
+
+
+def test_interpreter_archive_bomb_fails_in_one_line_and_leaves_nothing(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, tmp_path: Path, default_scratch: Path
+) -> None:
+    """2 MB that unpacks to 2 GiB, staged in the default RAM scratch: refused before it fills RAM."""
+    pbs_mirror.add(tar_gz_bomb(tmp_path / "bomb.tar.gz"), pbs_mirror.name(HOST))
+    ws = build_workspace()
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    assert result.stderr.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
+    assert "Traceback" not in result.stderr
     assert dist_files(ws) == [] and leftovers(ws) == []
 
 
@@ -254,14 +269,6 @@ def test_cached_sha256sums_is_reused_unless_it_lacks_the_archive(
     assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
 
 
-def test_missing_release_is_a_config_error(build_workspace, run_cli) -> None:
-    ws = build_workspace(shared={"python": {}})
-    result = run_cli("-w", ws, "build", VERSION)
-    assert result.code == 2
-    assert f"python-{VERSION}/config.json" in result.stderr and "python.release" in result.stderr
-    assert dist_files(ws) == []
-
-
 def test_bad_platform_and_flags_are_usage_errors(build_workspace, run_cli) -> None:
     ws = build_workspace()
     assert run_cli("-w", ws, "build", VERSION, "--platform", "solaris").code == 2
@@ -291,3 +298,61 @@ def test_python_pin_fails_for_a_platform_missing_from_sums(build_workspace, run_
     result = run_cli("-w", ws, "python", "pin", VERSION)
     assert result.code == 1 and "no sha256 for" in result.stderr
     assert (ws / f"python-{VERSION}" / "config.json").read_text() == before
+
+
+def test_tarball_bytes_do_not_depend_on_the_mirror_and_credentials_stay_out(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox
+) -> None:
+    first = build_workspace(root=tmp_path / "one")
+    assert run_cli("-w", first, "build", VERSION).code == 0
+    with StaticServer(pbs_mirror.root) as other:  # the same archive from another URL, with credentials
+        mirror = other.url.replace("://", f"://user:{SECRET}@") + "/"
+        monkeypatch.setenv("RUNENV_PBS_MIRROR", mirror)
+        monkeypatch.setenv("RUNENV_CACHE_DIR", str(tmp_path / "other-cache"))  # really fetched from there
+        second = build_workspace(root=tmp_path / "two")
+        result = run_cli("-w", second, "build", VERSION)
+        assert result.code == 0, result.stderr
+        assert other.count(f"/{RELEASE}/cpython-*") == 1
+    assert (first / "dist" / f"{STEM}.tar.gz").read_bytes() == (second / "dist" / f"{STEM}.tar.gz").read_bytes()
+    sidecar = read_manifest(second, STEM)["interpreter"]
+    assert sidecar["url"] == f"{other.url.replace('://', '://***@')}/{RELEASE}/{pbs_mirror.name(HOST)}"
+    assert (
+        "url"
+        not in tomllib.loads(tar_member(second / "dist" / f"{STEM}.tar.gz", f"{STEM}/runenv-manifest.toml"))[
+            "interpreter"
+        ]
+    )
+    assert SECRET not in result.stdout + result.stderr
+    assert grep_tree(SECRET, second, tmp_path / "other-cache") == []
+
+
+def test_a_wrong_cached_sha256sums_is_fetched_again_once_the_mirror_is_fixed(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, sandbox
+) -> None:
+    name = pbs_mirror.name(HOST)
+    real = pbs_mirror.set_sum(name, "0" * 64)
+    ws = build_workspace()
+    failed = run_cli("-w", ws, "build", VERSION)
+    assert failed.code == 1 and "sha256 mismatch" in failed.stderr
+    assert "nothing was cached" not in failed.stderr
+    assert "SHA256SUMS" in failed.stderr.split("hint:")[1]  # the hint says the checksum list is what was cached
+    again = run_cli("-w", ws, "build", VERSION)  # still wrong: the cached list is fetched once more, then fails
+    assert again.code == 1 and "sha256 mismatch" in again.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 2
+
+    pbs_mirror.set_sum(name, real)  # the mirror is fixed
+    fixed = run_cli("-w", ws, "build", VERSION)
+    assert fixed.code == 0, fixed.stderr
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
+    assert run_cli("-w", ws, "build", VERSION).code == 0  # the good list is reused from the cache
+    assert pbs_mirror.server.count(f"/{RELEASE}/SHA256SUMS") == 3
+
+
+def test_a_bad_source_date_epoch_is_refused_before_anything_is_written(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    ws = build_workspace()
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 2 and "SOURCE_DATE_EPOCH='yesterday'" in result.stderr
+    assert pbs_mirror.server.requests == [] and not (ws / "dist").exists() and leftovers(ws) == []

@@ -80,7 +80,7 @@ def test_locked_refuses_a_stale_lock_and_build_relocks_it(index, build_workspace
     check = run_cli("-w", ws, "-o", "json", "check", VERSION)
     assert check.code == 0, check.stdout + check.stderr
     [row] = check.json()["artifacts"]
-    assert row["built"] and row["fresh"] and row["newerInputs"] == []
+    assert row["built"] and row["fresh"] and row["changedInputs"] == []
 
 
 def test_locked_without_a_lock_fails_before_building(index, build_workspace, run_cli) -> None:
@@ -118,8 +118,9 @@ def test_allowed_import_failure_passes_and_is_recorded(index, build_workspace, r
     verify = read_manifest(ws, STEM)["verify"]
     assert verify == artifact["verify"]
     assert verify["ok"] and verify["relocated"] and verify["failures"] == []
-    assert [(a["distribution"], a["module"]) for a in verify["allowed"]] == [("importfails", "importfails")]
-    assert verify["modules_checked"] == 3 and verify["scripts_checked"] == 1  # tool_a, helper_lib, importfails
+    assert [(a["distribution"], a["module"]) for a in verify["allowedFailures"]] == [("importfails", "importfails")]
+    assert verify["imports"]["allowed"] == ["importfails: importfails: ImportError: importfails is broken on purpose"]
+    assert verify["imports"]["modules"] == 3 and verify["imports"]["scripts"] == 1  # tool_a, helper_lib, importfails
 
 
 def test_no_verify_skips_verification(index, build_workspace, run_cli) -> None:
@@ -152,3 +153,26 @@ def test_offline_build_needs_a_fresh_lock(index, build_workspace, run_cli) -> No
     assert result.code == 1
     assert f"offline, and the lock of runtime {VERSION} for {HOST} is stale" in result.stderr
     assert "runenv lock" in result.stderr
+
+
+@pytest.mark.parametrize("wheelhouse", [False, True])
+def test_tampered_lock_is_refused_before_anything_is_written(
+    index, build_workspace, run_cli, tmp_path: Path, wheelhouse: bool
+) -> None:
+    ws = build_workspace(runtimes={VERSION: {**TOOL_A, "build": {"platforms": [HOST], "wheelhouse": wheelhouse}}})
+    assert run_cli("-w", ws, "build", VERSION).code == 0  # the wheels are in the cache now
+    lock = ws / f"python-{VERSION}" / f"pylock.{HOST}.toml"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    hop = "..%2F" * 12 + "%2F".join(elsewhere.parts[1:])
+    evil = f"{index.url}/files/{hop}%2Fhelper_lib-1.2-py3-none-any.whl"
+    lock.write_text(lock.read_text().replace(f"{index.url}/files/helper_lib-1.2-py3-none-any.whl", evil))
+    assert evil in lock.read_text()
+    before = sorted(p.name for p in (ws / "dist").iterdir())
+    for _ in range(2):
+        result = run_cli("-w", ws, "build", VERSION, "--locked")
+        assert result.code == 2, result.stderr
+        assert str(lock) in result.stderr and "helper-lib" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in (ws / "dist").iterdir()) == before and leftovers(ws) == []

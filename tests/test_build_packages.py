@@ -7,6 +7,7 @@ wheelhouse, copyFiles and a wrong hash in the index. Locks, downloads and verifi
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -94,10 +95,11 @@ def test_skip_rule_leaves_packages_out_and_records_the_reason(index, build_works
     names = tar_names(ws / "dist" / f"{STEM}.tar.gz")
     assert f"{STEM}/{SITE}/needs_excluded.py" in names
     assert f"{STEM}/{SITE}/helper_lib.py" not in names
-    assert f"{STEM}/{SITE}/excluded_dep.py" not in names  # the skipped transitive dependency
+    assert f"{STEM}/{SITE}/excluded_dep.py" in names  # skip acts on direct dependencies; needs-excluded needs it
     manifest = read_manifest(ws, STEM)
-    assert set(packages_by_name(manifest)) == {"needs-excluded"}
+    assert set(packages_by_name(manifest)) == {"needs-excluded", "excluded-dep"}
     assert skipped_by_name(manifest)["helper-lib"] == (HOST, "the runtime ships its own")
+    assert [k["name"] for k in manifest["kept-as-dependency"]] == ["excluded-dep"]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,9 @@ def test_windows_build_has_launchers_and_windows_layout(index, build_workspace, 
     result = run_cli("-w", ws, "-o", "json", "build", VERSION, "--platform", "windows-x64")
     assert result.code == 0, result.stderr
     [artifact] = result.json()
-    assert artifact["verify"] is None  # this host cannot run a Windows runtime
+    verify = artifact["verify"]  # static checks and the closure only: this host cannot run a Windows runtime
+    assert verify["ok"] and verify["static"]["ran"] and verify["closure"]["ran"] and not verify["imports"]["ran"]
+    assert "cannot run windows-x64" in verify["imports"]["note"] and not verify["relocated"]
     names = tar_names(ws / "dist" / f"{WIN_STEM}.tar.gz")
     for member in (
         "Scripts/tool-a.exe",
@@ -190,34 +194,51 @@ def test_wheelhouse_puts_every_wheel_in_packages(index, build_workspace, run_cli
     assert (prefix / "packages" / wheels[1]).read_bytes() == index.files["tool-a"].read_bytes()
 
 
-def test_copy_files_land_in_the_runtime(index, build_workspace, run_cli, tmp_path) -> None:
-    copy = [
-        {"from": "assets/extra_mod.py", "to": "{site-packages}/extra_mod.py"},
-        {"from": "assets/etc", "to": "etc/runenv"},
-    ]
-    linux_only = {HOST: {"copyFiles": [{"from": "assets/linux.txt", "to": "share/linux.txt"}]}}
-    ws = build_workspace(runtimes={VERSION: runtime({"copyFiles": copy, "platformSpecific": linux_only})})
-    (ws / "assets" / "etc").mkdir(parents=True)
-    (ws / "assets" / "extra_mod.py").write_text("WHERE = __file__\n")
-    (ws / "assets" / "etc" / "site.toml").write_text("x = 1\n")
-    (ws / "assets" / "linux.txt").write_text("linux\n")
+def test_copy_files_and_package_root_as_in_the_seed(index, build_workspace, run_cli, tmp_path) -> None:
+    """Sources are relative to the declaring file's directory; `{packageRoot}` is the runtime's directory."""
+    rt_dir = f"python-{VERSION}"
+    shared_copy = [{"from": "assets/extra_mod.py", "to": "{site-packages}/extra_mod.py"}]
+    own_copy = [{"from": "etc", "to": "etc/runenv"}]
+    linux_only = {HOST: {"copyFiles": [{"from": "linux-x64/bin/", "to": "share/bin"}]}}
+    settings = {"sdistonly": {HOST: {"configSettings": ["root={packageRoot}/win-compat", "src={sdistRoot}"]}}}
+    packages = {"dependencies": ["sdistonly"], "copyFiles": own_copy, "platformSpecific": linux_only}
+    ws = build_workspace(runtimes={VERSION: runtime({**packages, "buildWheel": settings})})
+    shared = json.loads((ws / "shared-config.json").read_text())
+    (ws / "shared-config.json").write_text(json.dumps({**shared, "packages": {"copyFiles": shared_copy}}))
+    for rel, text in {
+        "assets/extra_mod.py": "WHERE = __file__\n",
+        f"{rt_dir}/etc/site.toml": "x = 1\n",
+        f"{rt_dir}/linux-x64/bin/tool.sh": "echo linux\n",
+    }.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    assert run_cli("-w", ws, "config", "validate").code == 0
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 0, result.stderr
     prefix = unpack(ws, STEM, tmp_path / "moved")
     where = run(prefix / "bin" / "python3", "-c", "import extra_mod; print(extra_mod.WHERE)")
     assert where.stdout.strip() == str(prefix / SITE / "extra_mod.py"), where.stderr
     assert (prefix / "etc" / "runenv" / "site.toml").read_text() == "x = 1\n"
-    assert (prefix / "share" / "linux.txt").read_text() == "linux\n"
+    assert (prefix / "share" / "bin" / "tool.sh").read_text() == "echo linux\n"
+    got = run(
+        prefix / "bin" / "python3", "-c", "import sdistonly_settings as s; print(s.SETTINGS['root'], s.SETTINGS['src'])"
+    )
+    package_root, sdist_root = got.stdout.split()
+    assert package_root == str(ws / rt_dir / "win-compat"), got.stderr
+    assert Path(sdist_root).name == "sdistonly-2.0"
 
 
-def test_copy_files_missing_source_fails_naming_it(index, build_workspace, run_cli) -> None:
+def test_copy_files_missing_source_is_a_config_error_naming_file_and_path(index, build_workspace, run_cli) -> None:
     copy = [{"from": "assets/not-there.py", "to": "{site-packages}/x.py"}]
     ws = build_workspace(runtimes={VERSION: runtime({"copyFiles": copy})})
-    result = run_cli("-w", ws, "build", VERSION)
-    assert result.code == 1
-    [line] = error_lines(result.stderr)
-    assert "assets/not-there.py" in line
-    assert dist_files(ws) == [] and leftovers(ws) == []
+    (ws / "assets").mkdir()
+    (ws / "assets" / "not-there.py").write_text("at the workspace root, not in the runtime's directory\n")
+    for args in (("config", "validate"), ("build", VERSION)):
+        result = run_cli("-w", ws, *args)
+        assert result.code == 2
+        [line] = error_lines(result.stderr)
+        assert f"python-{VERSION}/config.json: packages.copyFiles[0].from: 'assets/not-there.py' does not exist" in line
+    assert dist_files(ws) == [] and leftovers(ws) == [] and not list(ws.glob(f"python-{VERSION}/pylock.*"))
 
 
 def test_wrong_hash_in_index_installs_and_caches_nothing(index, build_workspace, run_cli, sandbox) -> None:
@@ -231,3 +252,21 @@ def test_wrong_hash_in_index_installs_and_caches_nothing(index, build_workspace,
     assert real not in cached_blobs(sandbox) and "0" * 64 not in cached_blobs(sandbox)
     tmp = sandbox / "runenv-cache" / "tmp"
     assert not tmp.exists() or not list(tmp.iterdir())
+
+
+@pytest.mark.parametrize("filesystems", ["default_scratch", "tmpdir_in_ram"])
+def test_sdist_builds_when_scratch_and_temp_dir_are_different_file_systems(
+    index, build_workspace, run_cli, tmp_path, request, filesystems
+) -> None:
+    """The default RAM scratch (`/dev/shm`) with the temp dir on disk, and the temp dir in RAM with scratch on disk."""
+    request.getfixturevalue(filesystems)
+    index.require("setuptools")
+    packages = {"dependencies": ["sdistonly", "tool-a"], "forceSource": {"sdistonly": {HOST: "patched build"}}}
+    ws = build_workspace(runtimes={VERSION: runtime(packages, build={"wheelhouse": True})})
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 0, result.stderr
+    assert packages_by_name(read_manifest(ws, STEM))["sdistonly"]["how"] == "built-from-sdist"
+    prefix = unpack(ws, STEM, tmp_path / "moved")
+    assert run(prefix / "bin" / "sdistonly").stdout.strip() == f"sdistonly {prefix}"
+    assert [p.name for p in (prefix / "packages").glob("sdistonly-*")] == ["sdistonly-2.0-py3-none-any.whl"]
+    assert leftovers(ws) == []

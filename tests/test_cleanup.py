@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from runenv.cleanup import guard_root
 from runenv.errors import UsageError
+from runenv.owner import mark
 from tests.conftest import write_json
 
 
@@ -167,32 +169,33 @@ def test_refuses_a_cache_that_holds_the_workspace(make_workspace, run_cli, monke
 
 def test_scratch_left_by_dead_runs_outside_the_workspace_goes_and_live_scratch_stays(messy, run_cli):
     """Builds stage in RAM or RUNENV_SCRATCH_DIR, shared by every workspace: only dead runs' leftovers go."""
-    fcntl = pytest.importorskip("fcntl")
+    pytest.importorskip("fcntl")
     build = Path(os.environ["RUNENV_SCRATCH_DIR"]) / "build"
     dead, live = build / "runenv-python-3.12.10-linux-x64.dead", build / "runenv-python-3.12.10-linux-x64.live"
-    for path in (dead, live):
+    foreign = build / "runenv-python-3.12.10-linux-x64.foreign"  # named like runenv's, but without its marker
+    for path in (dead, live, foreign):
         path.mkdir(parents=True)
-        (path / ".owner").touch()
         (path / "python3").write_bytes(b"x" * 1000)
-    holder = os.open(live / ".owner", os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # a build still running
+    os.close(mark(dead))  # the run that made it was killed: nobody holds the lock
+    holder = mark(live)  # a build still running
+    past = time.time() - 30 * 86400
+    os.utime(foreign, (past, past))
     try:
         result = run_cli("-w", messy, "cleanup")
     finally:
         os.close(holder)
     assert result.code == 0, result.stderr
-    assert not dead.exists() and live.is_dir()
+    assert not dead.exists() and live.is_dir() and foreign.is_dir()
     assert str(dead) in result.stdout or dead.name in result.stdout
+    assert foreign.name not in result.stdout
 
 
 def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
-    fcntl = pytest.importorskip("fcntl")
+    pytest.importorskip("fcntl")
     build = messy / ".runenv" / "build"
     live = build / "runenv-python-3.12.10-linux-x64.live"
     live.mkdir()
-    (live / ".owner").touch()
-    holder = os.open(live / ".owner", os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # the build holding it is still running
+    holder = mark(live)  # the build holding it is still running
     try:
         result = run_cli("-w", messy, "cleanup")
     finally:
@@ -200,3 +203,52 @@ def test_a_build_running_in_the_workspace_keeps_its_staging(messy, run_cli):
     assert result.code == 0, result.stderr
     assert live.is_dir() and not (build / "python-3.12.10-linux-x64").exists()  # the dead run's staging went
     assert "in use by a running runenv" in result.stdout
+
+
+def test_a_venv_is_found_by_its_layout_whatever_its_name(messy, run_cli):
+    make_venv(messy / "old-env")
+    (messy / "old-env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (messy / "tools").mkdir()
+    (messy / "tools" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # no bin/ or Scripts/: not a venv
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--dry-run").json()
+    kept = {k["path"] for k in data["kept"] if "remnant" in k["reason"]}
+    assert str(messy / "old-env") in kept and str(messy / "tools") not in kept
+
+
+def test_the_environment_runenv_runs_from_and_the_active_venv_are_never_offered(messy, run_cli, monkeypatch, tmp_path):
+    import sys
+
+    own = messy / "runner-env"
+    make_venv(own)
+    (own / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    monkeypatch.setattr(sys, "prefix", str(own))  # as when runenv is installed in a venv inside the workspace
+    monkeypatch.setenv("VIRTUAL_ENV", str(messy / ".venv"))
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--remnants", "--dry-run").json()
+    offered = {i["path"] for i in data["items"] if i["kind"] == "remnant"}
+    assert offered == {str(messy / "python-3.12.10" / "env-win")}
+    in_use = {k["path"] for k in data["kept"] if "runs from" in k["reason"]}
+    assert in_use == {str(own), str(messy / ".venv")}
+    data = run_cli("-w", messy, "-o", "json", "cleanup", "--remnants").json()
+    assert own.is_dir() and (messy / ".venv").is_dir() and not (messy / "python-3.12.10" / "env-win").exists()
+
+
+def test_packing_dirs_in_dist_go_only_when_their_build_is_dead(make_workspace, run_cli):
+    pytest.importorskip("fcntl")
+    ws = make_workspace()
+    dist = ws / "dist"
+    live, dead, unmarked = (dist / f".python-3.12.10-linux-x64.{n}.tmp" for n in ("live", "dead", "unmarked"))
+    for path in (live, dead, unmarked):
+        path.mkdir(parents=True)
+        (path / "python-3.12.10-linux-x64.tar.gz").write_bytes(b"t" * 10)
+    os.close(mark(dead))
+    holder = mark(live)
+    try:
+        data = run_cli("-w", ws, "-o", "json", "cleanup").json()
+    finally:
+        os.close(holder)
+    assert [Path(i["path"]).name for i in data["items"]] == [dead.name]
+    assert {Path(k["path"]).name: k["reason"] for k in data["kept"]} == {
+        live.name: "in use by a running runenv",
+        unmarked.name: "no runenv owner marker: not made by runenv",
+    }
+    assert live.is_dir() and unmarked.is_dir() and not dead.exists()

@@ -51,11 +51,13 @@ def test_union_lists_keep_order_without_duplicates(make_workspace):
                 "packages": {
                     "noDeps": ["Y", "x"],
                     "resolution": {"onlyBinaryList": ["SciPy", "pandas"]},
-                    "copyFiles": [{"from": "a", "to": "b"}, {"from": "c", "to": "d"}],
+                    "copyFiles": [{"from": "../a", "to": "b"}, {"from": "c", "to": "d"}],
                 },
             }
         },
     )
+    (ws / "a").write_text("")
+    (ws / "python-3.12.10" / "c").write_text("")
     cfg = loaded(ws).config
     assert cfg.registries.additional == [
         "https://a.example/simple",
@@ -64,7 +66,8 @@ def test_union_lists_keep_order_without_duplicates(make_workspace):
     ]
     assert cfg.packages.no_deps == ["x", "y"]
     assert cfg.packages.resolution.only_binary_list == ["numpy", "scipy", "pandas"]
-    assert [(c.from_, c.to) for c in cfg.packages.copy_files] == [("a", "b"), ("c", "d")]
+    # Sources are relative to the declaring file; the same file named from both is one entry.
+    assert [(c.from_, c.to) for c in cfg.packages.copy_files] == [("a", "b"), ("python-3.12.10/c", "d")]
 
 
 def test_registries_default_and_platforms_replace(make_workspace):

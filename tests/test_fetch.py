@@ -10,7 +10,8 @@ import pytest
 
 from runenv.cache import Cache
 from runenv.errors import FetchError, IntegrityError
-from runenv.fetch import Download, fetch_all, redact
+from runenv.fetch import Download, fetch_all
+from runenv.redact import redact
 from tests.helpers.http import StaticServer
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from runenv.cache import Cache
 from runenv.compat import tomllib
 from runenv.config import load_runtime_config
-from runenv.errors import IntegrityError, StepError
+from runenv.errors import ConfigError, IntegrityError, StepError
 from runenv.fetch import fetch_all
 from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, read_lock
+from runenv.lockcheck import file_roots
 from runenv.plan import build_plan
 from runenv.platforms import host_platform_key
 from runenv.workspace import find_workspace
@@ -56,7 +58,7 @@ def test_lock_windows_from_linux_takes_the_win_amd64_wheel(index, make_workspace
 
 
 def test_excluded_transitive_dependency_is_absent(index, make_workspace):
-    cfg = {"packages": {"dependencies": ["needs-excluded"], "skip": {"excluded-dep": {HOST: "not wanted"}}}}
+    cfg = {"packages": {"dependencies": ["needs-excluded"], "exclude": {"excluded-dep": {HOST: "not wanted"}}}}
     ws = make_workspace(runtimes={"3.11.7": cfg})
     lock, _, _, _ = _lock(ws, "3.11.7", HOST)
     assert [p.name for p in lock.packages] == ["needs-excluded"]
@@ -140,3 +142,56 @@ def test_read_lock_of_a_broken_file_names_it(tmp_path):
     path.write_text("lock-version = '1.0'\n")
     with pytest.raises(StepError, match="pylock.linux-x64.toml"):
         read_lock(path)
+
+
+WHEEL = "tool_a-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("url", "{files}/..%2F..%2Fetc%2Ftool_a-1.0-py3-none-any.whl", "is not a plain file name"),
+        ("url", "{files}/helper_lib-1.2-py3-none-any.whl", "is not tool-a 1.0"),
+        ("url", "{files}/tool_a-9.9-py3-none-any.whl", "is not tool-a 1.0"),
+        ("url", "{files}/tool_a.whl", "is not a valid wheel name"),
+        ("url", "{files}/.tool_a-1.0-py3-none-any.whl", "is not a plain file name"),
+        ("url", "ftp://host/tool_a-1.0-py3-none-any.whl", "scheme 'ftp' is not http or https"),
+        ("url", "file:///etc/tool_a-1.0-py3-none-any.whl", "outside every configured file: index"),
+        ("sha256", "0" * 63, "is not 64 hex digits"),
+        ("sha256", "../../" + "0" * 58, "is not 64 hex digits"),
+        ("version", "1.0; rm -rf /", "is not a valid version"),
+        ("name", "../tool-a", "not a normalised distribution name"),
+    ],
+)
+def test_tampered_lock_entry_is_refused_naming_file_and_entry(index, make_workspace, field, value, complaint):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["tool-a"]}}})
+    _lock(ws, "3.11.7", HOST)
+    path = ws / "python-3.11.7" / f"pylock.{HOST}.toml"
+    doc = tomllib.loads(path.read_text())
+    entry = next(p for p in doc["packages"] if p["name"] == "tool-a")
+    wheel = entry["wheels"][0]
+    value = value.format(files=f"{index.url}/files")
+    if field == "url":
+        wheel["url"] = value
+    elif field == "sha256":
+        wheel["hashes"]["sha256"] = value
+    else:
+        entry[field] = value
+    path.write_text(tomli_w.dumps(doc))
+    with pytest.raises(ConfigError) as caught:
+        read_lock(path)
+    assert caught.value.message.startswith(f"{path}: packages[1] (")  # helper-lib is packages[0]
+    assert complaint in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+def test_file_artifacts_are_allowed_below_a_configured_file_index(index, make_workspace, tmp_path):
+    ws = make_workspace(runtimes={"3.11.7": {"packages": {"dependencies": ["tool-a"]}}})
+    _lock(ws, "3.11.7", HOST)
+    path = ws / "python-3.11.7" / f"pylock.{HOST}.toml"
+    text = path.read_text().replace(f"{index.url}/files/{WHEEL}", f"{(index.root / 'files' / WHEEL).as_uri()}")
+    path.write_text(text)
+    roots = (f"{index.root.as_uri()}/simple",)
+    assert read_lock(path, file_roots(roots)).package("tool-a").url.startswith("file://")
+    with pytest.raises(ConfigError, match="outside every configured file: index"):
+        read_lock(path, file_roots([f"{(tmp_path / 'other').as_uri()}/simple"]))

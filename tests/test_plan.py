@@ -10,11 +10,14 @@ from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
 
-def plan_for(make_workspace, packages, platform="linux-x64", runtime_packages=None, **shared):
+def plan_for(make_workspace, packages, platform="linux-x64", runtime_packages=None, files=(), **shared):
     ws_root = make_workspace(
         shared={"packages": packages, **shared},
         runtimes={"3.12.10": {"packages": runtime_packages} if runtime_packages else {}},
     )
+    for rel in files:  # copyFiles sources must exist
+        (ws_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws_root / rel).write_text("")
     ws = Workspace(ws_root)
     return build_plan(load_runtime_config(ws, ws.runtime("3.12.10")), platform)
 
@@ -68,8 +71,8 @@ def test_platform_block_shape_adds_dependencies_files_and_policy_for_that_platfo
             }
         },
     }
-    linux = plan_for(make_workspace, pkgs, "linux-x64")
-    windows = plan_for(make_workspace, pkgs, "windows-x64")
+    linux = plan_for(make_workspace, pkgs, "linux-x64", files=["assets/x.py"])
+    windows = plan_for(make_workspace, pkgs, "windows-x64", files=["assets/x.py"])
     assert [p.name for p in linux.packages] == ["numpy", "uvloop"]
     assert [p.name for p in windows.packages] == ["numpy"]
     assert [c.to for c in linux.copy_files] == ["{site-packages}/x.py"] and windows.copy_files == []
@@ -165,17 +168,32 @@ def test_names_normalise_across_rules(make_workspace):
     assert plan.as_json()["packages"][0]["name"] == "scikit-learn"
 
 
-def test_rules_for_non_dependencies_exclude_or_force_transitives(make_workspace):
+def test_actions_act_on_direct_dependencies_only_lists_and_exclusions_everywhere(make_workspace):
     pkgs = {
-        "dependencies": ["numpy"],
-        "skip": {"cudf-cu12": {"linux-x64": "no"}},
+        "dependencies": ["numpy", "torch"],
+        "skip": {"cudf-cu12": {"linux-x64": "no"}, "torch": {"linux-x64": "too big"}},
+        "exclude": {"tensorflow": {"linux-x64": "never"}},
         "forceSource": {"parasail": {"linux-x64": "src"}},
-        "resolution": {"onlyBinaryList": ["scipy"]},
+        "buildWheel": {"freesasa": {"linux-x64": {"reason": "patched"}}},
+        "resolution": {"onlyBinaryList": ["scipy"], "forceNoBinaryList": ["pyyaml"]},
     }
     plan = plan_for(make_workspace, pkgs)
-    assert plan.excluded == {"cudf-cu12": "no"}
-    assert plan.no_binary == ["parasail"]
+    assert decision(plan, "torch") == ("skip", None, "too big")
+    assert plan.skip_rules == {"cudf-cu12": "no", "torch": "too big"}  # a kept package may still need them
+    assert plan.excluded == {"tensorflow": "never"}
+    assert plan.no_binary == ["freesasa", "pyyaml"]  # forceSource of a non-dependency does nothing
+    assert plan.build_spec("freesasa").reason == "patched"
     assert plan.only_binary == ["scipy"]
+
+
+def test_exclude_of_a_direct_dependency_skips_it_and_conflicts_with_force_source(make_workspace):
+    plan = plan_for(make_workspace, {"dependencies": ["x"], "exclude": {"x": {"linux-x64": "never"}}})
+    assert decision(plan, "x") == ("skip", None, "never") and plan.excluded == {"x": "never"}
+    with pytest.raises(ConfigError, match="packages.exclude.x.linux-x64 and packages.forceSource.x.linux-x64"):
+        plan_for(
+            make_workspace,
+            {"dependencies": ["x"], "exclude": {"x": {"linux-x64": "a"}}, "forceSource": {"x": {"linux-x64": "b"}}},
+        )
 
 
 def test_no_deps_marked(make_workspace):

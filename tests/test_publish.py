@@ -99,19 +99,29 @@ def test_runtime_not_built_is_refused_with_the_build_command(run_cli, built_work
     assert not (tmp_path / "store").exists()
 
 
-def test_artifact_older_than_its_lock_is_refused_and_nothing_uploaded(run_cli, built_workspace, tmp_path):
+def test_artifact_whose_lock_changed_is_refused_and_nothing_uploaded(run_cli, built_workspace, tmp_path):
     lock = built_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
-    lock.write_text('lock-version = "1.0"\n')
-    tarball = built_workspace / "dist/python-3.12.10-windows-x64.tar.gz"
-    os.utime(lock, (tarball.stat().st_mtime + 60,) * 2)
+    lock.write_text('lock-version = "1.0"\n')  # a lock that did not exist when the artifact was built
     result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
     assert result.code == 1
     report = result.json()
     assert [r["platform"] for r in report["refused"]] == ["windows-x64"]
-    assert "older than its lock" in report["refused"][0]["reason"]
+    assert "changed since it was built: lock" in report["refused"][0]["reason"]
     assert report["refused"][0]["hint"] == "run `runenv build 3.12.10 --platform windows-x64`"
     assert report["uploaded"] == []
     assert not (tmp_path / "store").exists()  # linux-x64 is fine, but a refused run publishes nothing
+
+
+def test_old_artifact_restored_from_a_cache_publishes(run_cli, built_workspace, tmp_path):
+    """File times never decide: configs and a lock newer than the tarball do not make it stale."""
+    lock = built_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
+    for path in (built_workspace / "dist").iterdir():
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    os.utime(built_workspace / "shared-config.json")
+    assert not lock.exists()
+    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert sorted(u["platform"] for u in result.json()["uploaded"]) == ["linux-x64", "windows-x64"]
 
 
 def test_tarball_not_matching_its_sha256_is_refused(run_cli, built_workspace, tmp_path):
@@ -132,7 +142,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(run_cli, built_workspace, tm
     assert "would upload" in result.stdout and "python-3.12.10-linux-x64.tar.gz" in result.stdout
     plain = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "--dry-run", "-o", "json")
     assert plain.code == 0
-    assert [r["platform"] for r in plain.json()["would_upload"]] == ["linux-x64", "windows-x64"]
+    assert [r["platform"] for r in plain.json()["wouldUpload"]] == ["linux-x64", "windows-x64"]
     assert plain.json()["uploaded"] == []
     assert not target.exists()
 

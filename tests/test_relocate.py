@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from runenv.platforms import host_platform_key
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
+from tests.helpers.index import package_index, uv_env  # noqa: F401  (fixture)
 
 LOCAL = next(
     (
@@ -126,3 +128,53 @@ def test_local_source_needs_an_existing_path(make_workspace, run_cli, tmp_path: 
     assert result.code == 2
     assert "python-3.12.1/config.json: python.path" in result.stderr and "is not a directory" in result.stderr
     assert not (ws / "dist").exists() and not (ws / ".runenv").exists()
+
+
+@pytest.mark.parametrize("prefix", ["empty", "other-version"])
+def test_a_bad_local_prefix_is_refused_before_anything_is_written(
+    package_index, make_workspace, run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    uv_env(monkeypatch, tmp_path, package_index.simple)
+    if prefix == "empty":
+        path, version = tmp_path / "not-a-python", "3.12.1"
+        (path / "bin").mkdir(parents=True)
+    else:
+        if LOCAL is None:
+            pytest.skip("no pyenv prefix here")
+        major, minor, patch = LOCAL.name.split(".")
+        path, version = LOCAL, f"{major}.{minor}.{int(patch) + 1}"  # same bin/pythonX.Y, another version
+    config = {"python": {"source": "local", "path": str(path)}, "packages": {"dependencies": ["tool-a"]}}
+    ws = make_workspace(runtimes={version: config})
+    for args in (["build", version], ["config", "validate"]):
+        result = run_cli("-w", ws, *args)
+        assert result.code == 2, (args, result.stderr)
+        assert f"python-{version}/config.json: python.path" in result.stderr
+    assert not (ws / "dist").exists() and not (ws / ".runenv").exists()
+    assert list((ws / f"python-{version}").iterdir()) == [ws / f"python-{version}" / "config.json"]
+
+
+@needs_local
+def test_local_runtime_counts_for_the_host_only(make_workspace, run_cli) -> None:
+    """validate, check and build --all-platforms treat a local runtime as host-only, with a note, not a failure."""
+    assert LOCAL is not None
+    host = host_platform_key()
+    ws = make_workspace(
+        runtimes={LOCAL.name: {"python": {"source": "local", "path": str(LOCAL)}, "build": {"distutilsShim": False}}}
+    )
+    validate = run_cli("-w", ws, "config", "validate")
+    assert validate.code == 0, validate.stderr
+    assert f"valid on {host}: {LOCAL.name}" in validate.stdout
+    assert f"only the host platform ({host}) counts" in validate.stderr
+    data = run_cli("-w", ws, "-o", "json", "config", "validate").json()
+    assert data["runtimes"] == [{"runtime": LOCAL.name, "valid": True, "platforms": [host]}]
+
+    missing = run_cli("-w", ws, "-o", "json", "check")
+    assert missing.code == 1
+    assert [r["platform"] for r in missing.json()["artifacts"]] == [host]
+
+    built = run_cli("-w", ws, "-o", "json", "build", LOCAL.name, "--all-platforms")
+    assert built.code == 0, built.stderr
+    assert [a["platform"] for a in built.json()] == [host]
+    assert "uses a local interpreter" in built.stderr
+    check = run_cli("-w", ws, "check")
+    assert check.code == 0, check.stdout + check.stderr

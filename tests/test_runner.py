@@ -61,3 +61,16 @@ def test_activate_puts_the_runtime_first_on_path(built_workspace, tmp_path):
     where, prefix, version = shell.stdout.splitlines()
     assert Path(where) == Path(prefix) / "bin" / "goodpkg"
     assert Path(prefix).name == STEM and version == "goodpkg 1.0 --version"
+
+
+def test_run_never_serves_the_unpack_of_bytes_that_changed(built_workspace):
+    assert run_runenv("-w", built_workspace, "run", PY_VERSION, "--", "python3", "-c", "pass").code == 0
+    tarball = built_workspace / "dist" / f"{STEM}.tar.gz"
+    st = tarball.stat()
+    data = bytearray(tarball.read_bytes())
+    data[-100] ^= 0xFF  # damaged in place, size and mtime kept
+    tarball.write_bytes(bytes(data))
+    os.utime(tarball, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = run_runenv("-w", built_workspace, "run", PY_VERSION, "--", "python3", "-c", "print('ran')")
+    assert again.code == 1 and "ran" not in again.stdout
+    assert again.stderr.startswith("error: ") and "Traceback" not in again.stderr

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from runenv import scratch
+from runenv import owner, scratch
 from runenv.errors import BuildError
-from runenv.scratch import OWNER, SCRATCH_ENV, ram_scratch, scratch_dir, scratch_root, sweep
+from runenv.owner import OWNER
+from runenv.scratch import SCRATCH_ENV, ram_scratch, scratch_dir, scratch_root, sweep
 
-pytestmark = pytest.mark.skipif(scratch.fcntl is None, reason="owner locks need flock (POSIX)")
+pytestmark = pytest.mark.skipif(owner.fcntl is None, reason="owner locks need flock (POSIX)")
 
 HOLDER = """
 import sys
@@ -95,16 +96,40 @@ def test_leftover_of_a_killed_run_is_swept_but_a_live_one_is_kept(tmp_path):
     assert not live_dir.exists()
 
 
-def test_sweep_spares_young_unowned_directories_and_other_names(tmp_path):
+def test_sweep_removes_only_directories_runenv_marked_whatever_their_age(tmp_path):
+    """A `runenv-*` directory without runenv's owner marker is someone else's: never removed, however old."""
     parent = tmp_path / "verify"
-    young, old, other = parent / "runenv-job.young", parent / "runenv-job.old", parent / "keep-me"
-    for path in (young, old, other):
+    unowned, stranger, other, dead = (
+        parent / "runenv-job.unowned",
+        parent / "runenv-job.stranger",
+        parent / "keep-me",
+        parent / "runenv-job.dead",
+    )
+    for path in (unowned, stranger, other, dead):
         path.mkdir(parents=True)
-    past = time.time() - 3600
-    os.utime(old, (past, past))
-    os.utime(other, (past, past))
-    assert sweep(parent) == [old]
-    assert young.is_dir() and other.is_dir()
+        (path / "data").write_text("precious")
+    (stranger / OWNER).write_text("someone else's lock file\n")  # the name, but not runenv's marker
+    fd = owner.mark(other)
+    os.close(fd)  # runenv's marker with a free lock, but not a scratch directory's name
+    os.close(owner.mark(dead))  # what a killed run leaves: the marker, nobody holding the lock
+    past = time.time() - 30 * 86400
+    for path in (unowned, stranger, other):
+        os.utime(path, (past, past))
+    assert scratch.leftovers(parent) == [dead]
+    assert sweep(parent) == [dead]
+    assert all((path / "data").read_text() == "precious" for path in (unowned, stranger, other))
+
+
+def test_a_directory_being_made_or_held_is_live(tmp_path):
+    held = tmp_path / "runenv-job.held"
+    held.mkdir()
+    fd = owner.mark(held)
+    try:
+        assert owner.state(held) == "live" and sweep(tmp_path) == []
+    finally:
+        os.close(fd)
+    assert owner.state(held) == "dead"
+    assert owner.state(tmp_path / "nothing") == "foreign"
 
 
 def test_ram_scratch_is_a_private_directory_of_this_user(tmp_path):

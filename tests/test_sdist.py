@@ -11,11 +11,12 @@ import pytest
 
 from runenv.assemble import WheelToInstall, install_wheels
 from runenv.config.models import BuildWheelSpec
-from runenv.errors import BuildError
+from runenv.errors import BuildError, IntegrityError
 from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
 from runenv.resolve import index_args
-from runenv.sdist import handle_sdist
+from runenv.sdist import handle_sdist, unpack_sdist
+from tests.helpers.bombs import tar_gz_bomb, zip_bomb
 from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
@@ -58,10 +59,11 @@ def test_sdist_builds_on_host_with_isolated_build_requires(index, tmp_path):
     assert out.stdout.split()[0] == "sdistonly"
 
 
-def test_config_settings_reach_the_backend_with_package_root(index, tmp_path):
+def test_config_settings_reach_the_backend_with_package_and_sdist_root(index, tmp_path):
     index.require("setuptools", "wheel")
     sdist, pkg = sdist_package(index)
-    spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/sub"])
+    spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/win-compat", "src={sdistRoot}/sub"])
+    runtime_dir = tmp_path / "ws" / "python-3.12.10-atls"
     outcome = handle_sdist(
         sdist,
         pkg,
@@ -71,12 +73,14 @@ def test_config_settings_reach_the_backend_with_package_root(index, tmp_path):
         tmp_path / "built",
         spec=spec,
         index=index_args([index.simple], False),
+        package_root=runtime_dir,
     )
     with zipfile.ZipFile(outcome.wheel) as zf:
         settings = zf.read("sdistonly_settings.py").decode()
     received = eval(settings.split("=", 1)[1])  # the backend wrote repr(config_settings)
     assert received["mode"] == "fast"
-    assert received["root"].endswith("/sdistonly-2.0/sub") and "{packageRoot}" not in received["root"]
+    assert received["root"] == f"{runtime_dir}/win-compat"
+    assert received["src"].endswith("/sdistonly-2.0/sub") and "{sdistRoot}" not in received["src"]
 
 
 def test_foreign_platform_sdist_is_an_error_naming_package_and_platform(index, tmp_path):
@@ -94,3 +98,16 @@ def test_foreign_platform_ships_the_sdist_when_configured(index, tmp_path):
     )
     assert outcome.shipped == prefix / "packages" / "sdistonly-2.0.tar.gz"
     assert outcome.shipped.read_bytes() == sdist.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_an_sdist_bomb_is_refused_before_its_member_is_written(tmp_path, kind):
+    name = f"bomb-1.0.{kind}"
+    if kind == "zip":
+        sdist = zip_bomb(tmp_path / name, {"bomb-1.0/PKG-INFO": b"Name: bomb\n"}, "bomb-1.0/huge.dat")
+    else:
+        sdist = tar_gz_bomb(tmp_path / name, member="bomb-1.0/huge.dat", top="bomb-1.0")
+    into = tmp_path / "src"
+    with pytest.raises(IntegrityError, match=rf"{name}: refusing member 'bomb-1\.0/huge\.dat'"):
+        unpack_sdist(sdist, name, into)
+    assert not (into / "bomb-1.0" / "huge.dat").exists()

@@ -21,8 +21,6 @@ def _age(path, seconds):
 
 
 def test_check_reports_built_and_fresh(built_workspace, run_cli):
-    for config in (built_workspace / "shared-config.json", built_workspace / f"python-{PY_VERSION}" / "config.json"):
-        _age(config, 3600)
     result = run_cli("-w", built_workspace, "-o", "json", "check")
     assert result.code == 0, result.stderr
     data = result.json()
@@ -31,20 +29,47 @@ def test_check_reports_built_and_fresh(built_workspace, run_cli):
     assert data["ok"] and row["built"] and row["fresh"] and row["platform"] == "linux-x64"
     assert row["path"] == str(tarball) and row["size"] == tarball.stat().st_size
     assert row["sha256"] == (built_workspace / "dist" / f"{STEM}.tar.gz.sha256").read_text().split()[0]
-    assert row["newerInputs"] == [] and 0 <= row["ageSeconds"] < 3600
+    assert row["changedInputs"] == [] and 0 <= row["ageSeconds"] < 3600
 
 
-def test_check_flags_inputs_newer_than_the_artifact(built_workspace, run_cli):
-    _age(built_workspace / "dist" / f"{STEM}.tar.gz", 600)
-    write_json(built_workspace / f"python-{PY_VERSION}" / "pylock.linux-x64.toml", "lock-version = '1.0'\n")
+def test_file_times_never_decide_freshness(built_workspace, run_cli):
+    """Touched configs, a relock with the same content and an old tarball (dist/ restored from a cache) stay fresh."""
+    lock = built_workspace / f"python-{PY_VERSION}" / "pylock.linux-x64.toml"
+    before = lock.read_bytes(), lock.stat().st_mtime_ns
+    _age(built_workspace / "dist" / f"{STEM}.tar.gz", 7200)
+    _age(lock, 3600)
+    stamp = lock.stat().st_mtime_ns
+    assert run_cli("-w", built_workspace, "lock", PY_VERSION).code == 0
+    assert lock.read_bytes() == before[0] and lock.stat().st_mtime_ns == stamp  # identical content: untouched
+    for config in (built_workspace / "shared-config.json", built_workspace / f"python-{PY_VERSION}" / "config.json"):
+        os.utime(config)
+    result = run_cli("-w", built_workspace, "-o", "json", "check")
+    assert result.code == 0, result.stdout
+    assert result.json()["artifacts"][0]["changedInputs"] == []
+    assert "fresh" in run_cli("-w", built_workspace, "check").stdout
+
+
+def test_check_names_the_input_whose_content_changed(built_workspace, run_cli):
+    runtime_dir = built_workspace / f"python-{PY_VERSION}"
+    lock = runtime_dir / "pylock.linux-x64.toml"
+    lock.write_text(lock.read_text() + "# edited\n")
     result = run_cli("-w", built_workspace, "-o", "json", "check", PY_VERSION)
     assert result.code == 1
     [row] = result.json()["artifacts"]
-    assert row["built"] and not row["fresh"]
-    assert f"python-{PY_VERSION}/pylock.linux-x64.toml" in row["newerInputs"]
-    assert "shared-config.json" in row["newerInputs"]
+    assert row["built"] and not row["fresh"] and row["changedInputs"] == ["lock"]
+    write_json(runtime_dir / "config.json", {"build": {"platforms": ["linux-x64"], "timeout": 301}})
+    [row] = run_cli("-w", built_workspace, "-o", "json", "check", PY_VERSION).json()["artifacts"]
+    assert row["changedInputs"] == ["config", "lock"]
+    write_json(built_workspace / "checks" / "linux-x64.json", {})
     text = run_cli("-w", built_workspace, "check")
-    assert text.code == 1 and "stale (" in text.stdout and "pylock.linux-x64.toml" in text.stdout
+    assert text.code == 1 and "stale (changed: config, lock, verify allowlist" in text.stdout
+
+
+def test_artifact_without_recorded_inputs_is_stale(built_workspace, run_cli):
+    manifest = built_workspace / "dist" / f"{STEM}.manifest.toml"
+    manifest.write_text(manifest.read_text().split("[inputs]")[0])
+    [row] = run_cli("-w", built_workspace, "-o", "json", "check").json()["artifacts"]
+    assert not row["fresh"] and row["changedInputs"] == ["unknown (the manifest records no inputs)"]
 
 
 def test_check_lists_every_configured_platform_and_fails_on_missing(make_workspace, run_cli):

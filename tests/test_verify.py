@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from runenv import verify
 from runenv.errors import BuildError, ConfigError
 from runenv.platforms import get_platform
-from runenv.verify import VerifyError, check_prefix, find_distributions, load_allowlist, verify_tarball
+from runenv.verify import VerifyError, VerifySettings, allowances, check_prefix, find_distributions, verify_tarball
+from runenv.verify import imports as verify_imports
+from runenv.verify.allowlist import load_allowances
+from runenv.verify.imports import ImportPlan, served_imports
+from runenv.verify.launcher import Launcher
 from tests.helpers.built import leftovers
 from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
+    EXT_SUFFIX,
     PLATFORM,
     PY_MINOR,
     PY_VERSION,
@@ -60,12 +64,25 @@ def _site(prefix: Path) -> Path:
     return prefix / "lib" / f"python{PY_MINOR}" / "site-packages"
 
 
+def allow(data: dict[str, dict[str, str]]) -> VerifySettings:
+    return VerifySettings(allowances(data, "test"))
+
+
+def _dists(prefix: Path):
+    return {d.name: d for d in find_distributions(prefix, LINUX, PY_VERSION)}
+
+
+def _served(prefix: Path, modules: dict[str, str]) -> dict[str, str]:
+    plan = ImportPlan(modules, {})
+    return served_imports(Launcher(), prefix / LINUX.python_exe(PY_VERSION), prefix, plan, 4)
+
+
 def test_distributions_and_modules_come_from_top_level_record_or_files(runtime_prefix):
     bare = _site(runtime_prefix) / "bare_dist-3.0.dist-info"
     bare.mkdir()
     (bare / "METADATA").write_text("Metadata-Version: 2.1\nName: Bare-Dist\nVersion: 3.0\n")
     (_site(runtime_prefix) / "bare_dist.py").write_text("X = 1\n")
-    dists = {d.name: d for d in find_distributions(_site(runtime_prefix))}
+    dists = _dists(runtime_prefix)
     assert set(dists) == {"bare-dist", "brokenext", "goodpkg", "raisepkg"}
     assert dists["goodpkg"].modules == ("goodpkg",) and dists["goodpkg"].console_script == "goodpkg"
     assert dists["brokenext"].modules == ("brokenext",)  # from RECORD: no top_level.txt in that wheel
@@ -78,17 +95,22 @@ def test_top_level_names_that_are_not_installed_are_not_imported(runtime_prefix,
     install_wheel(runtime_prefix, wheel)
     info = _site(runtime_prefix) / "arrowish-1.0.dist-info"
     (info / "top_level.txt").write_text("__dummy__\narrowish\narrowish_ext\n")
-    dists = {d.name: d for d in find_distributions(_site(runtime_prefix))}
+    dists = _dists(runtime_prefix)
     assert dists["arrowish"].modules == ("arrowish", "arrowish_ext")
 
 
 def test_checker_catches_import_time_error_and_broken_extension(runtime_prefix):
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
-    failed = {(f.distribution, f.module): f for f in report.failures}
-    assert set(failed) == {("raisepkg", "raisepkg"), ("brokenext", "brokenext")}
-    assert failed["raisepkg", "raisepkg"].error == "RuntimeError: raisepkg refuses to import"
-    assert "ImportError" in failed["brokenext", "brokenext"].error
-    assert report.modules_checked == 3 and report.scripts_checked == 1 and not report.ok
+    failed = {(f.kind, f.distribution, f.module): f for f in report.failures}
+    assert set(failed) == {
+        ("import", "raisepkg", "raisepkg"),
+        ("import", "brokenext", "brokenext"),
+        ("static", "brokenext", "brokenext"),  # the garbage file is no ELF file either
+    }
+    assert failed["import", "raisepkg", "raisepkg"].error == "RuntimeError: raisepkg refuses to import"
+    assert "ImportError" in failed["import", "brokenext", "brokenext"].error
+    assert failed["static", "brokenext", "brokenext"].error.endswith(f"brokenext{EXT_SUFFIX}: not an ELF file")
+    assert report.count("imports", "modules") == 3 and report.count("imports", "scripts") == 1 and not report.ok
     assert "'brokenext' of distribution 'brokenext'" in report.summary()
 
 
@@ -97,30 +119,28 @@ def crashing_prefix(runtime_prefix, tmp_path, monkeypatch):
     """The runtime prefix with the CRASHING packages installed, and imports timing out after 3 s."""
     for name, source in CRASHING.items():
         install_wheel(runtime_prefix, make_wheel(tmp_path / "w", name, "1.0", {f"{name}/__init__.py": source}))
-    monkeypatch.setattr(verify, "IMPORT_TIMEOUT", 3)
+    monkeypatch.setattr(verify_imports, "IMPORT_TIMEOUT", 3)
     return runtime_prefix
 
 
 def _crash_errors(failures) -> dict[str, str]:
+    failures = [f for f in failures if f.kind == "import"]
     assert {f.distribution for f in failures} == {f.module for f in failures}  # each package is its module
     assert "ImportError" in next(f.error for f in failures if f.module == "brokenext")
     return {f.module: f.error for f in failures if f.module != "brokenext"}
 
 
 def test_fork_server_reports_each_crash_and_hides_no_other_module(crashing_prefix):
-    owner = {m: d.name for d in find_distributions(_site(crashing_prefix)) for m in d.modules}
-    python = crashing_prefix / LINUX.python_exe(PY_VERSION)
-    served = verify._served_imports(python, crashing_prefix, owner, 4)
+    owner = {m: d.name for d in _dists(crashing_prefix).values() for m in d.modules}
+    served = _served(crashing_prefix, owner)
     assert set(served) == set(owner)  # the server answered for every module: nothing fell back
-    assert _crash_errors([f for f in served.values() if f]) == CRASH_ERRORS
-    sysexit = served["sysexitpkg"]
-    assert sysexit and sysexit.detail == "sysexitpkg: no config found" and sysexit.kind == "import"
-    report = check_prefix(crashing_prefix, LINUX, PY_VERSION, {"segvpkg": {"segvpkg": "SIGSEGV"}})
+    assert served["sysexitpkg"] == "sysexitpkg: no config found" and served["goodpkg"] == ""
+    report = check_prefix(crashing_prefix, LINUX, PY_VERSION, allow({"segvpkg": {"segvpkg": "SIGSEGV"}}))
     assert [(f.distribution, f.module, f.error) for f in report.allowed] == [
         ("segvpkg", "segvpkg", "killed by signal SIGSEGV")
     ]
     assert _crash_errors(report.failures) == {m: e for m, e in CRASH_ERRORS.items() if m != "segvpkg"}
-    assert report.modules_checked == 3 + len(CRASHING) and report.scripts_checked == 1
+    assert report.count("imports", "modules") == 3 + len(CRASHING) and report.count("imports", "scripts") == 1
     assert _processes_running(crashing_prefix) == []  # the hanging imports were killed
 
 
@@ -133,38 +153,37 @@ def _processes_running(prefix: Path) -> list[str]:
 
 
 def test_every_module_gets_its_own_interpreter_when_the_server_cannot_start(crashing_prefix, monkeypatch):
-    monkeypatch.setattr(verify, "_SERVER", "raise SystemExit(1)")
-    assert (
-        verify._served_imports(
-            crashing_prefix / LINUX.python_exe(PY_VERSION), crashing_prefix, {"goodpkg": "goodpkg"}, 4
-        )
-        == {}
-    )
+    monkeypatch.setattr(verify_imports, "server_code", lambda: "raise SystemExit(1)")
+    assert _served(crashing_prefix, {"goodpkg": "goodpkg"}) == {}
     report = check_prefix(crashing_prefix, LINUX, PY_VERSION)
     assert _crash_errors(report.failures) == CRASH_ERRORS
-    assert report.modules_checked == 3 + len(CRASHING)
+    assert report.count("imports", "modules") == 3 + len(CRASHING)
 
 
 def test_modules_the_server_leaves_unanswered_get_their_own_interpreter(runtime_prefix, monkeypatch):
-    # A server that stops after the first module (brokenext): goodpkg and raisepkg fall back.
-    monkeypatch.setattr(verify, "_SERVER", "import sys\ndel sys.argv[5:]\n" + verify._SERVER)
+    # A server that stops after the first module of its plan (brokenext): goodpkg and raisepkg fall back.
+    code = verify_imports.server_code()
+    cut = (
+        "import os, sys\nwith open(os.path.join(sys.argv[1], 'plan'), 'r+') as f:\n    f.truncate(len(f.readline()))\n"
+    )
+    monkeypatch.setattr(verify_imports, "server_code", lambda: cut + code)
     owner = {"brokenext": "brokenext", "goodpkg": "goodpkg", "raisepkg": "raisepkg"}
-    assert set(verify._served_imports(runtime_prefix / LINUX.python_exe(PY_VERSION), runtime_prefix, owner, 4)) == {
-        "brokenext"
-    }
+    assert set(_served(runtime_prefix, owner)) == {"brokenext"}
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
-    assert [f.module for f in report.failures] == ["brokenext", "raisepkg"]
-    assert report.failures[1].error == "RuntimeError: raisepkg refuses to import"
+    imports = [f for f in report.failures if f.kind == "import"]
+    assert [f.module for f in imports] == ["brokenext", "raisepkg"]
+    assert imports[1].error == "RuntimeError: raisepkg refuses to import"
 
 
 def test_whitelist_lets_exactly_the_named_failure_through(runtime_prefix):
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, {"raisepkg": {"raisepkg": "refuses to import"}})
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow({"raisepkg": {"raisepkg": "REFUSES to import"}}))
     assert [(f.distribution, f.module) for f in report.allowed] == [("raisepkg", "raisepkg")]
-    assert [(f.distribution, f.module) for f in report.failures] == [("brokenext", "brokenext")]
+    assert {(f.distribution, f.module) for f in report.failures} == {("brokenext", "brokenext")}
     # The substring must match the error: an allow entry for another error does not hide this one.
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, {"raisepkg": {"raisepkg": "SyntaxError"}})
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow({"raisepkg": {"raisepkg": "SyntaxError"}}))
     assert {f.module for f in report.failures} == {"raisepkg", "brokenext"}
-    assert check_prefix(runtime_prefix, LINUX, PY_VERSION, BOTH_BROKEN).ok
+    assert [(u.key, u.module) for u in report.unused] == [("raisepkg", "raisepkg")]
+    assert check_prefix(runtime_prefix, LINUX, PY_VERSION, allow(BOTH_BROKEN)).ok
 
 
 def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path):
@@ -176,9 +195,9 @@ def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path)
         console_scripts={"badcli": "badcli:main"},
     )
     install_wheel(runtime_prefix, wheel)
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, BOTH_BROKEN)
+    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow(BOTH_BROKEN))
     assert [(f.distribution, f.module, f.kind) for f in report.failures] == [("badcli", "badcli", "script")]
-    assert report.scripts_checked == 2
+    assert report.count("imports", "scripts") == 2
 
 
 def test_host_python_environment_does_not_leak_in(runtime_prefix, tmp_path, monkeypatch):
@@ -188,22 +207,22 @@ def test_host_python_environment_does_not_leak_in(runtime_prefix, tmp_path, monk
     monkeypatch.setenv("PYTHONPATH", str(fake))
     monkeypatch.setenv("PYTHONHOME", "/nonexistent")
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
-    assert {f.module for f in report.failures} == {"raisepkg", "brokenext"}
+    assert {f.module for f in report.failures if f.kind == "import"} == {"raisepkg", "brokenext"}
 
 
 def test_verify_tarball_runs_relocated_after_the_build_dir_is_gone(runtime_prefix, tmp_path):
     tarball = pack_runtime(runtime_prefix, tmp_path / "dist")
     shutil.rmtree(runtime_prefix)  # the build directory no longer exists: nothing can lean on it
     scratch = tmp_path / "scratch"
-    report = verify_tarball(tarball, LINUX, PY_VERSION, BOTH_BROKEN, scratch=scratch)
-    assert report.ok and report.relocated and report.modules_checked == 3
+    report = verify_tarball(tarball, LINUX, PY_VERSION, allow(BOTH_BROKEN), scratch=scratch)
+    assert report.ok and report.relocated and report.count("imports", "modules") == 3
     assert {f.module for f in report.allowed} == {"raisepkg", "brokenext"}
     assert list(scratch.iterdir()) == []  # the temp dir is removed
 
 
 def test_verify_tarball_failure_is_one_line_naming_module_and_distribution(runtime_tarball, tmp_path):
     with pytest.raises(VerifyError) as caught:
-        verify_tarball(runtime_tarball, LINUX, PY_VERSION, {"brokenext": {"brokenext": "ELF"}}, scratch=tmp_path)
+        verify_tarball(runtime_tarball, LINUX, PY_VERSION, allow({"brokenext": {"brokenext": "ELF"}}), scratch=tmp_path)
     assert "\n" not in caught.value.message
     assert "'raisepkg' of distribution 'raisepkg'" in caught.value.message
     assert caught.value.exit_code == 1 and list(tmp_path.iterdir()) == []
@@ -213,19 +232,22 @@ def test_smoke_test_catches_an_interpreter_that_does_not_start(runtime_prefix, t
     (runtime_prefix / "lib" / f"python{PY_MINOR}" / "os.py").unlink()
     tarball = pack_runtime(runtime_prefix, tmp_path / "dist")
     with pytest.raises(BuildError, match="relocation smoke test failed on linux-x64"):
-        verify_tarball(tarball, LINUX, PY_VERSION, BOTH_BROKEN, scratch=tmp_path / "s")
+        verify_tarball(tarball, LINUX, PY_VERSION, allow(BOTH_BROKEN), scratch=tmp_path / "s")
 
 
 def test_allowlist_merges_checks_file_with_config(tmp_path):
     checks = tmp_path / "checks" / "linux-x64.json"
     checks.parent.mkdir()
     checks.write_text(json.dumps({"Broken_Ext": {"brokenext": "ELF"}, "raisepkg": {"raisepkg": "old"}}))
-    allow = load_allowlist(tmp_path, "linux-x64", {"raisepkg": {"raisepkg": "refuses"}})
-    assert allow == {"broken-ext": {"brokenext": "ELF"}, "raisepkg": {"raisepkg": "refuses"}}
-    assert load_allowlist(tmp_path, "windows-x64", {}) == {}
+    found = load_allowances(tmp_path, "linux-x64", {"raisepkg": {"raisepkg": "refuses"}})
+    assert {(a.source, a.key, a.module, a.substring) for a in found} == {
+        ("checks/linux-x64.json", "Broken_Ext", "brokenext", "ELF"),
+        ("verify.allow", "raisepkg", "raisepkg", "refuses"),
+    }
+    assert load_allowances(tmp_path, "windows-x64", {}) == []
     checks.write_text(json.dumps({"raisepkg": ["not", "a", "map"]}))
-    with pytest.raises(ConfigError, match=r"checks/linux-x64.json: raisepkg"):
-        load_allowlist(tmp_path, "linux-x64", {})
+    with pytest.raises(ConfigError, match=r"checks/linux-x64.json: raisepkg: expected an object"):
+        load_allowances(tmp_path, "linux-x64", {})
 
 
 def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_workspace, run_cli):
@@ -248,13 +270,49 @@ def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_w
     passed = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION)
     assert passed.code == 0, passed.stderr
     report = passed.json()
-    assert report["ok"] and report["relocated"] and report["modules_checked"] == 3
-    assert sorted(f["module"] for f in report["allowed"]) == ["brokenext", "raisepkg"]
+    assert report["ok"] and report["relocated"] and report["imports"]["modules"] == 3
+    assert sorted(f["module"] for f in report["allowedFailures"]) == ["brokenext", "brokenext", "raisepkg"]
+    assert report["imports"]["allowed"] and report["static"]["allowed"] and report["closure"]["ran"]
     assert leftovers(built_workspace) == []
 
 
 def test_verify_tarball_with_relative_scratch_and_tarball_paths(runtime_tarball, tmp_path, monkeypatch):
     shutil.copy(runtime_tarball, tmp_path / runtime_tarball.name)
     monkeypatch.chdir(tmp_path)
-    report = verify_tarball(Path(runtime_tarball.name), LINUX, PY_VERSION, BOTH_BROKEN, scratch=Path("scratch"))
+    report = verify_tarball(Path(runtime_tarball.name), LINUX, PY_VERSION, allow(BOTH_BROKEN), scratch=Path("scratch"))
     assert report.ok and report.relocated
+
+
+def test_config_validate_checks_the_allowlist_files(make_workspace, run_cli):
+    ws = make_workspace(runtimes={PY_VERSION: {"verify": {"allow": {"numpy-*-cp312-*.whl": {"numpy._x": "boom"}}}}})
+    (ws / "checks").mkdir()
+    good = {"charset-normalizer-3-*-whl": {"81d243bd2c585b0f4821__mypyc": "invalid decimal literal"}}
+    (ws / "checks" / "linux-x64.json").write_text(json.dumps(good))
+    assert run_cli("-w", ws, "config", "validate").code == 0
+    (ws / "checks" / "windows-x64.json").write_text(json.dumps({"pywin32": {"win32api": 3}}))
+    bad = run_cli("-w", ws, "config", "validate")
+    assert bad.code == 2 and "checks/windows-x64.json: pywin32.win32api: expected an error substring" in bad.stderr
+    (ws / "checks" / "windows-x64.json").unlink()
+    (ws / "checks" / "linux-amd64.json").write_text("{}")
+    bad = run_cli("-w", ws, "config", "validate")
+    assert bad.code == 2 and "linux-amd64.json: not a platform key" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_verify_any_platform_and_all_platforms(built_workspace, run_cli, tmp_path):
+    from tests.helpers.pbs import _write_files, windows_layout
+
+    windows = _write_files(tmp_path / "win", windows_layout(PY_MINOR))
+    pack_runtime(windows, built_workspace / "dist", f"python-{PY_VERSION}-windows-x64")
+    result = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--platform", "windows-x64")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert report["platform"] == "windows-x64" and report["static"]["ran"] and report["closure"]["ran"]
+    assert not report["imports"]["ran"] and not report["emulatedImports"]["ran"] and not report["relocated"]
+    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config.write_text(json.dumps({"build": {"platforms": ["linux-x64", "windows-x64", "macosx-x64"]}}))
+    both = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--all-platforms")
+    assert both.code == 1  # the linux-x64 runtime holds the broken fixtures
+    assert [r["platform"] for r in both.json()] == ["linux-x64", "windows-x64"]
+    assert "not built for macosx-x64" in both.stderr
+    [error] = [line for line in both.stderr.splitlines() if line.startswith("error:")]
+    assert "linux-x64" in error

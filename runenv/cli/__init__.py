@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import threading
+from typing import Any, NoReturn
 
 import typer
 
@@ -14,9 +17,12 @@ from runenv.cli import (  # noqa: F401  (register commands)
     lock_cmds,
     ops_cmds,
     publish_cmds,
+    python_cmds,
 )
 from runenv.cli.app import app
+from runenv.cli.help import polish
 from runenv.errors import RunenvError
+from runenv.redact import redact
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
 _GLOBAL_FLAGS = {"--quiet", "-q", "--verbose"}
@@ -49,23 +55,60 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+class _Signals:
+    """SIGTERM handled like Ctrl-C: it raises KeyboardInterrupt in the main thread, so every temp file and
+    directory is removed on the way out, and the exit code says which signal it was (128 + number)."""
+
+    def __init__(self) -> None:
+        self.received = signal.SIGINT
+        self._previous: object = None
+
+    def _terminate(self, signum: int, _frame: object) -> None:
+        self.received = signal.Signals(signum)
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._terminate)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)  # type: ignore[arg-type]
+
+    def interrupted(self) -> NoReturn:
+        print("terminated" if self.received == signal.SIGTERM else "interrupted", file=sys.stderr)
+        sys.exit(128 + self.received)
+
+
+def _usage_error(exc: Any) -> str:
+    """click's usage errors in runenv's own form: `error: …` and a hint naming the command's help."""
+    message = exc.format_message().replace("Value error, ", "")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "runenv"
+    return f"error: {message[:1].lower()}{message[1:]}\n  hint: see `{command} --help`"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; runenv errors become one line on stderr and their exit code."""
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
-    try:
-        code = app(args=args, prog_name="runenv", standalone_mode=False)
-    except RunenvError as exc:
-        print(exc.render(), file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:
-        # click's (or typer's vendored click's) usage errors know how to show themselves.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
+    with _Signals() as signals:
+        try:
+            code = polish(typer.main.get_command(app)).main(args=args, prog_name="runenv", standalone_mode=False)
+        except RunenvError as exc:
+            if signals.received == signal.SIGTERM:  # a step failed because the build was being stopped
+                signals.interrupted()
+            print(redact(exc.render()), file=sys.stderr)
             sys.exit(exc.exit_code)
-        raise
-    if code == 130:  # typer turns Ctrl-C inside a command into this return value
-        print("interrupted", file=sys.stderr)
+        except (KeyboardInterrupt, typer.Abort):
+            signals.interrupted()
+        except Exception as exc:
+            # click's usage errors (typer vendors its own click, so they are known by their shape).
+            if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+                raise
+            print(_usage_error(exc), file=sys.stderr)
+            sys.exit(exc.exit_code)
+        if code == 130:  # typer turns Ctrl-C inside a command into this return value
+            signals.interrupted()
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,9 +13,12 @@ from typing import Any
 
 import typer
 
+from runenv import __version__
 from runenv.config import LoadedConfig
 from runenv.errors import UsageError
+from runenv.plan import configured_platforms
 from runenv.platforms import get_platform, host_platform_key
+from runenv.redact import redact
 from runenv.workspace import Workspace, find_workspace
 
 
@@ -51,33 +54,43 @@ class Options:
     def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
         """Print `data` as JSON, or its text rendering."""
         if self.json:
-            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            typer.echo(redact(json.dumps(data, indent=2, ensure_ascii=False)))
         elif text is not None:
             rendered = text() if callable(text) else text
             if rendered:
-                typer.echo(rendered)
+                typer.echo(redact(rendered))
 
     def info(self, message: str) -> None:
         """A progress line on stderr (hidden with -q)."""
         if self.verbosity >= 0:
-            typer.echo(message, err=True)
+            typer.echo(redact(message), err=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            typer.echo(message, err=True)
+            typer.echo(redact(message), err=True)
+
+    def note(self, message: str) -> None:
+        """An informational line on stderr (hidden with -q)."""
+        self.info(f"note: {message}")
 
     def warn(self, message: str) -> None:
-        typer.echo(f"warning: {message}", err=True)
+        typer.echo(redact(f"warning: {message}"), err=True)
 
 
 app = typer.Typer(
     name="runenv",
     help="Build relocatable Python runtime tarballs from one declarative workspace.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"runenv {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -87,8 +100,11 @@ def _global(
         None, "--workspace", "-w", help="Workspace root (default: walk up from cwd to shared-config.json)."
     ),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text or json."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More output (-vv: debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results."),
+    _version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=_print_version, help="Show runenv's version and exit."
+    ),
 ) -> None:
     ctx.obj = Options(workspace, output, -1 if quiet else verbose)
 
@@ -98,12 +114,17 @@ def options(ctx: typer.Context) -> Options:
     return ctx.find_root().obj
 
 
-def target_platforms(loaded: LoadedConfig, platforms: list[str], all_platforms: bool) -> list[str]:
+def target_platforms(
+    loaded: LoadedConfig, platforms: list[str], all_platforms: bool, note: Callable[[str], None] | None = None
+) -> list[str]:
     """Platforms a command acts on: --platform keys, --all-platforms (build.platforms), else the host."""
     if all_platforms and platforms:
         raise UsageError("give --platform or --all-platforms, not both")
     if all_platforms:
-        return list(loaded.config.build.platforms)
+        keys, why = configured_platforms(loaded)
+        if why and note:
+            note(why)
+        return keys
     if platforms:
         return [get_platform(p).key for p in dict.fromkeys(platforms)]
     host = host_platform_key()

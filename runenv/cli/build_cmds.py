@@ -1,4 +1,4 @@
-"""CLI commands: `build` and `python pin`."""
+"""CLI command: `build`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from runenv.cache import Cache
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
-from runenv.interpreter import SumsSource, pin_runtime
-
-python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
-app.add_typer(python_app, name="python")
+from runenv.files import usable_dir
+from runenv.interpreter import SumsSource
+from runenv.redact import redact
 
 
 def _artifact_line(artifact: Artifact) -> str:
-    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}"
+    reused = "  (reused: built before from the same inputs)" if artifact.reused else ""
+    return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}{reused}"
 
 
 @app.command()
@@ -34,6 +34,9 @@ def build(
     offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
     locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the tarball after packing."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Build even when the cache holds an artifact of the same inputs."
+    ),
 ) -> None:
     """Build relocatable runtime tarballs into dist/."""
     opts = options(ctx)
@@ -42,7 +45,7 @@ def build(
     work: list[tuple[LoadedConfig, str]] = []
     for runtime in ws.select(runtimes or [], all_runtimes):
         loaded = load_runtime_config(ws, runtime)
-        for key in target_platforms(loaded, platform, all_platforms):
+        for key in target_platforms(loaded, platform, all_platforms, opts.note):
             check_buildable(loaded, key)
             work.append((loaded, key))
     if not work:
@@ -50,11 +53,17 @@ def build(
             "nothing to build: no runtime or no platform selected",
             hint="check the workspace's python-X.Y.Z/ directories and build.platforms",
         )
+    out_dir = usable_dir(out, "--out") if out is not None else ws.dist_dir
     cache = Cache()
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
     sums = SumsSource(cache, timeout=timeout, offline=offline)
     build_options = BuildOptions(
-        (out or ws.dist_dir).resolve(), offline=offline, locked=locked, verify=not no_verify, warn=opts.warn
+        out_dir,
+        offline=offline,
+        locked=locked,
+        verify=not no_verify,
+        warn=opts.warn,
+        reuse=not rebuild,
     )
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:
@@ -83,26 +92,6 @@ def build(
     if artifacts or not errors:
         opts.emit([a.as_json() for a in artifacts], lambda: "\n".join(_artifact_line(a) for a in artifacts))
     for extra in errors[1:]:
-        typer.echo(extra.render(), err=True)
+        typer.echo(redact(extra.render()), err=True)
     if errors:
         raise errors[0]
-
-
-@python_app.command("pin")
-def pin(
-    ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10."),
-    offline: bool = typer.Option(False, "--offline", help="Use only a cached SHA256SUMS."),
-) -> None:
-    """Write python.sha256 for every platform into the runtime's config.json (from the release's SHA256SUMS)."""
-    opts = options(ctx)
-    ws = opts.workspace()
-    loaded = load_runtime_config(ws, ws.runtime(runtime))
-    sums = SumsSource(Cache(), timeout=loaded.config.build.timeout, offline=offline)
-    pins = pin_runtime(loaded, sums)
-    opts.emit(
-        {"runtime": loaded.runtime.name, "config": str(loaded.runtime.config_path), "sha256": pins},
-        lambda: (
-            "\n".join(f"{key:<15} {sha}" for key, sha in pins.items()) + f"\npinned in {loaded.runtime.config_path}"
-        ),
-    )

@@ -10,8 +10,10 @@ from runenv.build import check_interpreter_config
 from runenv.cli.app import app, options
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
-from runenv.plan import RuntimePlan, build_plan
+from runenv.plan import RuntimePlan, build_plan, configured_platforms
 from runenv.platforms import PLATFORM_KEYS, get_platform
+from runenv.redact import redact
+from runenv.verify.allowlist import checks_files, read_checks_file
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -26,22 +28,30 @@ def versions(ctx: typer.Context) -> None:
         {"name": rt.name, "python": rt.version, "variant": rt.variant, "directory": str(rt.directory)}
         for rt in ws.runtimes()
     ]
+    for stray in ws.stray_dirs():
+        opts.warn(stray.warning())
     opts.emit(rows, lambda: "\n".join(f"{r['name']:<20} Python {r['python']}" for r in rows) or "no runtimes")
 
 
 def _plan_text(plan: RuntimePlan) -> str:
     lines = [f"runtime {plan.runtime} (Python {plan.python_version}) on {plan.platform}"]
     indexes = (["(machine's configured index)"] if plan.uses_machine_index else []) + plan.as_json()["registries"]
-    lines.append("registries: " + ", ".join(indexes))
-    width = max((len(p.requirement) for p in plan.packages), default=10)
-    for p in plan.packages:
+    lines.append("registries: " + ", ".join(indexes) + f" ({plan.index_strategy})")
+    shown = [p.as_json()["requirement"] for p in plan.packages]  # credentials redacted
+    width = max((len(r) for r in shown), default=10)
+    for p, requirement in zip(plan.packages, shown, strict=True):
         extra = f"fallback {p.fallback}" if p.fallback else ""
         if p.reason:
             extra = f"{extra}; {p.reason}" if extra else p.reason
-        lines.append(f"  {p.requirement:<{width}}  {p.action:<11} {extra}".rstrip())
+        lines.append(f"  {requirement:<{width}}  {p.action:<11} {extra}".rstrip())
     for name, reason in sorted(plan.excluded.items()):
         if plan.package(name) is None:
             lines.append(f"  excluded wherever it appears: {name}" + (f" ({reason})" if reason else ""))
+    for name, reason in sorted(plan.skip_rules.items()):
+        if plan.package(name) is None:
+            lines.append(
+                f"  skip rule, installed only if a kept package needs it: {name}" + (f" ({reason})" if reason else "")
+            )
     return "\n".join(lines)
 
 
@@ -71,25 +81,46 @@ def validate(ctx: typer.Context) -> None:
     ws = opts.workspace()
     results = []
     failures = []
+    stray = ws.stray_dirs()
     for rt in ws.runtimes():
         try:
             loaded = load_runtime_config(ws, rt)
             check_interpreter_config(loaded)
-            for key in PLATFORM_KEYS:
+            keys, note = configured_platforms(loaded)
+            keys = keys if note else list(PLATFORM_KEYS)
+            for key in keys:
                 build_plan(loaded, key)
-            results.append({"runtime": rt.name, "valid": True})
+            results.append({"runtime": rt.name, "valid": True, "platforms": keys})
+            if note:
+                opts.note(note)
         except ConfigError as exc:
             results.append({"runtime": rt.name, "valid": False, "error": exc.message})
             failures.append(exc)
+    for path in checks_files(ws.root):
+        try:
+            if path.stem not in PLATFORM_KEYS:
+                raise ConfigError(
+                    f"{path}: not a platform key", hint=f"name it after one of {', '.join(PLATFORM_KEYS)}"
+                )
+            read_checks_file(path)
+        except ConfigError as exc:
+            results.append({"checks": str(path), "valid": False, "error": exc.message})
+            failures.append(exc)
     if opts.json:
-        opts.emit({"valid": not failures, "runtimes": results})
+        opts.emit({"valid": not failures, "runtimes": results, "ignored": [d.as_json() for d in stray]})
     else:
+        for item in stray:
+            opts.warn(item.warning())
         for failure in failures:
-            typer.echo(failure.render(), err=True)
-        ok = [r["runtime"] for r in results if r["valid"]]
-        if ok:
-            opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(ok)}")
-        elif not failures:
+            typer.echo(redact(failure.render()), err=True)
+        runtimes = [r for r in results if "runtime" in r]
+        everywhere = [r["runtime"] for r in runtimes if r["valid"] and len(r["platforms"]) == len(PLATFORM_KEYS)]
+        if everywhere:
+            opts.emit(None, f"valid on all {len(PLATFORM_KEYS)} platforms: {', '.join(everywhere)}")
+        for r in runtimes:
+            if r["valid"] and len(r["platforms"]) < len(PLATFORM_KEYS):
+                opts.emit(None, f"valid on {', '.join(r['platforms']) or 'no platform'}: {r['runtime']}")
+        if not runtimes:
             opts.warn(f"no runtimes in workspace {ws.root} (directories named python-X.Y.Z with a config.json)")
     if failures:
         raise typer.Exit(ConfigError.exit_code)

@@ -6,8 +6,15 @@ import typer
 
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import load_runtime_config
-from runenv.lock import lock_runtime
+from runenv.lock import LockedPackage, lock_runtime
 from runenv.plan import build_plan
+
+
+def _package_json(p: LockedPackage) -> dict[str, str]:
+    out = {"name": p.name, "version": p.version, "kind": p.kind, "sha256": p.sha256}
+    if p.vcs is not None:
+        out.update(url=p.vcs.url, commit=p.vcs.commit)
+    return out
 
 
 @app.command()
@@ -21,7 +28,7 @@ def lock(
     opts = options(ctx)
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
-    keys = target_platforms(loaded, platform or [], all_platforms)
+    keys = target_platforms(loaded, platform or [], all_platforms, opts.note)
     results = []
     for key in keys:
         plan = build_plan(loaded, key)
@@ -32,9 +39,7 @@ def lock(
                 "runtime": loaded.runtime.name,
                 "platform": key,
                 "path": str(done.path),
-                "packages": [
-                    {"name": p.name, "version": p.version, "kind": p.kind, "sha256": p.sha256} for p in done.packages
-                ],
+                "packages": [_package_json(p) for p in done.packages],
                 "skipped": [s.as_json() for s in done.skipped],
             }
         )

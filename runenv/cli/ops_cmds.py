@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import typer
@@ -12,13 +13,14 @@ from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
-from runenv.platforms import Platform
+from runenv.plan import configured_platforms
+from runenv.platforms import Platform, get_platform, host_platform_key
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.scaffold import scaffold_runtime
 from runenv.scratch import scratch_root
 from runenv.status import ArtifactStatus, artifact_status, require_artifact
 from runenv.unpack import unpack_cached
-from runenv.verify import VerifyError, VerifyReport, load_allowlist, verify_tarball
+from runenv.verify import VerifyError, VerifyReport, settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
@@ -56,10 +58,12 @@ def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) 
 
 def _report_text(report: VerifyReport) -> str:
     lines = [report.summary()]
+    for check, run in report.checks.items():
+        lines.append(f"  {check}: " + ("ran " + run.note if run.ran else "did not run: " + run.note).strip())
     for failure in report.allowed:
-        lines.append(f"  allowed: {failure.module} ({failure.distribution}): {failure.error}")
+        lines.append(f"  allowed: {failure.describe(report.platform)}")
     for failure in report.failures:
-        lines.append(f"  FAILED: {failure.module} ({failure.distribution}):")
+        lines.append(f"  FAILED: {failure.describe(report.platform)}")
         lines.extend(f"    {line}" for line in failure.detail.splitlines())
     return "\n".join(lines)
 
@@ -68,23 +72,44 @@ def _report_text(report: VerifyReport) -> str:
 def verify(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
-    platform: str | None = PLATFORM_OPTION,
+    platform: list[str] = typer.Option(
+        None, "--platform", "-p", help="Platform key, repeatable (default: this machine's)."
+    ),
+    all_platforms: bool = typer.Option(
+        False, "--all-platforms", help="Every platform of build.platforms that is built."
+    ),
 ) -> None:
-    """Unpack a built runtime at a new path, import every module, run console scripts."""
+    """Prove a built runtime: static checks for any platform; imports, console scripts and the relocation
+    smoke test where this host runs it (natively, or linux-aarch64 under qemu)."""
     opts = options(ctx)
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
-    target = host_runnable_platform(platform, "verify")
-    tarball = require_artifact(ws, loaded, target.key)
-    allow = load_allowlist(ws.root, target.key, loaded.config.verify.allow)
-    opts.info(f"verifying {tarball.name}")
+    if all_platforms and platform:
+        raise UsageError("give --platform or --all-platforms, not both")
+    keys = list(loaded.config.build.platforms) if all_platforms else list(platform or [host_platform_key() or ""])
+    targets = [get_platform(key) for key in dict.fromkeys(keys)]
+    if all_platforms:
+        built = [t for t in targets if artifact_status(ws, loaded, t.key).built]
+        for missing in (t for t in targets if t not in built):
+            opts.warn(f"runtime {loaded.runtime.name} is not built for {missing.key}: not verified")
+        targets = built or [targets[0]]  # none built: require_artifact says how to build one
+    jobs = [(t, require_artifact(ws, loaded, t.key), settings_for(ws.root, loaded, t.key)) for t in targets]
     scratch = scratch_root(ws.state_dir) / "verify"
-    try:
-        report = verify_tarball(tarball, target, loaded.runtime.version, allow, scratch=scratch)
-    except VerifyError as exc:
-        opts.emit(exc.report.as_json(), lambda: _report_text(exc.report))
-        raise
-    opts.emit(report.as_json(), lambda: _report_text(report))
+    reports: list[VerifyReport] = []
+    error: VerifyError | None = None
+    for target, tarball, settings in jobs:
+        opts.info(f"verifying {tarball.name}")
+        try:
+            report = verify_tarball(tarball, target, loaded.runtime.version, settings, scratch=scratch)
+        except VerifyError as exc:
+            report, error = exc.report, error or exc
+        reports.append(report)
+        for notice in report.notices():
+            opts.warn(notice)
+    data = [r.as_json() for r in reports]
+    opts.emit(data if all_platforms or len(data) > 1 else data[0], lambda: "\n".join(map(_report_text, reports)))
+    if error is not None:
+        raise error
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -124,7 +149,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             return "missing"
         if row.fresh:
             return "fresh"
-        reasons = [f"{', '.join(row.newer_inputs)} newer"] if row.newer_inputs else []
+        reasons = [f"changed: {', '.join(row.changed_inputs)}"] if row.changed_inputs else []
         reasons += ["lock stale"] if row.lock_fresh is False else []
         return "stale (" + "; ".join(reasons) + ")"
 
@@ -143,7 +168,7 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in table)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in table)
 
 
 @app.command()
@@ -158,7 +183,10 @@ def check(
     rows = []
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        rows += [artifact_status(ws, loaded, key) for key in loaded.config.build.platforms]
+        keys, note = configured_platforms(loaded)
+        if note:
+            opts.note(note)
+        rows += [artifact_status(ws, loaded, key) for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
@@ -187,7 +215,20 @@ def cleanup(
     """Remove build outputs (dist/, .runenv/ scratch); print what goes and the space freed."""
     opts = options(ctx)
     ws: Workspace = opts.workspace()
-    plan = plan_cleanup(ws.root, default_cache_dir() if cache else None, remnants, scratch_root(ws.state_dir))
+    try:
+        cache_dir: Path | None = default_cache_dir()
+    except UsageError:
+        if cache:
+            raise
+        cache_dir = None  # a bad RUNENV_CACHE_DIR holds nothing of runenv's to clean
+    plan = plan_cleanup(
+        ws.root,
+        cache_dir,
+        remnants,
+        scratch_root(ws.state_dir),
+        whole_cache=cache,
+        temp=Path(tempfile.gettempdir()),
+    )
     if not dry_run:
         execute(plan)
     opts.emit(plan.as_json(dry_run), lambda: _cleanup_text(plan, dry_run))
@@ -202,13 +243,13 @@ def new(
     """Scaffold python-<VERSION>[-<VARIANT>]/config.json with a minimal valid config."""
     opts = options(ctx)
     made = scaffold_runtime(opts.workspace(), name, release)
-    if not made.release_known:
-        opts.warn(f"release {made.release} is the newest known here, not checked to ship Python {made.runtime}")
-    opts.info(f"next: runenv python pin {made.runtime}  (checks and pins the python-build-standalone release)")
+    if not made.catalogued:
+        opts.warn(f"release {made.release} is not catalogued as shipping Python {made.runtime.split('-')[0]}")
+        opts.info(f"next: runenv python pin {made.runtime}  (checks the release and pins its hashes)")
     data = {
         "runtime": made.runtime,
         "config": str(made.config_path),
         "release": made.release,
-        "releaseKnown": made.release_known,
+        "catalogued": made.catalogued,
     }
-    opts.emit(data, f"created {made.config_path}")
+    opts.emit(data, f"created {made.config_path} (python-build-standalone release {made.release})")

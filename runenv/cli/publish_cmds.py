@@ -65,7 +65,7 @@ def _text(reports: list[PublishReport]) -> str:
 
 
 def _merged_json(reports: list[PublishReport]) -> dict[str, Any]:
-    merged: dict[str, Any] = {"targets": [r.target for r in reports], "dry_run": any(r.dry_run for r in reports)}
+    merged: dict[str, Any] = {"targets": [r.target for r in reports], "dryRun": any(r.dry_run for r in reports)}
     for report in reports:
         for key, rows in report.as_json().items():
             if isinstance(rows, list):

@@ -7,16 +7,17 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runenv.config.merge import merge
+from runenv.config.copy_sources import anchor_copy_sources
+from runenv.config.merge import merge, registry_origins
 from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
-from runenv.fetch import redact
+from runenv.redact import redact
 from runenv.workspace import Runtime, Workspace
 
 
@@ -28,6 +29,7 @@ class LoadedConfig:
     config: RuntimeConfig
     sources: tuple[Path, ...]
     digest: str  # sha256 of the canonical merged JSON
+    registry_origins: dict[str, str] = field(default_factory=dict)  # index URL -> "file: registries.key[i]"
 
     def as_json(self) -> dict[str, Any]:
         """The merged config for display: credentials in URLs are hidden."""
@@ -41,21 +43,57 @@ class LoadedConfig:
         return data
 
 
+MAX_DEPTH = 64  # far beyond any real config; deeper documents would exhaust the recursion limit downstream
+
+
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; malformed JSON names the file, line and column."""
+    """A JSON object from `path`; malformed JSON, a duplicate key or absurd nesting names the file (and where)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
+    duplicates: list[tuple[int, str]] = []  # (id of the object, key)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in items:
+            if key in obj:
+                duplicates.append((id(obj), key))
+            obj[key] = value
+        return obj
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply (more than {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, found {type(data).__name__}")
+    where = _locate(data, {obj for obj, _ in duplicates}, path)
+    if duplicates:
+        obj, key = duplicates[0]
+        raise ConfigError(f"{path}: {where[obj]}: duplicate key {key!r}", hint="each key may appear once per object")
     return data
+
+
+def _locate(data: dict[str, Any], wanted: set[int], path: Path) -> dict[int, str]:
+    """JSON paths of the objects in `wanted` (by id); refuses nesting deeper than MAX_DEPTH."""
+    found: dict[int, str] = {}
+    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    while stack:
+        value, loc, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: {json_path(loc[:3])}…: JSON nested too deeply (more than {MAX_DEPTH} levels)")
+        if id(value) in wanted:
+            found[id(value)] = json_path(loc)
+        if isinstance(value, dict):
+            stack.extend((v, (*loc, k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*loc, i), depth + 1) for i, v in enumerate(value))
+    return found
 
 
 def json_path(loc: tuple) -> str:
@@ -141,10 +179,12 @@ def validate(data: dict[str, Any], origin: str) -> RuntimeConfig:
         raise ConfigError(f"{origin}: {json_path(tuple(first['loc']))}: {message}{more}") from None
 
 
-def _set_fields(path: Path) -> dict[str, Any]:
-    """The file's content as validated data, keeping only what the file sets (names normalised)."""
+def _set_fields(path: Path, root: Path) -> dict[str, Any]:
+    """The file's content as validated data, keeping only what the file sets (names normalised, copyFiles
+    sources relative to the workspace root)."""
     model = validate(read_json(path), str(path))
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"schema_"})
+    data = model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"schema_"})
+    return anchor_copy_sources(data, path, root)
 
 
 def digest_of(data: dict[str, Any]) -> str:
@@ -154,13 +194,15 @@ def digest_of(data: dict[str, Any]) -> str:
 
 def load_runtime_config(workspace: Workspace, runtime: Runtime) -> LoadedConfig:
     """Load, validate and merge shared-config.json with the runtime's config.json."""
-    shared = _set_fields(workspace.shared_config_path)
-    own = _set_fields(runtime.config_path)
+    shared = _set_fields(workspace.shared_config_path, workspace.root)
+    own = _set_fields(runtime.config_path, workspace.root)
     merged = merge(shared, own)
     origin = f"{workspace.shared_config_path.name} + {runtime.directory.name}/config.json"
     config = validate(merged, origin)
     dumped = config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
-    return LoadedConfig(runtime, config, (workspace.shared_config_path, runtime.config_path), digest_of(dumped))
+    labels = [(workspace.shared_config_path.name, shared), (f"{runtime.directory.name}/config.json", own)]
+    sources = (workspace.shared_config_path, runtime.config_path)
+    return LoadedConfig(runtime, config, sources, digest_of(dumped), registry_origins(labels))
 
 
 def config_schema() -> dict[str, Any]:

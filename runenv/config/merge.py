@@ -28,3 +28,22 @@ def merge(shared: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def registry_origins(files: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """Index URL -> `file: registries.key[i]` of the config that put it in the merged config.
+
+    `files` are (label, the keys that file sets) in merge order; `default` comes from the last file
+    that sets it (it is replaced), `additional` from the first file listing the URL (it is a union).
+    """
+    origins: dict[str, str] = {}
+    setting = [(label, data["registries"]) for label, data in files if isinstance(data.get("registries"), dict)]
+    for label, registries in reversed(setting):
+        if "default" in registries:
+            for i, url in enumerate(registries["default"]):
+                origins.setdefault(url, f"{label}: registries.default[{i}]")
+            break
+    for label, registries in setting:
+        for i, url in enumerate(registries.get("additional", [])):
+            origins.setdefault(url, f"{label}: registries.additional[{i}]")
+    return origins

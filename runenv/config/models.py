@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from typing import Annotated, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from runenv.fetch import redact
+from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
+from runenv.vcs import is_vcs_text, parse_vcs_url
+
+MAX_TIMEOUT = 86400  # seconds: a day per network operation; more is a typo (and overflows timers)
 
 
 def _requirement(value: str) -> str:
+    """A PEP 508 requirement, or a bare git URL as the seed system writes them (`git+https://…@rev`)."""
+    if is_vcs_text(value):
+        parse_vcs_url(value.strip(), redact(value))
+        return value
     try:
-        Requirement(value)
+        req = Requirement(value)
     except InvalidRequirement as exc:
-        raise ValueError(f"invalid requirement {value!r}: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"invalid requirement {redact(value)!r}: {str(exc).splitlines()[0]}") from None
+    if req.url and is_vcs_text(req.url):
+        parse_vcs_url(req.url, redact(value), req.name)
     return value
 
 
@@ -40,6 +52,12 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
+def _release(value: str) -> str:
+    if not is_release_tag(value):
+        raise ValueError(f"invalid python.release {value[:40]!r} ({RELEASE_TAG_HINT})")
+    return value
+
+
 def _override(value: str) -> str:
     if not value.strip():
         raise ValueError("empty override (expected a version like 2.3.0 or a specifier like >=2,<3)")
@@ -47,14 +65,18 @@ def _override(value: str) -> str:
     try:
         SpecifierSet(spec)
     except InvalidSpecifier:
-        raise ValueError(f"invalid override {value!r} (expected a version like 2.3.0 or a specifier like >=2,<3)")
+        raise ValueError(
+            f"invalid override {value!r} (expected a version like 2.3.0 or a specifier like >=2,<3)"
+        ) from None
     return value
 
 
+SITE_PACKAGES = "{site-packages}"
 RequirementStr = Annotated[str, AfterValidator(_requirement)]
 PackageName = Annotated[str, AfterValidator(_name)]
 IndexUrl = Annotated[str, AfterValidator(_url)]
 Sha256Hex = Annotated[str, AfterValidator(_sha256)]
+ReleaseTag = Annotated[str, AfterValidator(_release)]
 Reason = str
 
 
@@ -80,7 +102,12 @@ class PythonConfig(Model):
     """Where the interpreter comes from."""
 
     source: Literal["pbs", "local"] = Field("pbs", description="pbs: python-build-standalone; local: a prefix")
-    release: str | None = Field(None, description="python-build-standalone release tag, e.g. 20250517")
+    release: ReleaseTag | None = Field(
+        None,
+        description="python-build-standalone release tag, e.g. 20250517 (default: the newest catalogued release "
+        "that ships the runtime's version for every platform in build.platforms)",
+        json_schema_extra={"pattern": RELEASE_TAG_RE.pattern},
+    )
     flavor: Literal["install_only_stripped", "install_only"] = "install_only_stripped"
     mirror: IndexUrl | None = Field(None, description="base URL of PBS release downloads")
     sha256: dict[PlatformKey, Sha256Hex] = Field(default_factory=dict, description="pinned archive hashes")
@@ -92,6 +119,12 @@ class RegistriesConfig(Model):
 
     default: list[IndexUrl] = Field(default_factory=list)
     additional: list[IndexUrl] = Field(default_factory=list)
+    index_strategy: Literal["best-match", "first-index"] = Field(
+        "best-match",
+        alias="indexStrategy",
+        description="best-match: the best version across all indexes (pip's --extra-index-url); "
+        "first-index: only the first index that has the package (safer against dependency confusion)",
+    )
 
 
 class ResolutionPolicy(Model):
@@ -105,10 +138,33 @@ class ResolutionPolicy(Model):
 
 
 class CopyFile(Model):
-    """A file from the workspace copied into the runtime; `{site-packages}` in `to` is expanded."""
+    """A file or directory copied into the runtime: `from` is relative to the directory of the config file that
+    declares it (after loading: to the workspace root); `to` is relative to the runtime prefix, `{site-packages}`
+    expanded."""
 
-    from_: str = Field(alias="from")
-    to: str
+    from_: str = Field(alias="from", description="source, relative to the directory of the declaring config file")
+    to: str = Field(description="target inside the runtime prefix; {site-packages} is expanded")
+
+    @field_validator("from_")
+    @classmethod
+    def _relative_source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty copyFiles source (name a file or directory)")
+        if "\0" in value:
+            raise ValueError("copyFiles source holds a NUL character")
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+            raise ValueError(
+                f"absolute copyFiles source {value!r} (sources are relative to the config file's directory)"
+            )
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _target_inside_runtime(cls, value: str) -> str:
+        normal = posixpath.normpath(value.replace(SITE_PACKAGES, "site-packages").lstrip("/")) if value else ""
+        if not value.strip() or "\0" in value or normal == ".." or normal.startswith("../"):
+            raise ValueError(f"copyFiles target {value!r} is not inside the runtime")
+        return value
 
 
 class PlatformBlock(Model):
@@ -168,7 +224,13 @@ class BuildWheelSpec(Model):
 class PackagesConfig(Model):
     dependencies: list[RequirementStr] = Field(default_factory=list)
     overrides: dict[PackageName, Annotated[str, AfterValidator(_override)]] = Field(default_factory=dict)
-    skip: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict)
+    skip: dict[PackageName, dict[PlatformKey, Reason]] = Field(
+        default_factory=dict,
+        description="left out as a direct dependency; still installed when a kept package needs it",
+    )
+    exclude: dict[PackageName, dict[PlatformKey, Reason]] = Field(
+        default_factory=dict, description="never installed on that platform, not even as a dependency"
+    )
     force_source: dict[PackageName, dict[PlatformKey, Reason]] = Field(default_factory=dict, alias="forceSource")
     platform_specific: PlatformSpecific = Field(default_factory=PlatformSpecific, alias="platformSpecific")
     resolution: ResolutionPolicy = Field(default_factory=ResolutionPolicy)
@@ -176,7 +238,7 @@ class PackagesConfig(Model):
     no_deps: list[PackageName] = Field(default_factory=list, alias="noDeps")
     copy_files: list[CopyFile] = Field(default_factory=list, alias="copyFiles")
 
-    @field_validator("overrides", "skip", "force_source", "build_wheel", mode="before")
+    @field_validator("overrides", "skip", "exclude", "force_source", "build_wheel", mode="before")
     @classmethod
     def _fold_names(cls, value: object) -> object:
         return _merge_name_keys(value)
@@ -216,7 +278,7 @@ class HooksConfig(Model):
 class BuildConfig(Model):
     enable_logging: bool = Field(True, alias="enableLogging")
     parallel_downloads: bool = Field(True, alias="parallelDownloads")
-    timeout: int = Field(300, gt=0, description="seconds for one network operation")
+    timeout: StrictInt = Field(300, gt=0, le=MAX_TIMEOUT, description="seconds for one network operation")
     platforms: list[PlatformKey] = Field(default_factory=lambda: list(PLATFORM_KEYS))
     distutils_shim: bool = Field(True, alias="distutilsShim")
     compression: Literal["gz", "zst"] = "gz"
@@ -234,14 +296,11 @@ class BuildConfig(Model):
 
 
 class VerifyConfig(Model):
-    allow: dict[PackageName, dict[str, str]] = Field(
-        default_factory=dict, description="{distribution: {module: error substring}} accepted import failures"
+    allow: dict[Annotated[str, Field(min_length=1)], dict[Annotated[str, Field(min_length=1)], str]] = Field(
+        default_factory=dict,
+        description="{wheel-file glob or distribution: {module: error substring}} accepted verification failures "
+        "(the format of checks/<platform>.json)",
     )
-
-    @field_validator("allow", mode="before")
-    @classmethod
-    def _fold_names(cls, value: object) -> object:
-        return _merge_name_keys(value)
 
 
 class PublishConfig(Model):

@@ -9,7 +9,9 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
+from runenv.config import load_runtime_config
 from runenv.errors import PublishError
+from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
 from runenv.pack import read_checksum
 from runenv.workspace import Runtime, Workspace
 
@@ -111,7 +113,7 @@ def _python_version(manifest: dict[str, Any], fallback: str) -> str:
 
 
 def load_artifact(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> LocalArtifact:
-    """The built artifact of (runtime, platform); refused when missing, incomplete or older than its lock.
+    """The built artifact of (runtime, platform); refused when missing, incomplete or stale (by content).
 
     With several `sources`, copies in more than one of them must hold the same bytes.
     """
@@ -126,12 +128,15 @@ def load_artifact(ws: Workspace, rt: Runtime, platform: str, sources: Sources = 
     tarball = _one_copy(copies, hint)
     checksum = tarball.with_name(tarball.name + ".sha256")
     manifest = tarball.with_name(f"{rt.artifact_stem(platform)}.manifest.toml")
+    for path in (tarball, checksum, manifest):
+        if path.is_symlink():  # runenv never writes one: what it points at was not built here
+            raise PublishError(f"{path} is a symlink; refusing to publish what it points at", hint=hint)
     for needed in (checksum, manifest):
         if not needed.is_file():
             raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {tarball.parent}", hint=hint)
-    lock = rt.lock_path(platform)
-    if lock.is_file() and lock.stat().st_mtime > tarball.stat().st_mtime:
-        raise PublishError(f"{tarball.name} is older than its lock {lock.relative_to(ws.root)}", hint=hint)
+    changed = changed_inputs(recorded_inputs(manifest), current_inputs(ws.root, load_runtime_config(ws, rt), platform))
+    if changed:
+        raise PublishError(f"{tarball.name} is stale: changed since it was built: {', '.join(changed)}", hint=hint)
     try:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

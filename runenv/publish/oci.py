@@ -12,7 +12,6 @@ from typing import Any
 
 from runenv.cache import sha256_file
 from runenv.errors import PublishError, UsageError
-from runenv.fetch import redact
 from runenv.platforms import get_platform
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import (
@@ -25,8 +24,9 @@ from runenv.publish.catalogue import (
     render_catalogue,
     with_entries,
 )
-from runenv.publish.target import Credentials, Progress, RemoteFile
+from runenv.publish.target import Credentials, Progress, RemoteFile, is_loopback, refuse_plain_http
 from runenv.publish.transport import PublishClient
+from runenv.redact import redact
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -41,7 +41,6 @@ RECONCILE_ATTEMPTS = 30
 BLOB_RETRIES = 8
 TITLE = "org.opencontainers.image.title"
 PLATFORM_KEY = "org.runenv.platform"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def _digest(data: bytes) -> str:
@@ -62,7 +61,7 @@ def registry_base(url: str, insecure: bool) -> tuple[str, str]:
             f"OCI target {redact(url)!r} names no repository",
             hint="use oci://host[:port]/repository, e.g. oci://127.0.0.1:5000/runenv/python",
         )
-    scheme = "http" if insecure or parts.hostname in LOOPBACK else "https"
+    scheme = "http" if insecure or is_loopback(parts.hostname) else "https"
     return f"{scheme}://{host}/v2/{repo}/", repo
 
 
@@ -111,6 +110,7 @@ class OciTarget:
 
     def __init__(self, url: str, creds: Credentials, *, timeout: float, insecure: bool = False) -> None:
         self.base, self.repo = registry_base(url, insecure)
+        refuse_plain_http(self.base, creds)
         self.display = "oci://" + self.base.split("://", 1)[1].replace("/v2/", "/", 1).rstrip("/")
         self.http = PublishClient(creds, timeout)
         self._manifests: dict[tuple[str, str], tuple[str, int]] = {}  # (runtime, platform) → platform manifest
@@ -216,6 +216,7 @@ class OciTarget:
         self._push_blob(artifact.manifest, config_digest, what)
         layer_digest = f"sha256:{artifact.sha256}"
         self._push_blob(artifact.tarball, layer_digest, what, progress)
+        self.http.check_sent(artifact)  # the registry also refuses bytes that do not match the digest
         manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
         digest = _digest(_canonical(manifest))
         blobs = ((artifact.manifest, config_digest), (artifact.tarball, layer_digest))

@@ -32,7 +32,7 @@ class PublishItem:
         if self.artifact:
             data.update(file=self.artifact.filename, size=self.artifact.size, sha256=self.artifact.sha256)
         if self.remote and self.action in ("refuse", "replace"):
-            data["remote_sha256"] = self.remote.sha256
+            data["remoteSha256"] = self.remote.sha256
         if self.reason:
             data["reason"] = self.reason
         if self.hint:
@@ -57,13 +57,13 @@ class PublishReport:
     def as_json(self) -> dict[str, Any]:
         data = {
             "target": self.target,
-            "dry_run": self.dry_run,
+            "dryRun": self.dry_run,
             "uploaded": [i.as_json() for i in self.uploaded],
             "skipped": [i.as_json() for i in self.of("skip")],
             "refused": [i.as_json() for i in self.refused],
         }
         if self.dry_run:
-            data["would_upload"] = [i.as_json() for i in self.of("upload", "replace")]
+            data["wouldUpload"] = [i.as_json() for i in self.of("upload", "replace")]
         return data
 
 

@@ -24,6 +24,7 @@ from runenv.publish.catalogue import (
 )
 from runenv.publish.directory import artifact_dir
 from runenv.publish.target import Progress, RemoteFile
+from runenv.redact import redact, register_secret
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # larger files go up in parts
 PART_SIZE = 16 * 1024 * 1024  # one part in memory at a time; 10,000 parts allow 160 GB
@@ -57,6 +58,8 @@ class S3Target:
         self.prefix = parts.path.strip("/")
         self.display = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         endpoint = os.environ.get("RUNENV_S3_ENDPOINT") or endpoint
+        for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            register_secret(os.environ.get(name))  # botocore does not print them; redact hides them if it did
         session = boto3.session.Session()
         config = botocore.config.Config(
             connect_timeout=timeout,
@@ -75,7 +78,7 @@ class S3Target:
     def _error(self, exc: Exception, what: str, key: str) -> PublishError:
         """One line naming the operation and object; botocore's messages carry no credentials."""
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return PublishError(f"{what}: s3://{self.bucket}/{key}: {message}", hint=S3_HINT)
+        return PublishError(redact(f"{what}: s3://{self.bucket}/{key}: {message}"), hint=S3_HINT)
 
     def _call(self, what: str, key: str, operation: str, **kwargs: Any) -> Any:
         try:

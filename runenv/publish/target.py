@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import urllib.parse
 from collections.abc import Callable
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 from runenv.errors import UsageError
-from runenv.fetch import redact
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import Catalogue, Entries
+from runenv.redact import redact, register_basic, register_secret
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent
 
@@ -59,6 +60,14 @@ class Credentials:
     password: str | None = None
     token: str | None = None
 
+    def __post_init__(self) -> None:
+        register_basic(self.user, self.password)
+        register_secret(self.token)
+
+    @property
+    def given(self) -> bool:
+        return bool(self.user or self.token)
+
     @classmethod
     def from_env(cls, url: str) -> Credentials:
         parts = urllib.parse.urlsplit(url)
@@ -66,22 +75,32 @@ class Credentials:
         password = os.environ.get("RUNENV_PUBLISH_PASSWORD") or urllib.parse.unquote(parts.password or "") or None
         return cls(user, password, os.environ.get("RUNENV_PUBLISH_TOKEN") or None)
 
-    def secrets(self) -> list[str]:
-        return [s for s in (self.password, self.token) if s]
-
     def scrub(self, text: str) -> str:
-        """`text` with credentials in URLs and every secret value replaced by ***."""
-        text = redact(text)
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text
+        """`text` with credentials in URLs and every secret, in every encoding it travels in, replaced by ***."""
+        return redact(text)
 
 
-def strip_userinfo(url: str) -> str:
-    """`url` without `user:password@` (credentials travel in headers, not in URLs)."""
+def is_loopback(host: str | None) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str, creds: Credentials) -> None:
+    """Credentials never travel over plain HTTP to a host that is not loopback."""
     parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    if creds.given and parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise UsageError(
+            f"refusing to send publish credentials over plain HTTP to {parts.hostname}",
+            hint="use https:// (or a loopback address), or publish without credentials",
+        )
 
 
 def open_target(url: str, *, timeout: float, insecure: bool = False, s3_endpoint: str | None = None) -> Target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,16 +14,20 @@ import httpx
 from runenv.cache import CHUNK
 from runenv.errors import PublishError
 from runenv.fetch import BACKOFF, RETRIES, make_client
-from runenv.publish.target import Credentials, Progress, RemoteFile
+from runenv.publish.artifacts import LocalArtifact
+from runenv.publish.target import Credentials, Progress, RemoteFile, is_loopback
+from runenv.redact import register_secret
 
 Body = Path | bytes | None
 AUTH_HINT = "set RUNENV_PUBLISH_USER and RUNENV_PUBLISH_PASSWORD, or RUNENV_PUBLISH_TOKEN"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-def _stream(path: Path, progress: Progress | None) -> Iterator[bytes]:
+def _stream(path: Path, progress: Progress | None, digest: hashlib._Hash) -> Iterator[bytes]:
+    """The file's bytes, each chunk hashed into `digest` as it is sent."""
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
             yield chunk
             if progress:
                 progress(len(chunk))
@@ -40,6 +45,17 @@ class PublishClient:
         self.client = make_client(timeout)
         self.client.follow_redirects = False  # a redirected PUT must not silently lose its body
         self._bearer = creds.token
+        self.sent: dict[Path, str] = {}  # sha256 of the bytes last sent from each file
+
+    def check_sent(self, artifact: LocalArtifact) -> None:
+        """The tarball's bytes that went out are the ones whose sha256 was checked and recorded."""
+        sent = self.sent.get(artifact.tarball)
+        if sent != artifact.sha256:
+            raise PublishError(
+                f"{artifact.filename} changed while it was being published: sent sha256 {sent}, "
+                f"recorded {artifact.sha256}; it was taken back",
+                hint="do not rebuild while publishing; publish again",
+            )
 
     def close(self) -> None:
         self.client.close()
@@ -70,7 +86,10 @@ class PublishClient:
         while True:
             attempt += 1
             all_headers = {**(headers or {}), **self._auth_headers()}
-            content: bytes | Iterator[bytes] | None = body if not isinstance(body, Path) else _stream(body, progress)
+            digest = hashlib.sha256()
+            content: bytes | Iterator[bytes] | None = (
+                body if not isinstance(body, Path) else _stream(body, progress, digest)
+            )
             if isinstance(body, Path):
                 all_headers["Content-Length"] = str(body.stat().st_size)
             try:
@@ -87,6 +106,8 @@ class PublishClient:
                     )
                 ) from None
             if response.status_code in ok:
+                if isinstance(body, Path):
+                    self.sent[body] = digest.hexdigest()
                 return response
             if response.status_code == 401 and not tried_token and self._fetch_token(response):
                 tried_token = True
@@ -119,17 +140,26 @@ class PublishClient:
         realm = params.pop("realm", None)
         if not realm:
             return False
-        auth = httpx.BasicAuth(self.creds.user, self.creds.password or "") if self.creds.user else None
+        # Basic credentials go only to a realm on the registry's own host, and never over plain HTTP off loopback.
+        realm_parts = urllib.parse.urlsplit(realm)
+        same_host = realm_parts.hostname == response.request.url.host
+        plain = realm_parts.scheme != "https" and not is_loopback(realm_parts.hostname)
+        send_basic = self.creds.user and same_host and not plain
+        auth = httpx.BasicAuth(self.creds.user, self.creds.password or "") if send_basic else None
         try:
             answer = self.client.get(realm, params=params, auth=auth)
         except httpx.HTTPError:
             return False
         if answer.status_code != 200:
             return False
-        data = answer.json()
-        token = data.get("token") or data.get("access_token")
-        if not token:
+        try:
+            data = answer.json()
+        except ValueError:
             return False
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            return False
+        register_secret(token)
         self._bearer = token
         return True
 

@@ -20,8 +20,9 @@ from runenv.publish.catalogue import (
     render_catalogue,
 )
 from runenv.publish.directory import artifact_dir
-from runenv.publish.target import Credentials, Progress, RemoteFile, strip_userinfo
+from runenv.publish.target import Credentials, Progress, RemoteFile, refuse_plain_http
 from runenv.publish.transport import Body, PublishClient
+from runenv.redact import strip_userinfo
 
 # Headers in which stores such as Artifactory and Nexus report a file's sha256, sparing a download.
 CHECKSUM_HEADERS = ("X-Checksum-Sha256", "X-Checksum-SHA256")
@@ -35,6 +36,7 @@ class WebDavTarget:
     def __init__(self, url: str, creds: Credentials, *, timeout: float) -> None:
         self.base = strip_userinfo(url).rstrip("/") + "/"
         self.display = self.base
+        refuse_plain_http(self.base, creds)
         self.http = PublishClient(creds, timeout)
 
     def _url(self, relative: str) -> str:
@@ -56,6 +58,7 @@ class WebDavTarget:
 
     def upload(self, artifact: LocalArtifact, progress: Progress) -> RemoteFile:
         folder = artifact_dir(artifact)
+        what = f"uploading {artifact.filename}"
         for source in artifact.files():
             self._put(
                 f"{folder}/{source.name}",
@@ -63,6 +66,12 @@ class WebDavTarget:
                 f"uploading {source.name}",
                 progress if source == artifact.tarball else None,
             )
+            if source == artifact.tarball:
+                try:
+                    self.http.check_sent(artifact)
+                except PublishError:  # the tarball changed after it was checked: take it back down
+                    self.http.request("DELETE", self._url(f"{folder}/{source.name}"), what, ok=(200, 204, 404))
+                    raise
         remote = self._remote(self._url(f"{folder}/{artifact.filename}"), f"verifying {artifact.filename}")
         if remote is None:
             raise PublishError(f"verifying {artifact.filename}: {self.display}{folder}/ does not list it after upload")

@@ -8,7 +8,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from runenv import owner
 from runenv.compat import tomllib
+from runenv.scratch import scratch_root
 
 
 def dist_files(ws: Path) -> list[str]:
@@ -24,9 +26,21 @@ def cached_blobs(sandbox: Path) -> set[str]:
 
 
 def leftovers(ws: Path) -> list[Path]:
-    """Staging and verify directories a build did not remove (in the workspace or the scratch dir)."""
-    roots = [ws / ".runenv", Path(os.environ["RUNENV_SCRATCH_DIR"])]
-    return [p for root in roots for sub in ("build", "verify") if (root / sub).is_dir() for p in (root / sub).iterdir()]
+    """Staging and verify directories a build did not remove (in the workspace or the scratch dir).
+
+    The default RAM scratch is shared with concurrent test runs, so there only dead runs' directories count.
+    """
+    shared = "RUNENV_SCRATCH_DIR" not in os.environ
+    found = []
+    for root in dict.fromkeys([ws / ".runenv", scratch_root(ws / ".runenv")]):
+        for sub in ("build", "verify"):
+            if (root / sub).is_dir():
+                found += [
+                    p
+                    for p in (root / sub).iterdir()
+                    if not (shared and root != ws / ".runenv") or owner.state(p) == "dead"
+                ]
+    return found
 
 
 def tar_names(path: Path) -> dict[str, tarfile.TarInfo]:
@@ -47,3 +61,30 @@ def unpack(ws: Path, stem: str, into: Path) -> Path:
         ["tar", "--warning=no-timestamp", "-xzf", str(ws / "dist" / f"{stem}.tar.gz"), "-C", str(into)], check=True
     )
     return into / stem
+
+
+def tar_member(path: Path, name: str) -> str:
+    """The text of one member of a tarball."""
+    with tarfile.open(path) as tar:
+        member = tar.extractfile(name)
+        assert member is not None, name
+        return member.read().decode("utf-8")
+
+
+def grep_tree(needle: str, *roots: Path) -> list[str]:
+    """Every file below `roots` whose bytes contain `needle`, and every such member inside their tarballs."""
+    found: list[str] = []
+    data = needle.encode()
+    for root in roots:
+        for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
+            if path.is_symlink():
+                continue
+            if data in path.read_bytes():
+                found.append(str(path))
+            if path.name.endswith((".tar.gz", ".tar.zst", ".tgz")) and tarfile.is_tarfile(path):
+                with tarfile.open(path) as tar:
+                    for member in tar:
+                        handle = tar.extractfile(member) if member.isreg() else None
+                        if handle is not None and data in handle.read():
+                            found.append(f"{path}!{member.name}")
+    return found

@@ -33,6 +33,7 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
     dist.mkdir(parents=True, exist_ok=True)
     version = runtime.split("-")[0]
     manifest = f'runtime = "{runtime}"\npython_version = "{version}"\nplatform = "{platform}"\nsalt = "{salt}"\n'
+    manifest += inputs_table(ws, runtime, platform)
     members = {
         f"{stem}/runenv-manifest.toml": manifest.encode(),
         f"{stem}/bin/python3": b"#!/bin/sh\necho python\n",
@@ -50,6 +51,17 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
     manifest_path = dist / f"{stem}.manifest.toml"
     manifest_path.write_text(manifest)
     return BuiltArtifact(tarball, digest, tarball.stat().st_size, manifest_path)
+
+
+def inputs_table(ws: Path, runtime: str, platform: str) -> str:
+    """The manifest's `[inputs]` table as `runenv build` records it for the workspace as it is now."""
+    from runenv.config import load_runtime_config
+    from runenv.freshness import current_inputs
+    from runenv.workspace import Workspace
+
+    workspace = Workspace(ws)
+    inputs = current_inputs(ws, load_runtime_config(workspace, workspace.runtime(runtime)), platform)
+    return "[inputs]\n" + "".join(f'{key} = "{value}"\n' for key, value in sorted(inputs.items()))
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ INDEX_PACKAGES = {
     "excluded-dep": "wheel, reached only as a dependency of needs-excluded",
     "nodeps-pkg": "wheel depending on heavy-dep (for noDeps)",
     "heavy-dep": "wheel, reached only as a dependency of nodeps-pkg",
+    "needs-sdistonly": "wheel depending on sdistonly (a prodigy-prot needing freesasa, which has no wheel)",
+    "needs-winonly": "wheel depending on winonly (a dependency with neither a Linux wheel nor an sdist)",
     "badhash": "wheel whose index entry carries a wrong sha256",
     "importfails": "wheel whose module `importfails` raises at import time (verification)",
     "setuptools": "a real setuptools wheel found on this machine (build backend, distutils shim)",
@@ -53,23 +55,24 @@ def build_wheel(
     out: Path,
     name: str,
     version: str,
-    files: dict[str, str],
+    files: dict[str, str | bytes],
     *,
     requires: tuple[str, ...] = (),
     entry_points: str = "",
     tag: str = "py3-none-any",
 ) -> Path:
-    """A wheel with `files` (paths inside the wheel, `.data/...` allowed), METADATA, WHEEL and RECORD."""
+    """A wheel with `files` (paths inside the wheel, `.data/...` allowed; text or bytes), METADATA, WHEEL, RECORD."""
     dist = f"{name.replace('-', '_')}-{version}"
     info = f"{dist}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    contents = {path.replace("{data}", f"{dist}.data"): text for path, text in files.items()}
+    contents: dict[str, str | bytes] = {path.replace("{data}", f"{dist}.data"): text for path, text in files.items()}
     contents[f"{info}/METADATA"] = metadata
     contents[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: runenv-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
     if entry_points:
         contents[f"{info}/entry_points.txt"] = entry_points
-    rows = [(path, _record_hash(text.encode()), str(len(text.encode()))) for path, text in contents.items()]
+    raw = {path: text if isinstance(text, bytes) else text.encode() for path, text in contents.items()}
+    rows = [(path, _record_hash(data), str(len(data))) for path, data in raw.items()]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([*rows, (f"{info}/RECORD", "", "")])
     contents[f"{info}/RECORD"] = buf.getvalue()
@@ -212,6 +215,10 @@ def build_test_index(root: Path) -> dict[str, Path]:
         "excluded-dep": build_wheel(files, "excluded-dep", "1.0", {"excluded_dep.py": ""}),
         "nodeps-pkg": build_wheel(files, "nodeps-pkg", "1.0", {"nodeps_pkg.py": ""}, requires=("heavy-dep",)),
         "heavy-dep": build_wheel(files, "heavy-dep", "1.0", {"heavy_dep.py": ""}),
+        "needs-sdistonly": build_wheel(
+            files, "needs-sdistonly", "1.0", {"needs_sdistonly.py": ""}, requires=("sdistonly>=2",)
+        ),
+        "needs-winonly": build_wheel(files, "needs-winonly", "1.0", {"needs_winonly.py": ""}, requires=("winonly",)),
         "badhash": build_wheel(files, "badhash", "1.0", {"badhash.py": ""}),
         "importfails": build_wheel(
             files, "importfails", "1.0", {"importfails.py": "raise ImportError('importfails is broken on purpose')\n"}
@@ -281,3 +288,21 @@ def wheel_item(index: TestIndex, name: str) -> WheelToInstall:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     pkg = LockedPackage(name, version, f"{index.url}/files/{path.name}", sha, "wheel", index.simple)
     return WheelToInstall(path, path.name, pkg)
+
+
+PRIVATE_USER = "builder"
+PRIVATE_PASSWORD = "SECRETz8Q4-p@ss"  # needs URL-encoding; contains the marker tests grep for
+
+
+@pytest.fixture
+def private_index(package_index: TestIndex) -> Iterator[TestIndex]:
+    """The session index's files behind Basic auth (PRIVATE_USER, PRIVATE_PASSWORD) on another loopback port."""
+    with StaticServer(package_index.root, basic_auth=(PRIVATE_USER, PRIVATE_PASSWORD)) as server:
+        yield TestIndex(server, package_index.root, package_index.files)
+
+
+def with_credentials(url: str, user: str = PRIVATE_USER, password: str = PRIVATE_PASSWORD) -> str:
+    """`url` with `user:password@` (URL-encoded) in front of its host."""
+    from urllib.parse import quote
+
+    return url.replace("://", f"://{quote(user, safe='')}:{quote(password, safe='')}@", 1)

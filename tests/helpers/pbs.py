@@ -8,13 +8,17 @@ Fixtures (registered in tests/conftest.py):
   `<url>/<RELEASE>/`; tests may add archives or tamper with sums without affecting other tests.
 - `build_workspace` (per test): a workspace with runtime `<running X.Y.Z>` whose `python.release`
   is RELEASE, with `RUNENV_PBS_MIRROR` pointing at `pbs_mirror`.
+- `pbs_catalogue` (per test): a PBS catalogue describing `pbs_mirror`'s archives, in use through
+  `RUNENV_PBS_CATALOGUE` (the built-in catalogue knows only real PBS archives, not these).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -31,11 +35,13 @@ from runenv.interpreter import SUMS_NAME, archive_name
 from runenv.platforms import get_platform
 from runenv.relocate import patchelf
 from tests.helpers.http import StaticServer
+from tests.helpers.native import macho, pe_file
 
 RELEASE = "20990101"
 FLAVOR = "install_only_stripped"
 VERSION = platform.python_version()  # the running interpreter's X.Y.Z: the fixture archive holds it
 MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
+ARCHIVE_NAME_RE = re.compile(r"^cpython-(\d+\.\d+\.\d+)\+(\d{8})-(.+)-(install_only(?:_stripped)?)\.tar\.gz$")
 STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "__pycache__", "ensurepip", "lib2to3"}
 
 
@@ -120,23 +126,25 @@ def _write_files(root: Path, files: dict[str, bytes | str]) -> Path:
 
 
 def windows_layout(minor: str = MINOR) -> dict[str, bytes | str]:
+    """Real AMD64 PE files (launchers, not an interpreter): verify's static checks read them."""
     nodot = minor.replace(".", "")
     return {
-        "python.exe": b"MZ dummy python.exe",
-        "pythonw.exe": b"MZ dummy pythonw.exe",
-        f"python{nodot}.dll": b"MZ dummy dll",
+        "python.exe": pe_file("t64"),
+        "pythonw.exe": pe_file("w64"),
+        f"python{nodot}.dll": pe_file("t64"),
         "Lib/os.py": "# dummy\n",
         "Lib/site-packages/README.txt": "site-packages\n",
-        "DLLs/_ssl.pyd": b"MZ dummy pyd",
+        "DLLs/_ssl.pyd": pe_file("t64"),
         "Scripts/.keep": b"",
     }
 
 
 def macos_layout(minor: str = MINOR) -> dict[str, bytes | str]:
+    """Minimal arm64 Mach-O headers (no interpreter): verify's static checks read them."""
     return {
-        f"bin/python{minor}": b"\xcf\xfa\xed\xfe dummy mach-o",
+        f"bin/python{minor}": macho("arm64", dylibs=(f"@executable_path/../lib/libpython{minor}.dylib",)),
         "bin/python3": f"->python{minor}",
-        f"lib/libpython{minor}.dylib": b"\xcf\xfa\xed\xfe dummy dylib",
+        f"lib/libpython{minor}.dylib": macho("arm64", dylibs=("/usr/lib/libSystem.B.dylib",)),
         f"lib/python{minor}/os.py": "# dummy\n",
         f"lib/python{minor}/site-packages/README.txt": "site-packages\n",
         f"include/python{minor}/Python.h": "/* dummy */\n",
@@ -195,9 +203,28 @@ class PbsMirror:
         self.write_sums()
         return name
 
+    def set_sum(self, name: str, sha256: str) -> str:
+        """List `name` in SHA256SUMS with `sha256` (e.g. a wrong one); returns the hash it had."""
+        old = self.sums[name]
+        self.sums[name] = sha256
+        self.write_sums()
+        return old
+
     def write_sums(self) -> None:
         text = "".join(f"{sha}  {name}\n" for name, sha in sorted(self.sums.items()))
         (self.release_dir / SUMS_NAME).write_text(text)
+
+    def write_catalogue(self, path: Path) -> Path:
+        """A PBS catalogue (runenv's format) listing every archive this mirror serves, with its hash."""
+        releases: dict = {}
+        for name, sha in self.sums.items():
+            match = ARCHIVE_NAME_RE.match(name)
+            assert match, name
+            version, release, triple, flavor = match.groups()
+            releases.setdefault(release, {}).setdefault(version, {}).setdefault(flavor, {})[triple] = sha
+        data = {"source": "tests.helpers.pbs", "generated": "2099-01-01", "releases": releases}
+        path.write_text(json.dumps(data, indent=1))
+        return path
 
 
 @pytest.fixture
@@ -226,3 +253,11 @@ def build_workspace(
         return make_workspace(shared=shared, runtimes=runtimes or {VERSION: {}}, root=root)
 
     return make
+
+
+@pytest.fixture
+def pbs_catalogue(pbs_mirror: PbsMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A catalogue of `pbs_mirror`'s archives (as served when the test starts), used instead of the built-in one."""
+    path = pbs_mirror.write_catalogue(tmp_path / "pbs-catalogue.json")
+    monkeypatch.setenv("RUNENV_PBS_CATALOGUE", str(path))
+    return path

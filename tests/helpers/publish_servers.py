@@ -98,9 +98,10 @@ http {{
 class Nginx(LoopbackServer):
     """nginx serving `root` with WebDAV PUT/MKCOL/MOVE behind basic auth."""
 
-    def __init__(self, prefix: Path, root: Path, port: int) -> None:
+    def __init__(self, prefix: Path, root: Path, port: int, user: str = USER, password: str = PASSWORD) -> None:
         super().__init__(prefix, port)
         self.root = root
+        self.user, self.password = user, password
 
     @property
     def url(self) -> str:
@@ -108,9 +109,9 @@ class Nginx(LoopbackServer):
 
     def start(self) -> Nginx:
         hashed = subprocess.run(
-            ["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True, check=True
+            ["openssl", "passwd", "-apr1", self.password], capture_output=True, text=True, check=True
         ).stdout.strip()
-        (self.prefix / "htpasswd").write_text(f"{USER}:{hashed}\n")
+        (self.prefix / "htpasswd").write_text(f"{self.user}:{hashed}\n")
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port, root=self.root))
@@ -205,15 +206,20 @@ def _need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed (.ci/run installs it)")
 
 
-@pytest.fixture
-def nginx(tmp_path: Path) -> Nginx:
-    """A running nginx WebDAV server; its files are under `.root`."""
+def start_nginx(tmp_path: Path, user: str = USER, password: str = PASSWORD) -> Nginx:
+    """Start nginx WebDAV with basic auth as (`user`, `password`), its files under `tmp_path/dav`."""
     _need("nginx")
     prefix = tmp_path / "nginx"
     root = tmp_path / "dav"
     for d in (prefix, root / "runtimes"):
         d.mkdir(parents=True)
-    server = Nginx(prefix, root, free_port()).start()
+    return Nginx(prefix, root, free_port(), user, password).start()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Nginx:
+    """A running nginx WebDAV server; its files are under `.root`."""
+    server = start_nginx(tmp_path)
     yield server
     server.stop()
 
@@ -244,3 +250,67 @@ def registry(tmp_path: Path) -> Registry:
     server = Registry(prefix, free_port()).start()
     yield server
     server.stop()
+
+
+class HostileServer:
+    """A loopback HTTP server that records every request and answers from `respond(method, path, headers)`.
+
+    The default answer is what a careless server does: 400 with the request's Authorization header in the body.
+    """
+
+    def __init__(self, respond=None) -> None:  # type: ignore[no-untyped-def]
+        import http.server
+        import threading
+
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.respond = respond or self.echo_auth
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def handle_any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                headers = dict(self.headers.items())
+                server.seen.append((self.command, self.path, headers))
+                status, extra, body = server.respond(self.command, self.path, headers)
+                self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_MOVE = do_MKCOL = do_DELETE = handle_any  # noqa: N815
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @staticmethod
+    def echo_auth(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if method == "HEAD":
+            return 404, {}, b""  # nothing published yet: the upload follows
+        return 400, {}, f"bad request; you sent Authorization: {headers.get('Authorization')}".encode()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def authorizations(self) -> list[str]:
+        return [h["Authorization"] for _m, _p, h in self.seen if "Authorization" in h]
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

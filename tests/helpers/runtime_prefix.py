@@ -233,14 +233,15 @@ def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
     from runenv.lock import lock_runtime
     from runenv.plan import build_plan
     from runenv.workspace import Workspace
+    from tests.helpers.dist import inputs_table
 
     ws = make_workspace(runtimes={PY_VERSION: {"build": {"platforms": [PLATFORM]}}})
     workspace = Workspace(ws)
     loaded = load_runtime_config(workspace, workspace.runtime(PY_VERSION))
     lock_runtime(loaded, build_plan(loaded, PLATFORM))  # no packages: resolves without any index
-    tarball = place_artifact(runtime_tarball, ws)
-    for path in tarball.parent.iterdir():  # built after its lock, as `runenv build` does
-        os.utime(path)
+    place_artifact(runtime_tarball, ws)
+    with open(ws / "dist" / f"{STEM}.manifest.toml", "a", encoding="utf-8") as manifest:
+        manifest.write(inputs_table(ws, PY_VERSION, PLATFORM))  # what `runenv build` records
     return ws
 
 

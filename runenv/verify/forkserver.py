@@ -1,0 +1,154 @@
+"""The import checks' fork server. This file runs inside the runtime being verified, with the runtime's own
+interpreter, as `python -I -c <this file's text> OUT_DIR WORKERS TIMEOUT`; it imports nothing from runenv and
+only `gc`, `os`, `sys` and `time` from the stdlib, so the children start as clean as a fresh
+`python -I -c "import MODULE"`.
+
+OUT_DIR/plan is a tree of modules, one per line as "DEPTH MODULE" in preorder: each top-level module, the
+packages on the way to each extension module, and the extension modules. The server forks one child per node;
+the child sends its stdout and stderr to OUT_DIR/MODULE.out|.err and returns from serve() to import its module at
+the top level, so a failure is reported and exits as with `python -I -c "import MODULE"`. After a good import the
+child waits for the threads Python would wait for and answers for itself. A leaf then leaves by os._exit (the
+interpreter's teardown costs more than most imports). A node with children, while it runs no other thread,
+serves them from its imported package (importing `a.b.c` imports `a` and `a.b` first anyway), so scipy's 114
+extension modules cost one import of each scipy subpackage, not one per extension. A node that runs threads
+after its import (forking then could deadlock) leaves, and its parent forks its children from its own cleaner
+state; so it does for the children of a node that failed to import, so each reports its own error.
+
+At most WORKERS processes import at once: each takes a token from a pipe before it is forked and gives it back
+once imported (a parent gives it back for a child that died importing). One line per module on stdout:
+"MODULE EXIT_CODE" (negative: the signal that killed it) or "MODULE timeout". gc.freeze() keeps the children's
+collections off the server's objects.
+"""
+
+import gc
+import os
+import sys
+import time
+
+
+def _path(out, module, suffix):
+    return os.path.join(out, module + suffix)
+
+
+def _redirect(out, module):
+    for fd, suffix in ((1, ".out"), (2, ".err")):
+        file = os.open(_path(out, module, suffix), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(file, fd)
+        os.close(file)
+
+
+def _mark(out, module, suffix):
+    os.close(os.open(_path(out, module, suffix), os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def _threads():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        threading = sys.modules.get("threading")
+        return threading.active_count() if threading else 1
+
+
+def _size(node):
+    return 1 + sum(_size(child) for child in node[1])
+
+
+def _take(tokens):
+    try:
+        return bool(os.read(tokens[0], 1))
+    except BlockingIOError:
+        return False
+
+
+class Server:
+    """The settings every process of the tree shares."""
+
+    def __init__(self, out, workers, timeout):
+        self.out, self.workers, self.timeout = out, workers, timeout
+        self.results = os.dup(1)
+        self.tokens = os.pipe()
+        os.set_blocking(self.tokens[0], False)
+        os.write(self.tokens[1], b"x" * workers)
+        self.baseline = _threads()  # an emulator runs threads of its own
+
+    def answer(self, module, result):
+        os.write(self.results, f"{module} {result}\n".encode())
+
+    def imported(self, module):
+        """In a child whose import worked: say so and give the token back."""
+        _mark(self.out, module, ".ok")
+        self.answer(module, 0)
+        os.write(self.tokens[1], b"x")
+
+    def serve(self, jobs):
+        """Import the nodes `jobs` [(module, children)] in forked children; returns the node in a child, None in
+        the server when every node is done."""
+        jobs, running = list(jobs), {}
+        while jobs or running:
+            while jobs and _take(self.tokens):
+                node = jobs.pop(0)
+                pid = os.fork()
+                if pid == 0:
+                    _redirect(self.out, node[0])
+                    return node
+                rounds = 1 + -(-(_size(node) - 1) // self.workers)
+                running[pid] = node, time.monotonic() + self.timeout * rounds
+            pid, status = os.waitpid(-1, os.WNOHANG) if running else (0, 0)
+            if pid:
+                result = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            else:
+                pid = next((p for p, (_, deadline) in running.items() if deadline < time.monotonic()), 0)
+                if not pid:
+                    time.sleep(0.005)
+                    continue
+                os.kill(pid, 9)  # SIGKILL
+                os.waitpid(pid, 0)
+                result = "timeout"
+            (module, children), _ = running.pop(pid)
+            if not os.path.exists(_path(self.out, module, ".ok")):
+                self.answer(module, result)
+                os.write(self.tokens[1], b"x")
+                jobs.extend(children)
+            elif not os.path.exists(_path(self.out, module, ".served")):
+                jobs.extend(children)
+            # else: the child served its children; those left unanswered fall back to fresh interpreters
+        return None
+
+
+def _tree(lines):
+    root = ("", [])
+    path = [root]
+    for line in lines:
+        depth, module = line.split()
+        node = (module, [])
+        del path[int(depth) + 1 :]
+        path[-1][1].append(node)
+        path.append(node)
+    return root[1]
+
+
+def main():
+    server = Server(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    with open(os.path.join(server.out, "plan"), encoding="utf-8") as plan:
+        jobs = _tree(line for line in plan if line.strip())
+    gc.freeze()
+    return server, server.serve(jobs)
+
+
+if __name__ == "__main__":
+    server, node = main()
+    while node is not None:
+        sys.argv[:] = ["-c", node[0]]
+        import importlib
+
+        importlib.import_module(node[0])
+        threading = sys.modules.get("threading")
+        for thread in threading.enumerate() if threading else ():
+            if not thread.daemon and thread is not threading.current_thread():
+                thread.join()
+        server.imported(node[0])
+        if not node[1] or _threads() > server.baseline:
+            os._exit(0)
+        _mark(server.out, node[0], ".served")
+        node = server.serve(node[1])
+    os._exit(0)
