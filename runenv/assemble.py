@@ -133,12 +133,7 @@ def install_wheels(
                 installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
             else:  # the built wheel's hash; the source is the commit
                 entry = PackageEntry(
-                    p.name,
-                    p.version,
-                    sha256_file(item.path),
-                    item.how,
-                    url=p.url,
-                    commit=p.vcs.commit,
+                    p.name, p.version, sha256_file(item.path), item.how, url=p.url, commit=p.vcs.commit,
                     wheel=item.filename,
                 )
                 installed.append(entry)
