@@ -87,7 +87,7 @@ def test_without_a_lock_the_plan_decides(make_workspace, run_cli):
     ws = make_workspace(runtimes={"3.12.10": {"packages": {"dependencies": ["x @ git+https://example.invalid/x"]}}})
     jobs = _jobs(run_cli, ws)
     assert {j["kind"] for j in jobs} == {"native"} and len(jobs) == 5
-    assert jobs[0]["reasons"] == ["x: direct URL (built from source)"]
+    assert jobs[0]["reasons"] == ["x: source"]  # the plan builds git requirements from source
 
 
 def test_unknown_runner_platform_is_a_config_error(make_workspace, run_cli):

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+
 from tests.helpers.dist import make_artifact, read_catalogue
 
 
-def _runner(tmp_path, name, *platforms, salt=""):
-    """A runner's dist/ holding 3.12.10 for `platforms` (made in `tmp_path/name/dist`)."""
+def _runner(ws, name, *platforms, salt=""):
+    """A runner's dist/ holding 3.12.10 for `platforms`: built in a checkout of `ws` at `<ws>/../<name>`."""
+    checkout = ws.parent / name
+    shutil.copytree(ws, checkout, ignore=shutil.ignore_patterns("dist"))
     for platform in platforms:
-        make_artifact(tmp_path / name, "3.12.10", platform, salt=salt)
-    return tmp_path / name / "dist"
+        make_artifact(checkout, "3.12.10", platform, salt=salt)
+    return checkout / "dist"
 
 
 def test_publish_from_several_runners(make_workspace, run_cli, tmp_path):
     ws = make_workspace(shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}})
-    linux = _runner(tmp_path, "linux", "linux-x64")
-    windows = _runner(tmp_path, "windows", "windows-x64", "linux-x64")  # linux-x64 again: the same bytes
+    linux = _runner(ws, "linux", "linux-x64")
+    windows = _runner(ws, "windows", "windows-x64", "linux-x64")  # linux-x64 again: the same bytes
     target = tmp_path / "store"
     result = run_cli("-w", ws, "publish", "3.12.10", "--from", linux, "--from", windows, "--to", target, "-o", "json")
     assert result.code == 0, result.stderr
@@ -30,8 +34,8 @@ def test_publish_from_several_runners(make_workspace, run_cli, tmp_path):
 
 def test_same_name_with_other_bytes_refuses_everything(make_workspace, run_cli, tmp_path):
     ws = make_workspace(shared={"build": {"platforms": ["linux-x64", "windows-x64"]}})
-    one = _runner(tmp_path, "one", "linux-x64", "windows-x64")
-    other = _runner(tmp_path, "other", "linux-x64", salt="rebuilt elsewhere")
+    one = _runner(ws, "one", "linux-x64", "windows-x64")
+    other = _runner(ws, "other", "linux-x64", salt="rebuilt elsewhere")
     target = tmp_path / "store"
     result = run_cli("-w", ws, "publish", "3.12.10", "--from", one, "--from", other, "--to", target)
     assert result.code == 1
@@ -48,7 +52,7 @@ def test_from_names_an_existing_directory(make_workspace, run_cli, tmp_path):
 
 def test_incomplete_artifact_names_its_directory(make_workspace, run_cli, tmp_path):
     ws = make_workspace(shared={"build": {"platforms": ["linux-x64"]}})
-    runner = _runner(tmp_path, "runner", "linux-x64")
+    runner = _runner(ws, "runner", "linux-x64")
     (runner / "python-3.12.10-linux-x64.manifest.toml").unlink()
     result = run_cli("-w", ws, "publish", "3.12.10", "--from", runner, "--to", tmp_path / "store")
     assert result.code == 1
