@@ -170,10 +170,13 @@ class OciTarget:
             )
         return int(response.headers.get("Content-Length", "-1"))
 
-    def _push_blob(self, body: Path | bytes, digest: str, what: str, progress: Progress | None = None) -> None:
-        """POST an upload session, then PUT the whole blob into it (streamed), unless the registry has it."""
+    def _push_blob(self, body: Path | bytes, digest: str, what: str, progress: Progress | None = None) -> bool:
+        """POST an upload session, then PUT the whole blob into it (streamed), unless the registry has it.
+
+        False when the registry already had it (content-addressed: it verified those bytes when they came).
+        """
         if self._blob_size(digest, what) is not None:
-            return
+            return False
         started = self.http.request("POST", self.base + "blobs/uploads/", what, ok=(202,))
         location = urllib.parse.urljoin(self.base, started.headers.get("Location", ""))
         separator = "&" if urllib.parse.urlsplit(location).query else "?"
@@ -186,6 +189,7 @@ class OciTarget:
             ok=(201,),
             progress=progress,
         )
+        return True
 
     def _layer_of(self, index: dict[str, Any], platform: str, what: str) -> dict[str, Any] | None:
         for entry in index.get("manifests", []):
@@ -215,8 +219,8 @@ class OciTarget:
         config_digest = "sha256:" + sha256_file(artifact.manifest)
         self._push_blob(artifact.manifest, config_digest, what)
         layer_digest = f"sha256:{artifact.sha256}"
-        self._push_blob(artifact.tarball, layer_digest, what, progress)
-        self.http.check_sent(artifact)  # the registry also refuses bytes that do not match the digest
+        if self._push_blob(artifact.tarball, layer_digest, what, progress):  # not when another publisher pushed it
+            self.http.check_sent(artifact)  # the registry also refuses bytes that do not match the digest
         manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
         digest = _digest(_canonical(manifest))
         blobs = ((artifact.manifest, config_digest), (artifact.tarball, layer_digest))
