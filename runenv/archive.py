@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import queue
@@ -28,13 +29,14 @@ def open_compressed(path: Path) -> IO[bytes]:
     if magic[:2] == b"\x1f\x8b":
         from isal import igzip
 
-        return igzip.open(path, "rb")  # type: ignore[return-value]
+        gzip_open: Callable[..., IO[bytes]] = igzip.open  # isal's open has no annotations
+        return gzip_open(path, "rb")
     if magic == b"\x28\xb5\x2f\xfd":
         try:
             import zstandard
         except ImportError:
             raise IntegrityError(f"{path.name}: zstd archives need the 'zstandard' package") from None
-        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
     return path.open("rb")
 
 
@@ -116,6 +118,10 @@ class ReadAhead:
     def tell(self) -> int:
         return self._pos
 
+    def write(self, data: bytes) -> int:
+        """Part of the file interface tarfile expects; this stream only reads."""
+        raise io.UnsupportedOperation("read-ahead stream is read-only")
+
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence != os.SEEK_SET or offset < self._pos:
             raise OSError("read-ahead stream seeks forward only")
@@ -135,14 +141,20 @@ class ReadAhead:
         self.close()
 
 
+# tarfile's header errors that mean damage (its EOF and empty-header errors mean the end); typeshed omits them
+DAMAGED_HEADER: tuple[type[Exception], ...] = tuple(
+    vars(tarfile)[name] for name in ("InvalidHeaderError", "TruncatedHeaderError")
+)
+
+
 class StrictTarInfo(tarfile.TarInfo):
     """A damaged header is an error; tarfile alone would take it for the end of the archive."""
 
     @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> StrictTarInfo:
         try:
             return super().fromtarfile(tarfile_)
-        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+        except DAMAGED_HEADER as exc:
             raise tarfile.ReadError(f"{exc} at offset {tarfile_.offset}") from None
 
 
@@ -203,7 +215,7 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
             tarfile.open(
                 fileobj=stream,
                 mode="r:",
-                tarinfo=StrictTarInfo,  # type: ignore[arg-type]
+                tarinfo=StrictTarInfo,
             ) as tar,
         ):
             for member in tar:

@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
+from installer.utils import Scheme
 
 from runenv.budget import UnpackBudget
 from runenv.cache import sha256_file
@@ -27,6 +28,9 @@ from runenv.manifest import PackageEntry
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.relocate import sh_trampoline
+
+if TYPE_CHECKING:
+    from installer.scripts import ScriptSection  # defined for type checkers only
 
 How = Literal["wheel", "built-from-sdist", "built-from-vcs"]
 PACKAGES_DIR = "packages"
@@ -58,20 +62,22 @@ class RuntimeDestination(SchemeDictionaryDestination):
 
     written: list[Path]
 
-    def write_file(self, scheme, path, stream, is_executable):  # type: ignore[no-untyped-def, override]
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
         # Wheels often lose the executable bit of `.data/scripts`; a script is always meant to run.
         entry = super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
         self.written.append(Path(self.scheme_dict[scheme]) / path)
         return entry
 
-    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:  # type: ignore[override]
+    def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         if self.script_kind != "posix":
-            return super().write_script(name, module, attr, section)  # type: ignore[arg-type]
-        _, code = Script(name, module, attr, section).generate("python", "posix")  # type: ignore[arg-type]
+            return super().write_script(name, module, attr, section)
+        _, code = Script(name, module, attr, section).generate("python", "posix")
         body = code.split(b"\n", 1)[1]
         data = f"#!{self.interpreter}\n".encode() + body
         with BytesIO(data) as stream:
-            return self.write_to_fs("scripts", name, stream, is_executable=True)  # type: ignore[arg-type]
+            return self.write_to_fs(Scheme("scripts"), name, stream, is_executable=True)
 
 
 def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[str, str]:
@@ -133,7 +139,12 @@ def install_wheels(
                 installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
             else:  # the built wheel's hash; the source is the commit
                 entry = PackageEntry(
-                    p.name, p.version, sha256_file(item.path), item.how, url=p.url, commit=p.vcs.commit,
+                    p.name,
+                    p.version,
+                    sha256_file(item.path),
+                    item.how,
+                    url=p.url,
+                    commit=p.vcs.commit,
                     wheel=item.filename,
                 )
                 installed.append(entry)

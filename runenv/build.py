@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from runenv import archive, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
@@ -91,7 +92,7 @@ class Artifact:
     sha256: str
     size: int
     manifest: Path
-    verify: dict | None = None  # the verification report, when the host could run the runtime
+    verify: dict[str, Any] | None = None  # the verification report, when the host could run the runtime
     reused: bool = False  # taken from the artifact cache: built and verified before from the same inputs
 
     def as_json(self) -> dict[str, object]:
@@ -346,7 +347,7 @@ def build_one(
     if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
         if hit.verified or not wants_verify(options, platform_key):
             options.out_dir.mkdir(parents=True, exist_ok=True)
-            placed, report = reuse.reuse_artifact(
+            placed, reused_report = reuse.reuse_artifact(
                 ws,
                 loaded,
                 platform,
@@ -362,7 +363,7 @@ def build_one(
                 placed.sha256,
                 placed.size,
                 placed.manifest_path,
-                report,
+                reused_report,
                 reused=True,
             )
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted

@@ -184,7 +184,7 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
     name = archive_name(loaded.runtime.version, release, platform, python.flavor)
     mirror = choose_mirror(python)
     url = mirror.release_url(release, name)
-    pinned = python.sha256.get(platform.key)  # type: ignore[call-overload]
+    pinned = python.sha256.get(platform.key)
     if pinned:
         return PbsArchive(name, url, release, python.flavor, pinned, "config pin", mirror)
     catalogued = catalogue.sha256(release, loaded.runtime.version, python.flavor, platform.pbs_triple)

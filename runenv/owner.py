@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-try:
+if sys.platform != "win32":  # Windows has no flock, so nothing is known to be dead there and nothing is swept
     import fcntl
-except ImportError:  # Windows: no flock, so nothing is known to be dead and nothing is swept
-    fcntl = None  # type: ignore[assignment]
+
+FLOCK = sys.platform != "win32"  # owner locks exist on this OS
 
 OWNER = ".runenv-owner"
 MARK = b"runenv owner lock\n"  # first bytes of every owner file: what tells runenv's directories from others
@@ -42,7 +43,7 @@ def _lock(fd: int, wait: bool) -> bool:
 def mark(directory: Path) -> int | None:
     """Make `directory` this process's: a locked owner file with the marker; returns the descriptor to keep open
     (None without flock). The file is locked before it gets its name, so no one sees it unheld."""
-    if fcntl is None:
+    if sys.platform == "win32":
         return None
     fd, temp = tempfile.mkstemp(dir=directory, prefix=f"{OWNER}.")
     try:
@@ -58,7 +59,7 @@ def mark(directory: Path) -> int | None:
 
 def _claim_dead(directory: Path) -> int | None:
     """A descriptor holding the lock of `directory`'s owner file when runenv made it and its process is gone."""
-    if fcntl is None:
+    if sys.platform == "win32":
         return None
     try:
         fd = os.open(directory / OWNER, os.O_RDWR | NOFOLLOW)
@@ -73,7 +74,7 @@ def _claim_dead(directory: Path) -> int | None:
 def state(directory: Path) -> State:
     """`live` (its runenv process holds the lock, or it cannot be told), `dead` (runenv's, owner gone) or
     `foreign` (no runenv owner marker: never removed)."""
-    if fcntl is None:
+    if sys.platform == "win32":
         return "live"
     fd = _claim_dead(directory)
     if fd is not None:
@@ -132,7 +133,7 @@ def sweep_dirs(parent: Path, prefix: str, suffix: str = "") -> list[Path]:
 
 
 def _claim_dead_file(path: Path) -> int | None:
-    if fcntl is None:
+    if sys.platform == "win32":
         return None
     try:
         fd = os.open(path, os.O_RDWR | NOFOLLOW)
@@ -158,7 +159,7 @@ def locked_file(directory: Path, prefix: str) -> tuple[int, Path]:
     """A new empty file `prefix…` in `directory`, open and locked: (descriptor, path). Close the descriptor only
     once the file has been renamed away or removed."""
     fd, temp = tempfile.mkstemp(dir=directory, prefix=CLAIM)
-    if fcntl is not None:
+    if sys.platform != "win32":
         _lock(fd, wait=True)
     path = directory / f"{prefix}{Path(temp).name.removeprefix(CLAIM)}"
     os.rename(temp, path)

@@ -8,10 +8,11 @@ import stat
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError, UsageError
@@ -130,7 +131,7 @@ def require_compression(compression: str) -> None:
             ) from None
 
 
-def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager:
+def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
     """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
     require_compression(compression)
     if compression == "zst":
@@ -141,7 +142,8 @@ def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contex
         return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
     from isal import igzip_threaded
 
-    return igzip_threaded.open(fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK)
+    gzip_open: Callable[..., IO[bytes]] = igzip_threaded.open  # isal's open has no annotations
+    return gzip_open(fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK)
 
 
 def write_tar(

@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
-from runenv.platforms import get_platform, host_platform_key
+from runenv.platforms import PlatformKey, get_platform, host_platform_key
 from runenv.redact import redact
 from runenv.resolve import index_args
 from runenv.vcs import VcsRequirement, parse_vcs, strip_credentials
@@ -117,7 +117,9 @@ def _effective_policy(base: ResolutionPolicy, extra: ResolutionPolicy) -> Resolu
         "force_no_binary_list": list(dict.fromkeys([*base.force_no_binary_list, *extra.force_no_binary_list])),
         "only_binary_list": list(dict.fromkeys([*base.only_binary_list, *extra.only_binary_list])),
     }
-    flags = {k: getattr(extra, k) for k in ("allow_source_all", "strict_missing") if k in extra.model_fields_set}
+    flags: dict[str, Any] = {
+        k: getattr(extra, k) for k in ("allow_source_all", "strict_missing") if k in extra.model_fields_set
+    }
     return base.model_copy(update={**lists, **flags})
 
 
@@ -128,7 +130,7 @@ def _apply_override(req: Requirement, overrides: dict[str, str]) -> str:
     return str(req)
 
 
-def _rules(loaded: LoadedConfig, platform: str) -> dict[str, dict[str, tuple[str, str | None]]]:
+def _rules(loaded: LoadedConfig, platform: PlatformKey) -> dict[str, dict[str, tuple[str, str | None]]]:
     """name -> {rule path: (action, reason)} for every per-platform rule naming `platform`."""
     pkgs = loaded.config.packages
     found: dict[str, dict[str, tuple[str, str | None]]] = {}
@@ -136,23 +138,23 @@ def _rules(loaded: LoadedConfig, platform: str) -> dict[str, dict[str, tuple[str
     def add(name: str, where: str, action: str, reason: str | None) -> None:
         found.setdefault(name, {})[where] = (action, reason)
 
-    for name, per in pkgs.skip.items():
-        if platform in per:
-            add(name, f"packages.skip.{name}.{platform}", "skip", per[platform])
-    for name, per in pkgs.exclude.items():
-        if platform in per:
-            add(name, f"packages.exclude.{name}.{platform}", "skip", per[platform])
-    for name, per in pkgs.force_source.items():
-        if platform in per:
-            add(name, f"packages.forceSource.{name}.{platform}", "source", per[platform])
-    for name, per in pkgs.platform_specific.package_rules().items():
-        rule = per.get(platform)
+    for name, skip_reasons in pkgs.skip.items():
+        if platform in skip_reasons:
+            add(name, f"packages.skip.{name}.{platform}", "skip", skip_reasons[platform])
+    for name, exclude_reasons in pkgs.exclude.items():
+        if platform in exclude_reasons:
+            add(name, f"packages.exclude.{name}.{platform}", "skip", exclude_reasons[platform])
+    for name, source_reasons in pkgs.force_source.items():
+        if platform in source_reasons:
+            add(name, f"packages.forceSource.{name}.{platform}", "source", source_reasons[platform])
+    for name, package_rules in pkgs.platform_specific.package_rules().items():
+        rule = package_rules.get(platform)
         if rule is not None:
             action = "skip" if rule.action == "skip" else "source"
             add(name, f"packages.platformSpecific.{name}.{platform}", action, rule.reason)
-    for name, per in pkgs.build_wheel.items():
-        if platform in per:
-            add(name, f"packages.buildWheel.{name}.{platform}", "build-wheel", per[platform].reason)
+    for name, specs in pkgs.build_wheel.items():
+        if platform in specs:
+            add(name, f"packages.buildWheel.{name}.{platform}", "build-wheel", specs[platform].reason)
     return found
 
 
@@ -177,7 +179,7 @@ def _decide(
     for action in ("skip", "build-wheel", "source"):
         reasons = [reason for a, reason in rules.values() if a == action]
         if reasons:
-            return action, next((r for r in reasons if r), None)  # type: ignore[return-value]
+            return action, next((r for r in reasons if r), None)
     if name in policy.force_no_binary_list:
         return "source", "in packages.resolution.forceNoBinaryList"
     return "wheel", None
@@ -212,13 +214,13 @@ def build_plan(loaded: LoadedConfig, platform: str, vcs_names: Mapping[str, str]
     `vcs_names` maps a bare git dependency (as written, credentials redacted) to the name its metadata
     declares (learned when locking); without it the repository's name stands in.
     """
-    get_platform(platform)
+    key = get_platform(platform).key
     cfg = loaded.config
     pkgs = cfg.packages
     origin = f"runtime {loaded.runtime.name}"
     block = pkgs.platform_specific.block(platform)
     policy = _effective_policy(pkgs.resolution, block.resolution)
-    rules = _rules(loaded, platform)
+    rules = _rules(loaded, key)
 
     requirements: dict[str, tuple[str, VcsRequirement | None]] = {}
     for where, reqs in (
@@ -249,7 +251,7 @@ def build_plan(loaded: LoadedConfig, platform: str, vcs_names: Mapping[str, str]
                     hint="remove it from onlyBinaryList",
                 )
             action = "source"
-        specs = [pkgs.build_wheel.get(alias, {}).get(platform) for alias in aliases]
+        specs = [pkgs.build_wheel.get(alias, {}).get(key) for alias in aliases]
         spec = next((s for s in specs if s), None) if action == "build-wheel" else None
         packages.append(
             PlannedPackage(
@@ -267,9 +269,9 @@ def build_plan(loaded: LoadedConfig, platform: str, vcs_names: Mapping[str, str]
     # Actions act on direct dependencies only (as in the seed system); every rule is still checked
     # for conflicts. Hard exclusions and the resolution lists act wherever a package appears.
     decided = {name: _decide(name, named, policy, origin, platform) for name, named in sorted(rules.items())}
-    excluded = {name: per[platform] for name, per in pkgs.exclude.items() if platform in per}
+    excluded: dict[str, str | None] = {name: per[key] for name, per in pkgs.exclude.items() if key in per}
     skip_rules = {n: reason for n, (action, reason) in decided.items() if action == "skip" and n not in excluded}
-    build_wheels = {name: per[platform] for name, per in pkgs.build_wheel.items() if platform in per}
+    build_wheels = {name: per[key] for name, per in pkgs.build_wheel.items() if key in per}
     no_binary = [p.name for p in packages if p.action in ("source", "build-wheel")]
     no_binary += [n for n in build_wheels if n not in requirements]
     no_binary += [n for n in policy.force_no_binary_list if n not in no_binary and n not in excluded]
@@ -306,7 +308,7 @@ def dependency_fallback(loaded: LoadedConfig, platform: str, name: str) -> Fallb
     return _fallback(canonicalize_name(name), policy)
 
 
-def configured_platforms(loaded: LoadedConfig) -> tuple[list[str], str | None]:
+def configured_platforms(loaded: LoadedConfig) -> tuple[list[PlatformKey], str | None]:
     """The platforms a runtime is built for (`build.platforms`) and a note when fewer than configured.
 
     A `local` interpreter exists for the host only: such a runtime counts for the host platform,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 PlatformKey = Literal["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch64", "windows-x64"]
-PLATFORM_KEYS: tuple[str, ...] = get_args(PlatformKey)
+PLATFORM_KEYS: tuple[PlatformKey, ...] = get_args(PlatformKey)
 
 DEFAULT_MANYLINUX = "2_28"
 UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # glibc floors uv resolves for
@@ -18,7 +18,7 @@ UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # glibc 
 class Platform:
     """Facts about one target platform."""
 
-    key: str
+    key: PlatformKey
     os: Literal["linux", "macos", "windows"]
     arch: Literal["x86_64", "aarch64"]
     pbs_triple: str
@@ -105,13 +105,13 @@ def get_platform(key: str) -> Platform:
         raise UsageError(f"unknown platform {key!r}", hint=f"valid platforms: {', '.join(PLATFORM_KEYS)}") from None
 
 
-def host_platform_key() -> str | None:
+def host_platform_key() -> PlatformKey | None:
     """The key of the machine runenv runs on, or None when it is not one of the five."""
     machine = _platform.machine().lower()
     arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "aarch64", "arm64": "aarch64"}.get(machine)
     os_name = {"linux": "linux", "darwin": "macosx", "win32": "windows"}.get(sys.platform)
     key = f"{os_name}-{arch}"
-    return key if key in PLATFORMS else None
+    return PLATFORMS[key].key if key in PLATFORMS else None
 
 
 def is_host_runnable(key: str) -> bool:

@@ -272,7 +272,7 @@ def name_vcs(request: ResolveRequest) -> dict[str, str]:
                 raise StepError(f"{failed} (resolving for {request.platform.key})")
             raise StepError(f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
         entries = tomllib.loads(out.read_text(encoding="utf-8")).get("packages", [])
-    names = {}
+    names: dict[str, str] = {}
     for text, vcs in wanted.items():
         if vcs is None:
             continue

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runenv.errors import UsageError
 from runenv.pbs_catalogue import RELEASE_TAG_HINT, is_release_tag, load_catalogue
@@ -50,7 +51,7 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory")
     # A catalogued version needs no python section: its release follows the catalogue (see `runenv python pin`).
-    config: dict = {"$schema": SCHEMA_POINTER, **({"python": {"release": release}} if release else {})}
+    config: dict[str, Any] = {"$schema": SCHEMA_POINTER, **({"python": {"release": release}} if release else {})}
     directory.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

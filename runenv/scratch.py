@@ -50,7 +50,7 @@ def ram_scratch(
 ) -> Path | None:
     """`<ram>/runenv-<uid>` when `ram` is a writable tmpfs that allows executables, with `min_free` bytes
     free in it and in memory, and that directory is this user's alone (`ram` is shared by every user)."""
-    if owner.fcntl is None or not ram.is_dir() or not os.access(ram, os.W_OK | os.X_OK):
+    if not owner.FLOCK or not ram.is_dir() or not os.access(ram, os.W_OK | os.X_OK):
         return None
     try:
         st = os.statvfs(ram)

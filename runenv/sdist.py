@@ -44,9 +44,9 @@ def unpack_sdist(sdist: Path, filename: str, into: Path) -> Path:
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(sdist) as zf:
-                for member in zf.namelist():
-                    if not (into / member).resolve().is_relative_to(into.resolve()):
-                        raise BuildError(f"{filename}: member {member} escapes the archive")
+                for name in zf.namelist():
+                    if not (into / name).resolve().is_relative_to(into.resolve()):
+                        raise BuildError(f"{filename}: member {name} escapes the archive")
                 budget.take_zip(zf)
                 zf.extractall(into)
         else:

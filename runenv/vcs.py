@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from runenv.errors import BuildError, FetchError
-from runenv.fetch import redact
+from runenv.redact import redact
 
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 _URL = re.compile(r"^git\+(https?|ssh|git|file)://\S+$")
@@ -160,7 +161,7 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
     return final
 
 
-def wheel_cache_dir(cache_root: Path, url: str, commit: str, build_key: dict[str, object]) -> Path:
+def wheel_cache_dir(cache_root: Path, url: str, commit: str, build_key: Mapping[str, object]) -> Path:
     """Where the wheel built from `url`@`commit` for `build_key` (Python, platform, build settings) is kept."""
     key = json.dumps({"repo": repository_key(url), "commit": commit, **build_key}, sort_keys=True)
     return cache_root / "vcs-wheels" / hashlib.sha256(key.encode()).hexdigest()

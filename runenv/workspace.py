@@ -96,7 +96,7 @@ class Workspace:
                 version, variant = parsed
                 found.append(Runtime(child.name.removeprefix("python-"), version, variant, child))
 
-        def order(rt: Runtime) -> tuple:
+        def order(rt: Runtime) -> tuple[tuple[int, ...], str]:
             return (tuple(int(p) for p in rt.version.split(".")), rt.variant or "")
 
         return sorted(found, key=order)

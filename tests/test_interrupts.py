@@ -20,7 +20,7 @@ from runenv import owner
 from tests.conftest import REPO, run_runenv, start_runenv
 from tests.helpers.pbs import VERSION, PbsMirror
 
-pytestmark = pytest.mark.skipif(owner.fcntl is None, reason="owner locks need flock (POSIX)")
+pytestmark = pytest.mark.skipif(not owner.FLOCK, reason="owner locks need flock (POSIX)")
 
 STEM = f"python-{VERSION}-linux-x64"
 WAIT = 120  # seconds to wait for a state the build reaches on its own (a deadline, not a measurement)

@@ -16,7 +16,7 @@ from runenv.errors import BuildError
 from runenv.owner import OWNER
 from runenv.scratch import SCRATCH_ENV, ram_scratch, scratch_dir, scratch_root, sweep
 
-pytestmark = pytest.mark.skipif(owner.fcntl is None, reason="owner locks need flock (POSIX)")
+pytestmark = pytest.mark.skipif(not owner.FLOCK, reason="owner locks need flock (POSIX)")
 
 HOLDER = """
 import sys

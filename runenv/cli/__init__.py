@@ -105,10 +105,11 @@ def main(argv: list[str] | None = None) -> None:
             signals.interrupted()
         except Exception as exc:
             # click's usage errors (typer vendors its own click, so they are known by their shape).
-            if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            exit_code = getattr(exc, "exit_code", None)
+            if not (hasattr(exc, "format_message") and isinstance(exit_code, int)):
                 raise
             print(_usage_error(exc), file=sys.stderr)
-            sys.exit(exc.exit_code)
+            sys.exit(exit_code)
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             signals.interrupted()
     sys.exit(code if isinstance(code, int) else 0)

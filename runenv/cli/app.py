@@ -17,7 +17,7 @@ from runenv import __version__
 from runenv.config import LoadedConfig
 from runenv.errors import UsageError
 from runenv.plan import configured_platforms
-from runenv.platforms import get_platform, host_platform_key
+from runenv.platforms import PlatformKey, get_platform, host_platform_key
 from runenv.redact import redact
 from runenv.workspace import Workspace, find_workspace
 
@@ -111,12 +111,15 @@ def _global(
 
 def options(ctx: typer.Context) -> Options:
     """The global options of the running command."""
-    return ctx.find_root().obj
+    found = ctx.find_root().obj
+    if not isinstance(found, Options):
+        raise TypeError("the root command did not set runenv's global options")
+    return found
 
 
 def target_platforms(
     loaded: LoadedConfig, platforms: list[str], all_platforms: bool, note: Callable[[str], None] | None = None
-) -> list[str]:
+) -> list[PlatformKey]:
     """Platforms a command acts on: --platform keys, --all-platforms (build.platforms), else the host."""
     if all_platforms and platforms:
         raise UsageError("give --platform or --all-platforms, not both")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -79,7 +80,7 @@ def validate(ctx: typer.Context) -> None:
     """Validate every runtime on every platform; exit 0 when all are valid."""
     opts = options(ctx)
     ws = opts.workspace()
-    results = []
+    results: list[dict[str, Any]] = []
     failures = []
     stray = ws.stray_dirs()
     for rt in ws.runtimes():

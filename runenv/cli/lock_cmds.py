@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from runenv.cli.app import app, options, target_platforms
@@ -29,7 +31,7 @@ def lock(
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
     keys = target_platforms(loaded, platform or [], all_platforms, opts.note)
-    results = []
+    results: list[dict[str, Any]] = []
     for key in keys:
         plan = build_plan(loaded, key)
         opts.info(f"locking {loaded.runtime.name} for {key}")

@@ -111,7 +111,7 @@ def publish_cmd(
         url = choose_target(to, os.environ.get("RUNENV_PUBLISH_TARGET"), loaded.config.publish.target, ws.root)
         if url is None:
             raise UsageError(f"no publish target for runtime {rt.name}", hint=TARGET_HINT)
-        configured = list(loaded.config.build.platforms)
+        configured: list[str] = list(loaded.config.build.platforms)
         wanted = list(platforms) if platforms else built_platforms(ws, rt, configured, from_dirs)
         plans.setdefault(url, []).append((rt, wanted or configured))
         timeout = float(loaded.config.build.timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import typer
 
@@ -38,8 +39,8 @@ def _versions_matching(catalogue: PbsCatalogue, query: str | None) -> list[str]:
     return found
 
 
-def _version_json(catalogue: PbsCatalogue, version: str) -> dict:
-    releases: dict[str, list[dict]] = {}
+def _version_json(catalogue: PbsCatalogue, version: str) -> dict[str, Any]:
+    releases: dict[str, list[dict[str, str | None]]] = {}
     for archive in catalogue.archives(version):
         releases.setdefault(archive.release, []).append(
             {
@@ -56,13 +57,13 @@ def _version_json(catalogue: PbsCatalogue, version: str) -> dict:
     }
 
 
-def _summary_text(rows: list[dict]) -> str:
+def _summary_text(rows: list[dict[str, Any]]) -> str:
     table = [("VERSION", "NEWEST RELEASE", "RELEASES")]
     table += [(r["version"], r["newestRelease"], str(len(r["releases"]))) for r in rows]
     return "\n".join(f"{v:<10} {n:<15} {c}" for v, n, c in table)
 
 
-def _archives_text(row: dict) -> str:
+def _archives_text(row: dict[str, Any]) -> str:
     lines = [f"{'RELEASE':<9} {'FLAVOR':<22} {'PLATFORM':<15} SHA256"]
     for release in row["releases"]:
         for a in release["archives"]:

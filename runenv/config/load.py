@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from runenv.config.copy_sources import anchor_copy_sources
 from runenv.config.merge import merge, registry_origins
@@ -19,6 +20,8 @@ from runenv.config.models import PackageRule, PlatformSpecific, RuntimeConfig
 from runenv.errors import ConfigError
 from runenv.redact import redact
 from runenv.workspace import Runtime, Workspace
+
+Loc = tuple[int | str, ...]  # a JSON path as pydantic reports it: keys and list indexes
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def _locate(data: dict[str, Any], wanted: set[int], path: Path) -> dict[int, str]:
     """JSON paths of the objects in `wanted` (by id); refuses nesting deeper than MAX_DEPTH."""
     found: dict[int, str] = {}
-    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    stack: list[tuple[Any, Loc, int]] = [(data, (), 0)]
     while stack:
         value, loc, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -96,7 +99,7 @@ def _locate(data: dict[str, Any], wanted: set[int], path: Path) -> dict[int, str
     return found
 
 
-def json_path(loc: tuple) -> str:
+def json_path(loc: Loc) -> str:
     """`packages.skip.cudf-cu12[0]`-style path for a pydantic error location."""
     out = ""
     for part in loc:
@@ -121,7 +124,7 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def _keys_at(loc: tuple) -> list[str]:
+def _keys_at(loc: Loc) -> list[str]:
     """Valid keys of the object at `loc` (the parent of an unknown key), for "did you mean"."""
     tp: Any = RuntimeConfig
     for part in loc:
@@ -144,7 +147,7 @@ def _keys_at(loc: tuple) -> list[str]:
     return []
 
 
-def _describe(error: dict) -> tuple[str, str | None]:
+def _describe(error: ErrorDetails) -> tuple[str, str | None]:
     loc = tuple(error["loc"])
     kind = error["type"]
     msg = str(error["msg"]).removeprefix("Value error, ")

@@ -8,8 +8,8 @@ from typing import Any
 UNION_LISTS = frozenset({"additional", "noDeps", "copyFiles", "allowSourceList", "forceNoBinaryList", "onlyBinaryList"})
 
 
-def _union(first: list, second: list) -> list:
-    out: list = []
+def _union(first: list[Any], second: list[Any]) -> list[Any]:
+    out: list[Any] = []
     for item in [*first, *second]:
         if item not in out:
             out.append(item)

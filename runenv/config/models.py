@@ -12,9 +12,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from runenv.fetch import redact
 from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
+from runenv.redact import redact
 from runenv.vcs import is_vcs_text, parse_vcs_url
 
 MAX_TIMEOUT = 86400  # seconds: a day per network operation; more is a typo (and overflows timers)
@@ -80,15 +80,14 @@ ReleaseTag = Annotated[str, AfterValidator(_release)]
 Reason = str
 
 
-def _merge_name_keys(value: object) -> object:
+def _merge_name_keys(value: dict[object, object]) -> dict[object, object]:
     """Fold keys that are one package under PEP 503 (`NumPy`, `numpy`) into one normalised key."""
-    if not isinstance(value, dict):
-        return value
-    merged: dict = {}
+    merged: dict[object, object] = {}
     for key, item in value.items():
         norm = canonicalize_name(key) if isinstance(key, str) else key
-        if isinstance(merged.get(norm), dict) and isinstance(item, dict):
-            merged[norm] = {**merged[norm], **item}
+        existing = merged.get(norm)
+        if isinstance(existing, dict) and isinstance(item, dict):
+            merged[norm] = {**existing, **item}
         else:
             merged[norm] = item
     return merged
@@ -209,7 +208,7 @@ class PlatformSpecific(BaseModel):
     def block(self, platform: str) -> PlatformBlock:
         return getattr(self, platform.replace("-", "_")) or PlatformBlock()
 
-    def package_rules(self) -> dict[str, dict[str, PackageRule]]:
+    def package_rules(self) -> dict[str, dict[PlatformKey, PackageRule]]:
         return dict(self.__pydantic_extra__ or {})
 
 
@@ -241,7 +240,7 @@ class PackagesConfig(Model):
     @field_validator("overrides", "skip", "exclude", "force_source", "build_wheel", mode="before")
     @classmethod
     def _fold_names(cls, value: object) -> object:
-        return _merge_name_keys(value)
+        return _merge_name_keys(value) if isinstance(value, dict) else value
 
 
 def _hook_command(value: str | list[str]) -> str | list[str]:
@@ -272,7 +271,7 @@ class HooksConfig(Model):
     def before_pack_for(self, platform: str) -> str | list[str] | None:
         """The beforePack command for `platform`: its own entry, else the "*" entry."""
         hooks = self.before_pack
-        return hooks[platform] if platform in hooks else hooks.get("*")  # type: ignore[index]
+        return hooks[platform] if platform in hooks else hooks.get("*")
 
 
 class BuildConfig(Model):

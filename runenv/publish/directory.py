@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,10 @@ from runenv.publish.catalogue import (
 )
 from runenv.publish.target import Progress, RemoteFile
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
+if sys.platform == "win32":
     import msvcrt
+else:
+    import fcntl
 
 LOCK_NAME = f".{CATALOGUE_NAME}.lock"
 
@@ -108,10 +108,10 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         raise PublishError(f"cannot lock {path}: {exc.strerror}") from None
     try:
         try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            else:
+            if sys.platform == "win32":
                 msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises OSError
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:
             raise PublishError(f"cannot lock {path}: {exc.strerror}", hint="another publish may be stuck") from None
         yield

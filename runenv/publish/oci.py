@@ -52,7 +52,8 @@ def _canonical(document: dict[str, Any]) -> bytes:
 
 
 def registry_base(url: str, insecure: bool) -> tuple[str, str]:
-    """(`http(s)://host/v2/<repo>/`, repository) for `oci://host[:port]/repo`; plain http only for loopback or --insecure."""
+    """(`http(s)://host/v2/<repo>/`, repository) for `oci://host[:port]/repo`; plain http only for loopback or
+    --insecure."""
     parts = urllib.parse.urlsplit(url)
     repo = parts.path.strip("/")
     host = parts.netloc.rsplit("@", 1)[-1]
@@ -347,7 +348,7 @@ class OciTarget:
                 wanted = current
                 for r in (r for r in records if r.runtime == runtime):
                     wanted = index_with(wanted, r.platform, r.digest, r.size)
-                if wanted != current:
+                if wanted is not None and wanted != current:
                     self._put_manifest(runtime, wanted, INDEX, what)
                     wrote = True
             before = self.read_catalogue()

@@ -144,8 +144,8 @@ class PublishClient:
         realm_parts = urllib.parse.urlsplit(realm)
         same_host = realm_parts.hostname == response.request.url.host
         plain = realm_parts.scheme != "https" and not is_loopback(realm_parts.hostname)
-        send_basic = self.creds.user and same_host and not plain
-        auth = httpx.BasicAuth(self.creds.user, self.creds.password or "") if send_basic else None
+        user = self.creds.user if same_host and not plain else None
+        auth = httpx.BasicAuth(user, self.creds.password or "") if user else None
         try:
             answer = self.client.get(realm, params=params, auth=auth)
         except httpx.HTTPError:

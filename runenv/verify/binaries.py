@@ -77,6 +77,7 @@ def read_native(path: Path, expected: Format, arch: str) -> NativeFile:
 
 
 def _read_elf(path: Path, arch: str) -> NativeFile:
+    from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile
     from elftools.elf.gnuversions import GNUVerNeedSection
 
@@ -90,18 +91,23 @@ def _read_elf(path: Path, arch: str) -> NativeFile:
         rpath: list[str] = []
         versions: list[tuple[str, str]] = []
         for segment in elf.iter_segments("PT_DYNAMIC"):  # a few program headers: cheaper than every section
+            if not isinstance(segment, DynamicSegment):
+                continue
             for tag in segment.iter_tags():
                 kind = tag.entry.d_tag
+                if kind not in ("DT_NEEDED", "DT_RUNPATH", "DT_RPATH"):
+                    continue
+                text = str(getattr(tag, kind[3:].lower()))  # pyelftools sets .needed, .runpath, .rpath per tag
                 if kind == "DT_NEEDED":
-                    needed.append(Needed(tag.needed))
+                    needed.append(Needed(text))
                 elif kind == "DT_RUNPATH":
-                    runpath += tag.runpath.split(":")
-                elif kind == "DT_RPATH":
-                    rpath += tag.rpath.split(":")
+                    runpath += text.split(":")
+                else:
+                    rpath += text.split(":")
         section = elf.get_section_by_name(".gnu.version_r") if needed else None
         if isinstance(section, GNUVerNeedSection):
             for verneed, auxes in section.iter_versions():
-                versions += [(verneed.name, aux.name) for aux in auxes]
+                versions += [(verneed.name, aux.name) for aux in auxes if verneed.name is not None]
     return NativeFile("elf", (machine,), tuple(needed), tuple(p for p in runpath or rpath if p), tuple(versions))
 
 
@@ -109,6 +115,7 @@ def exports_symbol(path: Path, name: str) -> bool:
     """Whether an ELF file defines the dynamic symbol `name` (a GNU hash lookup when it has the table)."""
     from elftools.elf.elffile import ELFFile
     from elftools.elf.hash import GNUHashSection
+    from elftools.elf.sections import SymbolTableSection
 
     with contextlib.suppress(Exception), path.open("rb") as fh:
         elf = ELFFile(fh)
@@ -117,7 +124,7 @@ def exports_symbol(path: Path, name: str) -> bool:
             symbol = table.get_symbol(name)
         else:
             dynsym = elf.get_section_by_name(".dynsym")
-            found = dynsym.get_symbol_by_name(name) if dynsym is not None else None
+            found = dynsym.get_symbol_by_name(name) if isinstance(dynsym, SymbolTableSection) else None
             symbol = found[0] if found else None
         return symbol is not None and symbol["st_shndx"] != "SHN_UNDEF"
     return False

@@ -21,7 +21,7 @@ from runenv.verify.closure import check_closure
 from runenv.verify.discovery import find_distributions, manifest_skipped, native_files, startup_hooks
 from runenv.verify.imports import run_imports, smoke_test
 from runenv.verify.launcher import Launcher, find_launcher
-from runenv.verify.report import VerifyError, VerifyReport
+from runenv.verify.report import Check, VerifyError, VerifyReport
 from runenv.verify.static import Floors, check_native_files
 
 
@@ -64,7 +64,7 @@ def check_prefix(
         found, how = find_launcher(platform)
     else:
         found, how = launcher, f"under {launcher.emulator}" if launcher.emulator else "natively"
-    imports = "emulatedImports" if found is not None and found.argv else "imports"
+    imports: Check = "emulatedImports" if found is not None and found.argv else "imports"
     failures = []
     with ThreadPoolExecutor(max_workers=1) as pool:  # static checks read files while the imports run processes
         candidates = native_files(prefix, platform, python_version, dists)
@@ -120,7 +120,11 @@ def verify_tarball(
         shutil.rmtree(unpacked)
         runs = launcher is not None and settings.run
         with ThreadPoolExecutor(max_workers=1) as pool:  # the smoke test beside the other checks
-            smoke = pool.submit(smoke_test, launcher, relocated, platform, python_version) if runs else None
+            smoke = (
+                pool.submit(smoke_test, launcher, relocated, platform, python_version)
+                if launcher is not None and settings.run
+                else None
+            )
             report = check_prefix(relocated, platform, python_version, settings, launcher=launcher)
             if smoke is not None:
                 smoke.result()  # a runtime that does not know where it lives fails with that first

@@ -20,28 +20,37 @@ once imported (a parent gives it back for a child that died importing). One line
 collections off the server's objects.
 """
 
+from __future__ import annotations  # the annotations stay unevaluated: no typing import at run time
+
 import gc
 import os
 import sys
 import time
 
+TYPE_CHECKING = False  # typing is not imported in the runtime; mypy treats this name as true
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeAlias
 
-def _path(out, module, suffix):
+    Node: TypeAlias = "tuple[str, list[Node]]"  # (module, children)
+
+
+def _path(out: str, module: str, suffix: str) -> str:
     return os.path.join(out, module + suffix)
 
 
-def _redirect(out, module):
+def _redirect(out: str, module: str) -> None:
     for fd, suffix in ((1, ".out"), (2, ".err")):
         file = os.open(_path(out, module, suffix), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(file, fd)
         os.close(file)
 
 
-def _mark(out, module, suffix):
+def _mark(out: str, module: str, suffix: str) -> None:
     os.close(os.open(_path(out, module, suffix), os.O_WRONLY | os.O_CREAT, 0o644))
 
 
-def _threads():
+def _threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:
@@ -49,11 +58,11 @@ def _threads():
         return threading.active_count() if threading else 1
 
 
-def _size(node):
+def _size(node: Node) -> int:
     return 1 + sum(_size(child) for child in node[1])
 
 
-def _take(tokens):
+def _take(tokens: tuple[int, int]) -> bool:
     try:
         return bool(os.read(tokens[0], 1))
     except BlockingIOError:
@@ -63,7 +72,7 @@ def _take(tokens):
 class Server:
     """The settings every process of the tree shares."""
 
-    def __init__(self, out, workers, timeout):
+    def __init__(self, out: str, workers: int, timeout: float) -> None:
         self.out, self.workers, self.timeout = out, workers, timeout
         self.results = os.dup(1)
         self.tokens = os.pipe()
@@ -71,19 +80,20 @@ class Server:
         os.write(self.tokens[1], b"x" * workers)
         self.baseline = _threads()  # an emulator runs threads of its own
 
-    def answer(self, module, result):
+    def answer(self, module: str, result: int | str) -> None:
         os.write(self.results, f"{module} {result}\n".encode())
 
-    def imported(self, module):
+    def imported(self, module: str) -> None:
         """In a child whose import worked: say so and give the token back."""
         _mark(self.out, module, ".ok")
         self.answer(module, 0)
         os.write(self.tokens[1], b"x")
 
-    def serve(self, jobs):
+    def serve(self, jobs: list[Node]) -> Node | None:
         """Import the nodes `jobs` [(module, children)] in forked children; returns the node in a child, None in
         the server when every node is done."""
-        jobs, running = list(jobs), {}
+        jobs = list(jobs)
+        running: dict[int, tuple[Node, float]] = {}
         while jobs or running:
             while jobs and _take(self.tokens):
                 node = jobs.pop(0)
@@ -94,6 +104,7 @@ class Server:
                 rounds = 1 + -(-(_size(node) - 1) // self.workers)
                 running[pid] = node, time.monotonic() + self.timeout * rounds
             pid, status = os.waitpid(-1, os.WNOHANG) if running else (0, 0)
+            result: int | str
             if pid:
                 result = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             else:
@@ -115,19 +126,19 @@ class Server:
         return None
 
 
-def _tree(lines):
-    root = ("", [])
+def _tree(lines: Iterable[str]) -> list[Node]:
+    root: Node = ("", [])
     path = [root]
     for line in lines:
         depth, module = line.split()
-        node = (module, [])
+        node: Node = (module, [])
         del path[int(depth) + 1 :]
         path[-1][1].append(node)
         path.append(node)
     return root[1]
 
 
-def main():
+def main() -> tuple[Server, Node | None]:
     server = Server(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
     with open(os.path.join(server.out, "plan"), encoding="utf-8") as plan:
         jobs = _tree(line for line in plan if line.strip())
@@ -143,9 +154,10 @@ if __name__ == "__main__":
 
         importlib.import_module(node[0])
         threading = sys.modules.get("threading")
-        for thread in threading.enumerate() if threading else ():
-            if not thread.daemon and thread is not threading.current_thread():
-                thread.join()
+        if threading is not None:
+            for thread in threading.enumerate():
+                if not thread.daemon and thread is not threading.current_thread():
+                    thread.join()
         server.imported(node[0])
         if not node[1] or _threads() > server.baseline:
             os._exit(0)

@@ -130,7 +130,7 @@ class VerifyReport:
             more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
             return self.failures[0].describe(self.platform) + more
         ran = [c for c, run in self.checks.items() if run.ran]
-        imports = "emulatedImports" if self.checks["emulatedImports"].ran else "imports"
+        imports: Check = "emulatedImports" if self.checks["emulatedImports"].ran else "imports"
         parts = []
         if self.checks[imports].ran:
             parts.append(

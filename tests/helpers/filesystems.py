@@ -23,7 +23,7 @@ from runenv import owner, scratch
 
 def _ram_or_skip() -> Path:
     """The RAM scratch root runenv would choose, when it is on another file system than the temp dir."""
-    if owner.fcntl is None or not scratch.RAM_DIR.is_dir():
+    if not owner.FLOCK or not scratch.RAM_DIR.is_dir():
         pytest.skip(f"{scratch.RAM_DIR} is absent here (or no flock): no second file system to build across")
     root = scratch.ram_scratch()
     if root is None:
