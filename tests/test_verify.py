@@ -166,7 +166,9 @@ def test_modules_the_server_leaves_unanswered_get_their_own_interpreter(runtime_
     cut = (
         "import os, sys\nwith open(os.path.join(sys.argv[1], 'plan'), 'r+') as f:\n    f.truncate(len(f.readline()))\n"
     )
-    monkeypatch.setattr(verify_imports, "server_code", lambda: cut + code)
+    head, future, rest = code.partition("from __future__ import")  # a __future__ import must come first
+    future_line, _, rest = (future + rest).partition("\n")
+    monkeypatch.setattr(verify_imports, "server_code", lambda: head + future_line + "\n" + cut + rest)
     owner = {"brokenext": "brokenext", "goodpkg": "goodpkg", "raisepkg": "raisepkg"}
     assert set(_served(runtime_prefix, owner)) == {"brokenext"}
     report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
