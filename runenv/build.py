@@ -22,7 +22,14 @@ from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
 from runenv.freshness import current_inputs
 from runenv.hooks import run_before_pack
-from runenv.interpreter import SumsSource, check_version, fetch_pbs_archive, interpreter_version, runtime_release
+from runenv.interpreter import (
+    SumsSource,
+    check_version,
+    fetch_pbs_archive,
+    interpreter_version,
+    runtime_release,
+    version_fix,
+)
 from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
@@ -156,7 +163,7 @@ def verify_interpreter(ctx: BuildContext) -> None:
             f"prefix for {ctx.platform.key}"
         )
     if is_host_runnable(ctx.platform.key):
-        check_version(exe, ctx.version, origin)
+        check_version(exe, ctx.version, origin, local=ctx.loaded.config.python.source == "local")
 
 
 @dataclass(frozen=True)
@@ -308,7 +315,8 @@ def check_interpreter_config(loaded: LoadedConfig) -> None:
     if actual != runtime.version:
         raise ConfigError(
             f"{runtime.config_path}: python.path {exe.parent.parent} holds Python {actual}, "
-            f"but runtime {runtime.name} needs {runtime.version}"
+            f"but runtime {runtime.name} needs {runtime.version}",
+            hint=version_fix(runtime.version, actual, local=True),
         )
 
 

@@ -41,6 +41,10 @@ class StepError(RunenvError):
 class FetchError(StepError):
     """A download failed or could not be attempted (offline, unreachable)."""
 
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status  # the HTTP status that refused the download, when a server answered
+
 
 class IntegrityError(StepError):
     """Bytes did not match the expected sha256, or an archive is hostile."""

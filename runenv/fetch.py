@@ -113,7 +113,8 @@ def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
             if attempt == retries or not _transient(exc):
                 raise FetchError(
                     f"cannot download {what}: {_describe(exc)}"
-                    + (f" (after {attempt} attempts)" if attempt > 1 else "")
+                    + (f" (after {attempt} attempts)" if attempt > 1 else ""),
+                    status=exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None,
                 ) from None
             time.sleep(delay)
             delay *= 2

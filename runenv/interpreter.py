@@ -111,7 +111,9 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def mirror_error(exc: StepError, mirror: Mirror, offline: bool, archive: PbsArchive | None = None) -> StepError:
+def mirror_error(
+    exc: StepError, mirror: Mirror, offline: bool, missing: str, archive: PbsArchive | None = None
+) -> StepError:
     """A download failure restated with the mirror in use and how to change it; a hash mismatch says what was cached."""
     if isinstance(exc, IntegrityError) and archive is not None:
         kept = "the archive was not cached"
@@ -125,7 +127,20 @@ def mirror_error(exc: StepError, mirror: Mirror, offline: bool, archive: PbsArch
         )
     if offline:
         return exc
-    return FetchError(f"{exc.message} (PBS mirror from {mirror.origin})", hint=MIRROR_HINT)
+    return FetchError(f"{exc.message} (PBS mirror from {mirror.origin})", hint=mirror_hint(exc, mirror, missing))
+
+
+def mirror_hint(exc: StepError, mirror: Mirror, missing: str) -> str:
+    """The next step after a failed PBS download: a mirror that answered 404 lacks the file; only an
+    unreachable default says to set a mirror."""
+    chosen = mirror.origin != "default"
+    if isinstance(exc, FetchError) and exc.status == 404:
+        where = "the mirror" if chosen else "python-build-standalone's downloads"
+        fix = f"check python.release or {mirror.origin}" if chosen else "check python.release and python.flavor"
+        return f"{where} has no {missing}; {fix} (runenv python list VERSION shows the catalogued releases)"
+    if chosen:
+        return f"check that {mirror.origin} ({mirror.url}) is a reachable python-build-standalone mirror"
+    return MIRROR_HINT
 
 
 class SumsSource:
@@ -169,7 +184,7 @@ class SumsSource:
             try:
                 text = fetch_text(client, url, self.cache, offline=self.offline)
             except FetchError as exc:
-                raise mirror_error(exc, mirror, self.offline) from None
+                raise mirror_error(exc, mirror, self.offline, url.removeprefix(f"{mirror.url}/")) from None
         self._fetched.add(url)
         self._sums[url] = parse_sums(text)
         return self._sums[url]
@@ -206,7 +221,7 @@ def fetch_archive(
     try:
         paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline, stop=stop)
     except (FetchError, IntegrityError) as exc:
-        raise mirror_error(exc, archive.mirror, offline, archive) from None
+        raise mirror_error(exc, archive.mirror, offline, f"{archive.release}/{archive.name}", archive) from None
     return paths[archive.sha256]
 
 
@@ -294,11 +309,18 @@ def interpreter_version(executable: Path) -> str:
     return proc.stdout.strip()
 
 
-def check_version(executable: Path, expected: str, origin: str) -> None:
-    """Refuse an interpreter whose real version is not the runtime's."""
+def check_version(executable: Path, expected: str, origin: str, local: bool = False) -> None:
+    """Refuse an interpreter whose real version is not the runtime's (a local prefix's fix differs from a PBS one)."""
     actual = interpreter_version(executable)
     if actual != expected:
         raise BuildError(
             f"{origin} contains Python {actual}, but the runtime needs {expected}",
-            hint="check python.release and the archive, or the runtime directory's version",
+            hint=version_fix(expected, actual, local),
         )
+
+
+def version_fix(expected: str, actual: str, local: bool) -> str:
+    """What to change when the interpreter's version is not the runtime's: a local prefix has no release or archive."""
+    if local:
+        return f"point python.path at a Python {expected} prefix, or name the runtime directory python-{actual}"
+    return "check python.release and the mirror's archive, or the runtime directory's version"

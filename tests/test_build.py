@@ -176,6 +176,28 @@ def test_unreachable_mirror_names_url_and_variable(build_workspace, run_cli, mon
     assert dist_files(ws) == []
 
 
+def test_a_mirror_without_the_file_names_it_and_the_keys_to_check(
+    build_workspace, run_cli, pbs_mirror: PbsMirror, pbs_catalogue
+) -> None:
+    """RUNENV_PBS_MIRROR is set and answers 404: the hint names what it lacks, not "set RUNENV_PBS_MIRROR"."""
+    ws = build_workspace()
+    archive = pbs_mirror.name(HOST)
+    (pbs_mirror.release_dir / archive).unlink()  # catalogued (so no SHA256SUMS is read), but not on the mirror
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    error, hint = result.stderr.strip().splitlines()
+    assert f"{pbs_mirror.url}/{RELEASE}/{archive}: HTTP 404" in error and "(PBS mirror from RUNENV_PBS_MIRROR)" in error
+    assert hint.startswith(f"  hint: the mirror has no {RELEASE}/{archive}; check python.release or RUNENV_PBS_MIRROR")
+    assert "set RUNENV_PBS_MIRROR" not in result.stderr
+
+    ws = build_workspace(shared={"python": {"release": "20990202"}})  # a release the mirror does not hold
+    result = run_cli("-w", ws, "build", VERSION)
+    assert result.code == 1
+    assert "hint: the mirror has no 20990202/SHA256SUMS; check python.release or RUNENV_PBS_MIRROR" in result.stderr
+    assert "set RUNENV_PBS_MIRROR" not in result.stderr
+    assert dist_files(ws) == []
+
+
 def test_offline_without_cache_says_what_is_missing(build_workspace, run_cli, pbs_mirror: PbsMirror) -> None:
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION, "--offline")

@@ -13,6 +13,7 @@ import pytest
 from runenv.platforms import host_platform_key
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
 from tests.helpers.index import package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.pbs import VERSION, stage_host_prefix
 
 LOCAL = next(
     (
@@ -178,3 +179,20 @@ def test_local_runtime_counts_for_the_host_only(make_workspace, run_cli) -> None
     assert "uses a local interpreter" in built.stderr
     check = run_cli("-w", ws, "check")
     assert check.code == 0, check.stdout + check.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="local interpreters need a Linux host")
+def test_a_local_prefix_of_another_version_names_python_path_not_a_release(make_workspace, run_cli, tmp_path) -> None:
+    """The mismatch hint is about the prefix or the directory name: a local source has no release or archive."""
+    prefix = stage_host_prefix(tmp_path / "prefix")  # a real prefix of the running interpreter
+    major, minor, patch = VERSION.split(".")
+    wanted = f"{major}.{minor}.{int(patch) + 1}"
+    ws = make_workspace(runtimes={wanted: {"python": {"source": "local", "path": str(prefix)}}})
+    for args in (("config", "validate"), ("build", wanted)):
+        result = run_cli("-w", ws, *args)
+        assert result.code == 2, (args, result.stderr)
+        assert f"holds Python {VERSION}, but runtime {wanted} needs {wanted}" in result.stderr
+        hint = f"hint: point python.path at a Python {wanted} prefix, or name the runtime directory python-{VERSION}"
+        assert hint in result.stderr
+        assert "python.release" not in result.stderr and "archive" not in result.stderr
+    assert not (ws / "dist").exists()
