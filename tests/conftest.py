@@ -79,16 +79,20 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return run
 
 
-def runenv_command(*args: str | Path, env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that run the real `python -m runenv` of this checkout."""
+def runenv_command(
+    *args: str | Path, env: dict[str, str] | None = None, python: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run the real `python -m runenv` of this checkout (with `python`, default this one)."""
     full_env = dict(os.environ if env is None else env)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
-    return [sys.executable, "-m", "runenv", *map(str, args)], full_env
+    return [str(python or sys.executable), "-m", "runenv", *map(str, args)], full_env
 
 
-def run_runenv(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+def run_runenv(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, python: Path | None = None
+) -> CliResult:
     """Run the real `python -m runenv` (of this checkout) in a subprocess."""
-    argv, full_env = runenv_command(*args, env=env)
+    argv, full_env = runenv_command(*args, env=env, python=python)
     proc = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

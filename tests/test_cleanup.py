@@ -12,7 +12,7 @@ import pytest
 from runenv.cleanup import guard_root
 from runenv.errors import UsageError
 from runenv.owner import mark
-from tests.conftest import write_json
+from tests.conftest import run_runenv, write_json
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -230,6 +230,25 @@ def test_the_environment_runenv_runs_from_and_the_active_venv_are_never_offered(
     assert in_use == {str(own), str(messy / ".venv")}
     data = run_cli("-w", messy, "-o", "json", "cleanup", "--remnants").json()
     assert own.is_dir() and (messy / ".venv").is_dir() and not (messy / "python-3.12.10" / "env-win").exists()
+
+
+def test_cleanup_run_from_the_workspace_s_own_venv_does_not_list_it(messy) -> None:
+    """The real thing: a venv made with `python -m venv` inside the workspace runs runenv; it is never offered."""
+    import subprocess
+    import sys
+
+    venv = messy / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # found by sys.prefix alone
+    result = run_runenv(
+        "-w", messy, "-o", "json", "cleanup", "--dry-run", "--remnants", env=env, python=venv / "bin" / "python"
+    )
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    offered = {i["path"] for i in data["items"]}
+    assert str(venv) not in offered and not any(p.startswith(f"{venv}{os.sep}") for p in offered)
+    assert str(messy / "python-3.12.10" / "env-win") in offered  # another venv still is
+    assert {k["path"]: k["reason"] for k in data["kept"]}[str(venv)].startswith("the environment runenv runs from")
 
 
 def test_packing_dirs_in_dist_go_only_when_their_build_is_dead(make_workspace, run_cli):
