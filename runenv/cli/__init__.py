@@ -84,7 +84,7 @@ class _Signals:
 
 def _usage_error(exc: Any) -> str:
     """click's usage errors in runenv's own form: `error: …` and a hint naming the command's help."""
-    message = exc.format_message().replace("Value error, ", "")
+    message = exc.format_message().replace("Value error, ", "").replace("Input should be ", "must be ")
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "runenv"
     return f"error: {message[:1].lower()}{message[1:]}\n  hint: see `{command} --help`"

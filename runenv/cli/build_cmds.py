@@ -30,7 +30,9 @@ def build(
     platform: list[str] = typer.Option([], "--platform", "-p", help="Target platform (repeatable; default: host)."),
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Artifacts built in parallel."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, show_default=False, help="Artifacts built in parallel (default 1)."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Use only the download cache (and a fresh lock)."),
     locked: bool = typer.Option(False, "--locked", help="Fail when a lock is stale or missing instead of re-locking."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying the tarball after packing."),
