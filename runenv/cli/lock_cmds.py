@@ -43,6 +43,10 @@ def lock(
                 "path": str(done.path),
                 "packages": [_package_json(p) for p in done.packages],
                 "skipped": [s.as_json() for s in done.skipped],
+                "kept": [
+                    {"name": k.name, "reason": k.reason, "platform": k.platform, "requiredBy": list(k.required_by)}
+                    for k in done.kept
+                ],
             }
         )
 
