@@ -15,17 +15,8 @@ from runenv.fetch import fetch_all
 from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, read_lock
 from runenv.lockcheck import file_roots
 from runenv.plan import build_plan
-from runenv.platforms import host_platform_key
 from runenv.workspace import find_workspace
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
-
-HOST = host_platform_key() or "linux-x64"
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
+from tests.helpers import HOST
 
 
 def _lock(ws_root: Path, runtime: str, platform: str):

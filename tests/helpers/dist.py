@@ -65,7 +65,7 @@ def inputs_table(ws: Path, runtime: str, platform: str) -> str:
 
 
 @pytest.fixture
-def built_workspace(make_workspace: Callable[..., Path]) -> Path:
+def dist_workspace(make_workspace: Callable[..., Path]) -> Path:
     """A workspace whose runtime 3.12.10 is built for linux-x64 and windows-x64 (3.11.9 is not built)."""
     ws = make_workspace(
         shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}},

@@ -34,11 +34,12 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from runenv.platforms import Platform, get_platform, host_platform_key
+from runenv.platforms import Platform, get_platform
+from tests.helpers import HOST
 
 PY_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 PY_MINOR = "{}.{}".format(*sys.version_info[:2])
-PLATFORM = "linux-x64"
+PLATFORM = HOST
 STEM = f"python-{PY_VERSION}-{PLATFORM}"
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__"}
@@ -227,7 +228,7 @@ def place_artifact(tarball: Path, workspace: Path) -> Path:
 
 
 @pytest.fixture
-def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
+def runtime_workspace(make_workspace, runtime_tarball: Path) -> Path:
     """A workspace whose runtime `<this Python's version>` is built for linux-x64 (only)."""
     from runenv.config import load_runtime_config
     from runenv.lock import lock_runtime
@@ -267,7 +268,7 @@ def host_prefix(dest: Path, python: str | None = None, version: str = HOST_VERSI
 
 
 def host_runtime_platform() -> Platform:
-    return get_platform(host_platform_key() or "linux-x64")
+    return get_platform(HOST)
 
 
 def windows_prefix(dest: Path, version: str = "3.12.10") -> Path:

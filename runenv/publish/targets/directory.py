@@ -21,7 +21,7 @@ from runenv.publish.catalogue import (
     parse_catalogue,
     render_catalogue,
 )
-from runenv.publish.target import Progress, RemoteFile
+from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir
 
 if sys.platform == "win32":
     import msvcrt
@@ -29,11 +29,6 @@ else:
     import fcntl
 
 LOCK_NAME = f".{CATALOGUE_NAME}.lock"
-
-
-def artifact_dir(artifact: LocalArtifact) -> str:
-    """`<runtime>/<platform>`: where dir and HTTP targets keep an artifact's files."""
-    return f"{artifact.runtime}/{artifact.platform}"
 
 
 class DirectoryTarget:
