@@ -81,3 +81,15 @@ def test_check_lists_every_configured_platform_and_fails_on_missing(make_workspa
     assert rows[1]["path"].endswith("dist/python-3.12.10-windows-x64.tar.gz")
     text = run_cli("-w", ws, "check")
     assert text.code == 1 and text.stdout.count("missing") == 2 + 5  # 3.13.5 builds every platform by default
+
+
+def test_a_tarball_built_before_the_compression_changed_is_built_but_stale(runtime_workspace, run_cli):
+    write_json(
+        runtime_workspace / f"python-{PY_VERSION}" / "config.json",
+        {"build": {"platforms": [PLATFORM], "compression": "zst"}},
+    )
+    result = run_cli("-w", runtime_workspace, "-o", "json", "check", PY_VERSION)
+    assert result.code == 1
+    [row] = result.json()["artifacts"]
+    assert row["built"] and row["path"] == str(runtime_workspace / "dist" / f"{STEM}.tar.gz")
+    assert not row["fresh"] and "config" in row["changedInputs"]
