@@ -13,7 +13,7 @@ from runenv.config.models import RuntimeConfig
 from runenv.distutils_shim import MARKER, shim_enabled, write_shim
 from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
-from tests.helpers.index import TestIndex, package_index  # noqa: F401
+from tests.helpers.index import TestIndex
 from tests.helpers.runtime_prefix import host_prefix
 
 
