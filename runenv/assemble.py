@@ -23,6 +23,7 @@ from runenv.cache import sha256_file
 from runenv.config.copy_sources import unsafe_link
 from runenv.config.models import SITE_PACKAGES, CopyFile
 from runenv.errors import BuildError, IntegrityError
+from runenv.files import COPY_CHUNK, atomic_file
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
 from runenv.owner import temp_dir
@@ -155,9 +156,8 @@ def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:
     """Copy an artifact into `<prefix>/packages/` (wheelhouse, shipped sdists)."""
     target = prefix / PACKAGES_DIR / filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{filename}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with source.open("rb") as src, atomic_file(target) as out:
+        shutil.copyfileobj(src, out, COPY_CHUNK)
     return target
 
 

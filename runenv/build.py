@@ -221,6 +221,8 @@ def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> 
         timeout=ctx.loaded.config.build.timeout,
         offline=ctx.options.offline,
         package_root=ctx.loaded.runtime.directory,
+        manylinux=ctx.loaded.config.build.manylinux,
+        warn=ctx.options.warn,
     )
 
 
@@ -260,6 +262,8 @@ def install_packages(ctx: BuildContext) -> None:
                 index=plan.index_options(),
                 timeout=build.timeout,
                 package_root=ctx.loaded.runtime.directory,
+                manylinux=build.manylinux,
+                warn=ctx.options.warn,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runenv import owner
+from runenv.artifact_names import ARTIFACT_RE
 from runenv.cache import ARTIFACT_PREFIX, CACHE_ENTRIES, PART_PREFIX
 from runenv.errors import UsageError
 from runenv.owner import TEMP_PREFIX
-from runenv.platforms import PLATFORM_KEYS
 from runenv.scratch import KINDS as SCRATCH_KINDS
 from runenv.scratch import leftovers
 from runenv.unpack import UNPACK_PREFIX
@@ -25,10 +25,6 @@ from runenv.unpack import UNPACK_PREFIX
 # Scratch directories runenv makes under `.runenv/`; anything else there (cleanup.log) is kept.
 SCRATCH_DIRS = ("build", "tmp", "verify", "logs")
 LOG_NAME = "cleanup.log"
-ARTIFACT_RE = re.compile(
-    r"^\.?python-\d+\.\d+\.\d+(?:-[A-Za-z0-9][A-Za-z0-9_.]*)?-(?:" + "|".join(map(re.escape, PLATFORM_KEYS)) + r")"
-    r"(?:\.tar\.(?:gz|zst)(?:\.sha256)?|\.manifest\.toml)?(?:[.-][\w.-]*\.(?:tmp|part))?$"
-)
 REMNANT_NAME_RE = re.compile(r"^\.?(?:venv|virtualenv|env|python-?env|py-?env)(?:[-_.]?[\w.-]*)?$|^.+[-_.]venv$")
 ACTIVATION_SCRIPTS = ("activate", "activate.bat", "Activate.ps1", "activate.fish", "activate.csh")
 NEVER_DESCEND = {".git", ".hg", ".svn", "node_modules", "dist", ".runenv", "__pycache__"}

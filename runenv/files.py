@@ -41,11 +41,12 @@ def usable_dir(path: Path, what: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o644, *, sync: bool = False) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path, mode: int = 0o644, *, sync: bool = False, exclusive: bool = False) -> Iterator[IO[bytes]]:
     """A temp file beside `path`, renamed onto it (with `mode`) when the block succeeds and removed when it fails.
 
     Beside the target, so the rename never crosses a file system; no reader ever sees a partial file.
-    With `sync` the bytes reach the disk before the rename.
+    With `sync` the bytes reach the disk before the rename; with `exclusive` an existing `path` is never
+    replaced (FileExistsError instead, also when it appeared while the block ran).
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -55,7 +56,10 @@ def atomic_file(path: Path, mode: int = 0o644, *, sync: bool = False) -> Iterato
                 fh.flush()
                 os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # unlike a rename, fails when `path` exists
+        else:
+            os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
 

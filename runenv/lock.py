@@ -111,7 +111,7 @@ def inputs_digest(loaded: LoadedConfig, plan: RuntimePlan) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _pick_artifact(entry: dict[str, Any], no_binary: set[str]) -> tuple[str, str, ArtifactKind]:
+def pick_artifact(entry: dict[str, Any], no_binary: set[str]) -> tuple[str, str, ArtifactKind]:
     """The artifact to install: the first wheel uv listed for the target, else the sdist."""
     name = canonicalize_name(entry["name"])
     wheels = entry.get("wheels") or []
@@ -209,7 +209,7 @@ def lock_runtime(
             out["vcs"] = VcsPin.from_toml(entry["vcs"]).as_toml()
             entries.append(out)
             continue
-        url, sha, kind = _pick_artifact(entry, no_binary)
+        url, sha, kind = pick_artifact(entry, no_binary)
         register_url(url)
         url = strip_userinfo(url)  # credentials come from the index settings at download time, never the lock
         artifact = {"url": url, "hashes": {"sha256": sha}}

@@ -14,6 +14,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from runenv.artifact_names import (
+    MANIFEST_SUFFIX,
+    OUTGOING_PREFIX,
+    OUTGOING_SUFFIX,
+    PART_SUFFIX,
+    checksum_line,
+    checksum_path,
+    outgoing_prefix,
+    part_prefix,
+    tarball_name,
+)
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError, UsageError
 from runenv.files import move_into_place
@@ -42,20 +53,10 @@ class PackedArtifact:
     manifest_path: Path
 
 
-def read_checksum(tarball: Path) -> str | None:
-    """The sha256 recorded beside a tarball in `<tarball>.sha256` (`<hex>  <name>`), or None if unreadable."""
-    try:
-        words = Path(f"{tarball}.sha256").read_text(encoding="utf-8").split()
-    except OSError:
-        return None
-    digest = words[0].lower() if words else ""
-    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
-
-
 def outgoing_dir(out_dir: Path, name: str) -> contextlib.AbstractContextManager[Path]:
     """A hidden owned directory `.<name>.*.tmp` in `out_dir`, where an artifact is packed or copied and verified
     before it is moved in (same file system); what killed runs left there as such is swept first."""
-    return owned_dir(out_dir, f".{name}.", OUTGOING_SUFFIX, sweep=OUTGOING_PREFIX)
+    return owned_dir(out_dir, outgoing_prefix(name), OUTGOING_SUFFIX, sweep=OUTGOING_PREFIX)
 
 
 def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
@@ -113,10 +114,6 @@ def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarf
     else:
         raise BuildError(f"cannot pack {name}: not a file, directory or symlink")
     return info
-
-
-OUTGOING_PREFIX, OUTGOING_SUFFIX = ".python-", ".tmp"  # `dist/.python-…tmp/`: an artifact on its way in
-SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 
 
 def require_compression(compression: str) -> None:
@@ -193,14 +190,14 @@ def pack(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.write(prefix / MANIFEST_NAME, inside=True)
-    tarball = out_dir / f"{stem}{SUFFIXES[compression]}"
-    sums = out_dir / f"{tarball.name}.sha256"
-    manifest_out = out_dir / f"{stem}.manifest.toml"
+    tarball = out_dir / tarball_name(stem, compression)
+    sums = checksum_path(tarball)
+    manifest_out = out_dir / (stem + MANIFEST_SUFFIX)
     threads = threads or min(4, os.cpu_count() or 1)
     temps: list[Path] = []
 
     def temp(final: Path) -> Path:
-        fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{final.name}.", suffix=".part")
+        fd, name = tempfile.mkstemp(dir=out_dir, prefix=part_prefix(final), suffix=PART_SUFFIX)
         os.close(fd)
         temps.append(Path(name))
         return temps[-1]
@@ -212,7 +209,7 @@ def pack(
             write_tar(prefix, stem, out, mtime, threads, cancel, compression)
         sha256, size = out.digest.hexdigest(), out.size
         sums_tmp = temp(sums)
-        sums_tmp.write_text(f"{sha256}  {tarball.name}\n", encoding="utf-8")
+        sums_tmp.write_text(checksum_line(sha256, tarball), encoding="utf-8")
         manifest_tmp = manifest.write(temp(manifest_out))
         for tmp in (sums_tmp, manifest_tmp, tar_tmp):
             os.chmod(tmp, 0o644)

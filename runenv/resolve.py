@@ -21,7 +21,7 @@ from runenv.errors import StepError
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
 from runenv.redact import redact
-from runenv.vcs import git_failure, parse_vcs, repository_key
+from runenv.vcs import VcsRequirement, git_failure, parse_vcs, repository_key
 
 
 @lru_cache(maxsize=1)
@@ -41,8 +41,13 @@ def uv_bin() -> str:
 @lru_cache(maxsize=1)
 def uv_version() -> str:
     """`uv --version` without the program name, e.g. `0.13.8`."""
-    out = subprocess.run([uv_bin(), "--version"], capture_output=True, text=True, check=True).stdout
-    return out.split()[1] if len(out.split()) > 1 else out.strip()
+    return parse_uv_version(subprocess.run([uv_bin(), "--version"], capture_output=True, text=True, check=True).stdout)
+
+
+def parse_uv_version(out: str) -> str:
+    """The version in `uv --version`'s output (`uv 0.13.9 (x86_64-unknown-linux-gnu)`)."""
+    words = out.split()
+    return words[1] if len(words) > 1 else out.strip()
 
 
 def index_args(registries: list[str], uses_machine_index: bool, strategy: str = "best-match") -> list[str]:
@@ -140,7 +145,8 @@ def unreachable_index(text: str, registries: dict[str, str]) -> tuple[str, str] 
     return best, registries[best]
 
 
-def _error_summary(text: str) -> str:
+def error_summary(text: str) -> str:
+    """uv's error `text` on one line (at most 600 characters, warnings left out, secrets redacted)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("warning:")]
     return redact(" ".join(lines)[:600]) if lines else "uv failed without a message"
 
@@ -238,20 +244,18 @@ def resolve(request: ResolveRequest) -> Resolved:
                 raise StepError(f"{failed} (resolving for {request.platform.key})")
             names = no_wheel_names(proc.stderr)
             if names:
-                raise NoFittingWheel(names, _error_summary(proc.stderr))
+                raise NoFittingWheel(names, error_summary(proc.stderr))
             unreachable = unreachable_index(proc.stderr, request.origins)
             if unreachable is not None:
                 raise StepError(
                     f"cannot read package index {redact(unreachable[0])} ({unreachable[1]}) while resolving for "
-                    f"{request.platform.key}: {_error_summary(proc.stderr)}",
+                    f"{request.platform.key}: {error_summary(proc.stderr)}",
                     hint="check the URL, the network and the credentials, or remove the registry",
                 )
-            raise StepError(
-                f"cannot resolve runtime packages for {request.platform.key}: {_error_summary(proc.stderr)}"
-            )
+            raise StepError(f"cannot resolve runtime packages for {request.platform.key}: {error_summary(proc.stderr)}")
         pylock = tomllib.loads(lock_file.read_text(encoding="utf-8"))
         if notes.returncode != 0:
-            raise StepError(f"uv failed to annotate the resolution: {_error_summary(notes.stderr)}")
+            raise StepError(f"uv failed to annotate the resolution: {error_summary(notes.stderr)}")
     index, parents = parse_annotations(notes.stdout)
     return Resolved(pylock, index, parents)
 
@@ -270,8 +274,14 @@ def name_vcs(request: ResolveRequest) -> dict[str, str]:
             failed = git_failure(proc.stderr, request.requirements)
             if failed:
                 raise StepError(f"{failed} (resolving for {request.platform.key})")
-            raise StepError(f"cannot read the metadata of git dependencies: {_error_summary(proc.stderr)}")
+            raise StepError(f"cannot read the metadata of git dependencies: {error_summary(proc.stderr)}")
         entries = tomllib.loads(out.read_text(encoding="utf-8")).get("packages", [])
+    return vcs_names(wanted, entries)
+
+
+def vcs_names(wanted: dict[str, VcsRequirement | None], entries: list[dict[str, Any]]) -> dict[str, str]:
+    """requirement → name for each git requirement that one of uv's pylock `entries` locks (same repository,
+    revision and subdirectory)."""
     names: dict[str, str] = {}
     for text, vcs in wanted.items():
         if vcs is None:

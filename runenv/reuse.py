@@ -18,6 +18,7 @@ from typing import Any
 
 import tomli_w
 
+from runenv.artifact_names import checksum_path
 from runenv.assemble import copy_source
 from runenv.cache import ARTIFACT_PREFIX, Cache, sha256_file
 from runenv.compat import tomllib
@@ -171,7 +172,7 @@ def reuse_artifact(
             path=outgoing / entry.tarball.name,
             sha256=entry.sha256,
             size=entry.tarball.stat().st_size,
-            sha256_path=outgoing / f"{entry.tarball.name}.sha256",
+            sha256_path=checksum_path(outgoing / entry.tarball.name),
             manifest_path=outgoing / meta["manifest"],
         )
         for source in (entry.tarball, entry.directory / copied.sha256_path.name, entry.directory / meta["manifest"]):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runenv.errors import UsageError
+from runenv.files import atomic_file
 from runenv.pbs_catalogue import RELEASE_TAG_HINT, is_release_tag, load_catalogue
 from runenv.workspace import RUNTIME_CONFIG, RUNTIME_NAME_HINT, Workspace, parse_runtime_dir
 
@@ -53,13 +52,9 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
     # A catalogued version needs no python section: its release follows the catalogue (see `runenv python pin`).
     config: dict[str, Any] = {"$schema": SCHEMA_POINTER, **({"python": {"release": release}} if release else {})}
     directory.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(config, indent=2) + "\n")
     try:
-        os.link(tmp, config_path)  # fails if a config appeared meanwhile; never overwrites
+        with atomic_file(config_path, exclusive=True) as fh:  # a config that appeared meanwhile is never overwritten
+            fh.write((json.dumps(config, indent=2) + "\n").encode("utf-8"))
     except FileExistsError:
         raise UsageError(f"{config_path} already exists; not overwriting it") from None
-    finally:
-        os.unlink(tmp)
     return Scaffold(name, config_path, release or releases[0], release is None or release in releases)

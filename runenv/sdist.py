@@ -9,6 +9,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
 from runenv.files import move_into_place
 from runenv.lock import LockedPackage
-from runenv.platforms import Platform, is_host_runnable
+from runenv.platforms import DEFAULT_MANYLINUX, Platform, is_host_runnable
 from runenv.redact import redact
+from runenv.repair import repair_wheel
 from runenv.resolve import uv_bin
 from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
 
@@ -166,20 +168,39 @@ def handle_sdist(
     index: list[str] = (),  # type: ignore[assignment]
     timeout: int = 1800,
     package_root: Path | None = None,
+    manylinux: str = DEFAULT_MANYLINUX,
+    warn: Callable[[str], None] = lambda _message: None,
 ) -> SdistOutcome:
-    """Build on a native host with the runtime's interpreter; elsewhere ship the sdist or fail naming it."""
+    """Build on a native host with the runtime's interpreter (on Linux repaired for the `manylinux` floor);
+    elsewhere ship the sdist or fail naming it."""
     python = prefix / platform.python_exe(python_version)
     if is_host_runnable(platform.key) and python.exists():
         wheel = build_wheel(
             sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
         )
-        return SdistOutcome(package, wheel=wheel)
+        return SdistOutcome(package, wheel=_repaired(wheel, package, platform, python_version, manylinux, warn))
     if ship_sdists:
         return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
     raise BuildError(
         f"{package.name} {package.version} needs a build from source for {platform.key}, which this host cannot run",
         hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
     )
+
+
+def _repaired(
+    wheel: Path,
+    package: LockedPackage,
+    platform: Platform,
+    python_version: str,
+    manylinux: str,
+    warn: Callable[[str], None],
+) -> Path:
+    """The built wheel after auditwheel; one that cannot meet the floor is installed as built, with a warning,
+    and verify's static checks fail it naming the file and the library or symbol."""
+    repaired = repair_wheel(wheel, platform, python_version, manylinux)
+    if repaired.problem:
+        warn(f"{package.name} {package.version}: {repaired.problem}")
+    return repaired.wheel
 
 
 def handle_vcs(
@@ -195,11 +216,14 @@ def handle_vcs(
     timeout: int = 1800,
     offline: bool = False,
     package_root: Path | None = None,
+    manylinux: str = DEFAULT_MANYLINUX,
+    warn: Callable[[str], None] = lambda _message: None,
 ) -> Path:
-    """The wheel of a locked git package, built once per (commit, Python, target, build settings) and cached.
+    """The wheel of a locked git package, built once per (commit, Python, target, floor, build settings) and cached.
 
-    Built with the runtime's interpreter where the host runs it; for another platform with runenv's own
-    interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may carry the config's credentials.
+    Built with the runtime's interpreter where the host runs it (on Linux repaired for the `manylinux` floor); for
+    another platform with runenv's own interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may
+    carry the config's credentials.
     """
     assert package.vcs is not None
     pin = package.vcs
@@ -208,6 +232,7 @@ def handle_vcs(
     key = {
         "python": python_version,
         "target": platform.key if native else "pure",
+        "manylinux": manylinux if native and platform.os == "linux" else None,
         "subdirectory": pin.subdirectory,
         "build": spec.model_dump(mode="json") if spec else None,
     }
@@ -240,4 +265,6 @@ def handle_vcs(
                 f"it needs a build on {platform.key}, which this host cannot run",
                 hint=f"build on a {platform.key} machine, or skip {package.name} on {platform.key}",
             )
+        if native:
+            built = _repaired(built, package, platform, python_version, manylinux, warn)
         return store_wheel(entry, built)

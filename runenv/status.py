@@ -7,18 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runenv import artifact_names
+from runenv.artifact_names import find_tarball, read_checksum, tarball_name
 from runenv.config.load import LoadedConfig
 from runenv.errors import StepError
 from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
 from runenv.lock import lock_is_fresh
-from runenv.pack import SUFFIXES, read_checksum
 from runenv.plan import build_plan
 from runenv.workspace import Workspace
 
 
 def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
-    """`dist/python-<runtime>-<platform>.tar.gz` (or `.tar.zst` with `build.compression: zst`)."""
-    return ws.dist_dir / (loaded.runtime.artifact_stem(platform) + SUFFIXES[loaded.config.build.compression])
+    """`dist/python-<runtime>-<platform>.tar.gz` (`.tar.zst` with `build.compression: zst`); one built with the
+    other compression when only that one is there (it is reported as stale, not as missing)."""
+    stem, compression = loaded.runtime.artifact_stem(platform), loaded.config.build.compression
+    return find_tarball(ws.dist_dir, stem, compression) or ws.dist_dir / tarball_name(stem, compression)
 
 
 def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
@@ -72,7 +75,7 @@ class ArtifactStatus:
 
 def manifest_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
     """The sidecar manifest `dist/python-<runtime>-<platform>.manifest.toml`."""
-    return ws.dist_dir / f"{loaded.runtime.artifact_stem(platform)}.manifest.toml"
+    return artifact_names.manifest_path(artifact_path(ws, loaded, platform))
 
 
 def stale_inputs(ws: Workspace, loaded: LoadedConfig, platform: str) -> list[str]:

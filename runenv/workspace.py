@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv.artifact_names import artifact_stem
 from runenv.errors import UsageError
 
 SHARED_CONFIG = "shared-config.json"
@@ -43,7 +44,7 @@ class Runtime:
 
     def artifact_stem(self, platform: str) -> str:
         """`python-<runtime>-<platform>`: the tarball's base name and its top-level directory."""
-        return f"python-{self.name}-{platform}"
+        return artifact_stem(self.name, platform)
 
 
 def parse_runtime_dir(name: str) -> tuple[str, str | None] | None:

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from runenv.cli import main
-from tests.helpers.index import uv_env
+pytest.register_assert_rewrite("tests.helpers")  # conftest imports a helper before pytest loads it as a plugin
+
+from runenv.cli import main  # noqa: E402
+from tests.helpers.index import uv_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MACHINE_ENV = dict(os.environ)  # before any sandboxing: what the machine's uv/pip are configured with
@@ -23,6 +25,10 @@ MACHINE_ENV = dict(os.environ)  # before any sandboxing: what the machine's uv/p
 pytest_plugins = [
     "tests.helpers.pbs",  # PBS mirror fixtures: pbs_archives, pbs_mirror, build_workspace
     "tests.helpers.filesystems",  # default_scratch, tmpdir_in_ram: scratch and temp dir on two file systems
+    "tests.helpers.index",  # package_index (the session's loopback index), index (the only one uv sees), private_index
+    "tests.helpers.dist",  # dist_workspace: stub artifacts in dist/
+    "tests.helpers.runtime_prefix",  # runtime_template, runtime_prefix, runtime_tarball, runtime_workspace
+    "tests.helpers.publish_servers",  # nginx, s3_server, registry
 ]
 
 
@@ -82,7 +88,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 def runenv_command(
     *args: str | Path, env: dict[str, str] | None = None, python: Path | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that run the real `python -m runenv` of this checkout (with `python`, default this one)."""
+    """The argv and environment that run the real `python -m runenv` of this checkout (with `python`: that one)."""
     full_env = dict(os.environ if env is None else env)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
     return [str(python or sys.executable), "-m", "runenv", *map(str, args)], full_env

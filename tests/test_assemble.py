@@ -15,7 +15,7 @@ from runenv.errors import BuildError, IntegrityError
 from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
 from tests.helpers.bombs import zip_bomb
-from tests.helpers.index import package_index, wheel_item  # noqa: F401
+from tests.helpers.index import wheel_item
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
 

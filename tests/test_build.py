@@ -14,12 +14,12 @@ import pytest
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
 from tests.conftest import run_runenv
+from tests.helpers import HOST
 from tests.helpers.bombs import tar_gz_bomb
 from tests.helpers.built import cached_blobs, dist_files, grep_tree, leftovers, read_manifest, tar_member, tar_names
 from tests.helpers.http import StaticServer
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror, tar_gz_of
 
-HOST = "linux-x64"
 SECRET = "SECRETz8Q4"  # in every credential a test uses; found nowhere runenv writes
 STEM = f"python-{VERSION}-{HOST}"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import write_json
+from tests.helpers import HOST
 from tests.helpers.built import cached_blobs, dist_files, leftovers, read_manifest
 from tests.helpers.pbs import MINOR, RELEASE, VERSION, PbsMirror
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 SERVED = ["linux-x64", "windows-x64", "macosx-aarch64"]  # the platforms the loopback mirror has archives for
 

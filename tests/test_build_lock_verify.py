@@ -7,20 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import HOST
 from tests.helpers.built import dist_files, leftovers, read_manifest
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.index import TestIndex
 from tests.helpers.pbs import RELEASE, VERSION, PbsMirror
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 TOOL_A = {"packages": {"dependencies": ["tool-a"]}, "build": {"platforms": [HOST]}}
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    """The session index, the only one uv and pip see in this test."""
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 class Requests:

@@ -14,22 +14,14 @@ from pathlib import Path
 import pytest
 
 from runenv.cache import sha256_file
+from tests.helpers import HOST
 from tests.helpers.built import cached_blobs, dist_files, leftovers, read_manifest, tar_names, unpack
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
 from tests.helpers.pbs import MINOR, VERSION
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 WIN_STEM = f"python-{VERSION}-windows-x64"
 SITE = f"lib/python{MINOR}/site-packages"
 CLEAN_ENV = {"PATH": "/usr/bin:/bin"}
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    """The session index, the only one uv and pip see in this test."""
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 def runtime(packages: dict, **sections: dict) -> dict:

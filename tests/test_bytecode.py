@@ -13,7 +13,7 @@ from runenv.assemble import install_wheels
 from runenv.bytecode import ByteCompiler
 from runenv.errors import BuildError
 from runenv.platforms import Platform, get_platform
-from tests.helpers.index import package_index, wheel_item  # noqa: F401
+from tests.helpers.index import wheel_item
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
 WHEELS = ("tool-a", "helper-lib", "datascripts")

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from runenv.platforms import host_platform_key
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
-
-HOST = host_platform_key() or "linux-x64"
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
+from tests.helpers import HOST
 
 
 def test_lock_two_platforms_as_json(index, make_workspace, run_cli):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from runenv.closure import Distribution, missing_requirements
 from runenv.platforms import get_platform
 from tests.helpers.built import dist_files, leftovers, read_manifest
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
 from tests.helpers.pbs import RELEASE, VERSION
 
 LINUX = get_platform("linux-x64").marker_environment("3.12.10")
@@ -62,12 +59,6 @@ def test_extras_asked_for_switch_on_their_requirements_transitively():
 def test_no_deps_distributions_are_not_checked():
     dists = [Distribution("nodeps-pkg", "1.0", ("heavy-dep",))]
     assert _missing(dists, LINUX, no_deps=["NoDeps_Pkg"]) == []
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:  # noqa: F811
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 @pytest.mark.parametrize("platform", ["linux-x64", "windows-x64"])

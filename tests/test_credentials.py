@@ -7,19 +7,11 @@ from pathlib import Path
 import pytest
 
 from runenv.credentials import IndexCredentials, machine_index_urls
+from tests.helpers import HOST
 from tests.helpers.built import grep_tree
-from tests.helpers.index import (  # noqa: F401  (fixtures)
-    PRIVATE_PASSWORD,
-    PRIVATE_USER,
-    TestIndex,
-    package_index,
-    private_index,
-    uv_env,
-    with_credentials,
-)
+from tests.helpers.index import PRIVATE_PASSWORD, PRIVATE_USER, TestIndex, uv_env, with_credentials
 from tests.helpers.pbs import VERSION
 
-HOST = "linux-x64"
 SECRET = "SECRETz8Q4"
 TOOL_A = {"packages": {"dependencies": ["tool-a"]}, "build": {"platforms": [HOST]}}
 

@@ -17,20 +17,12 @@ from runenv.config import load_runtime_config
 from runenv.errors import StepError
 from runenv.lock import lock_runtime
 from runenv.plan import build_plan
-from runenv.platforms import host_platform_key
 from runenv.workspace import find_workspace
+from tests.helpers import HOST
 from tests.helpers.built import read_manifest
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
 from tests.helpers.pbs import VERSION
 
-HOST = host_platform_key() or "linux-x64"
 PLATFORMS = [HOST, "windows-x64"]
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:  # noqa: F811
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 def _lock(ws_root: Path, platform: str):

@@ -11,10 +11,10 @@ import pytest
 from runenv.compat import tomllib
 from runenv.config.models import HookPlatform, HooksConfig
 from runenv.platforms import PLATFORM_KEYS
+from tests.helpers import HOST
 from tests.helpers.built import dist_files, leftovers, read_manifest
 from tests.helpers.pbs import RELEASE, VERSION
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 
 # Writes what the hook sees into the prefix, as a signing tool would change files there.

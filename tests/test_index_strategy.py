@@ -14,13 +14,11 @@ from runenv.config import load_runtime_config
 from runenv.errors import StepError
 from runenv.lock import lock_is_fresh, lock_runtime
 from runenv.plan import build_plan
-from runenv.platforms import host_platform_key
 from runenv.resolve import index_args
 from runenv.workspace import find_workspace
+from tests.helpers import HOST
 from tests.helpers.http import StaticServer
 from tests.helpers.index import build_wheel, uv_env, write_simple_index
-
-HOST = host_platform_key() or "linux-x64"
 
 
 @pytest.fixture(scope="module")

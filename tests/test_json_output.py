@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runenv.platforms import PLATFORM_KEYS
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.index import TestIndex
 from tests.helpers.pbs import VERSION
 
 CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
@@ -48,9 +48,8 @@ def test_the_checker_finds_snake_and_kebab_keys() -> None:
 
 
 @pytest.fixture
-def workspace(package_index: TestIndex, build_workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:  # noqa: F811
+def workspace(index: TestIndex, build_workspace) -> Path:
     """A workspace with packages, a fallback skip, a skip rule a kept package overrides, and a git repository."""
-    uv_env(monkeypatch, tmp_path, package_index.simple)
     ws = build_workspace(
         runtimes={
             VERSION: {

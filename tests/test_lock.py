@@ -12,20 +12,43 @@ from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import ConfigError, IntegrityError, StepError
 from runenv.fetch import fetch_all
-from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, read_lock
+from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, pick_artifact, read_lock
 from runenv.lockcheck import file_roots
 from runenv.plan import build_plan
-from runenv.platforms import host_platform_key
 from runenv.workspace import find_workspace
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
+from tests.helpers import HOST
 
-HOST = host_platform_key() or "linux-x64"
+# `uv pip compile --format pylock.toml --generate-hashes --no-binary sdistonly` of tool-a and sdistonly (uv 0.13.9).
+UV_PYLOCK = """\
+lock-version = "1.0"
+created-by = "uv"
+requires-python = ">=3.12"
+
+[[packages]]
+name = "helper-lib"
+version = "1.2"
+wheels = [{ url = "http://127.0.0.1:36525/files/helper_lib-1.2-py3-none-any.whl", hashes = { sha256 = "91043b064077d105b286bd8542000094e29fe92dc1c84b2866dcc22c875f029d" } }]
+
+[[packages]]
+name = "sdistonly"
+version = "2.0"
+sdist = { url = "http://127.0.0.1:36525/files/sdistonly-2.0.tar.gz", hashes = { sha256 = "8f31c661adb8d2aba10471f98ce25e0259caadabf0cc640ab725901375066f12" } }
+"""  # noqa: E501  (uv's output, verbatim)
 
 
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
+def test_pick_artifact_reads_uv_pylock_entries():
+    helper, sdist_only = tomllib.loads(UV_PYLOCK)["packages"]
+    assert pick_artifact(helper, set()) == (
+        "http://127.0.0.1:36525/files/helper_lib-1.2-py3-none-any.whl",
+        "91043b064077d105b286bd8542000094e29fe92dc1c84b2866dcc22c875f029d",
+        "wheel",
+    )
+    url, sha, kind = pick_artifact(sdist_only, set())
+    assert kind == "sdist" and url.endswith("/sdistonly-2.0.tar.gz") and sha.startswith("8f31c661")
+    both = {**helper, "sdist": sdist_only["sdist"]}
+    assert pick_artifact(both, {"helper-lib"})[2] == "sdist"  # noBinary / forceSource: the sdist even with a wheel
+    with pytest.raises(StepError, match="no installable artifact for helper-lib 1.2"):
+        pick_artifact({**helper, "wheels": []}, set())
 
 
 def _lock(ws_root: Path, runtime: str, platform: str):

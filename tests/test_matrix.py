@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
-
 SDIST_RUNTIME = {
     "packages": {"dependencies": ["tool-a", "sdistonly"], "resolution": {"allowSourceList": ["sdistonly"]}},
     "build": {"runners": {"linux-aarch64": "arm-self-hosted"}},
@@ -20,12 +18,6 @@ SLIM_RUNTIME = {
         "hooks": {"beforePack": {"windows-x64": ["signtool", "sign"]}},
     },
 }
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import pytest
 from runenv.publish import decide
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import with_entries
-from runenv.publish.target import RemoteFile, choose_target
-from tests.helpers.dist import built_workspace, make_artifact, read_catalogue  # noqa: F401  (fixture)
+from runenv.publish.targets.base import RemoteFile
+from runenv.publish.targets.registry import choose_target
+from tests.helpers.dist import make_artifact, read_catalogue
 
 
 def sha256(path: Path) -> str:
@@ -24,12 +25,12 @@ def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_first_publish_lays_out_files_and_catalogue(run_cli, built_workspace, tmp_path):
+def test_first_publish_lays_out_files_and_catalogue(run_cli, dist_workspace, tmp_path):
     target = tmp_path / "store"
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", f"file://{target}")
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", f"file://{target}")
     assert result.code == 0, result.stderr
     assert "uploaded" in result.stdout and "python-3.12.10-linux-x64.tar.gz" in result.stdout
-    dist = built_workspace / "dist"
+    dist = dist_workspace / "dist"
     for platform in ("linux-x64", "windows-x64"):
         folder = target / "3.12.10" / platform
         stem = f"python-3.12.10-{platform}"
@@ -41,22 +42,22 @@ def test_first_publish_lays_out_files_and_catalogue(run_cli, built_workspace, tm
     assert not [p for p in target.rglob("*.tmp")]
 
 
-def test_tarball_is_fetchable_through_the_catalogue(run_cli, built_workspace, tmp_path):
+def test_tarball_is_fetchable_through_the_catalogue(run_cli, dist_workspace, tmp_path):
     target = tmp_path / "store"
-    assert run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target).code == 0
+    assert run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target).code == 0
     entry = read_catalogue(target)["runtimes"]["3.12.10"]["windows-x64"]
     fetched = target / entry["file"]
-    assert sha256(fetched) == entry["sha256"] == sha256(built_workspace / "dist/python-3.12.10-windows-x64.tar.gz")
+    assert sha256(fetched) == entry["sha256"] == sha256(dist_workspace / "dist/python-3.12.10-windows-x64.tar.gz")
     assert entry["size"] == fetched.stat().st_size
     assert entry["python_version"] == "3.12.10"
     assert entry["published"].endswith("Z")
 
 
-def test_repeat_publish_is_a_no_op(run_cli, built_workspace, tmp_path):
+def test_repeat_publish_is_a_no_op(run_cli, dist_workspace, tmp_path):
     target = tmp_path / "store"
-    assert run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target).code == 0
+    assert run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target).code == 0
     before = tree(target)
-    again = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "-o", "json")
+    again = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target, "-o", "json")
     assert again.code == 0, again.stderr
     report = again.json()
     assert report["uploaded"] == [] and report["refused"] == []
@@ -67,42 +68,42 @@ def test_repeat_publish_is_a_no_op(run_cli, built_workspace, tmp_path):
     assert tree(target) == before  # catalogue untouched, published times kept
 
 
-def test_conflicting_bytes_are_refused_then_replaced_with_force(run_cli, built_workspace, tmp_path):
+def test_conflicting_bytes_are_refused_then_replaced_with_force(run_cli, dist_workspace, tmp_path):
     target = tmp_path / "store"
-    assert run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target).code == 0
+    assert run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target).code == 0
     old = sha256(target / "3.12.10/linux-x64/python-3.12.10-linux-x64.tar.gz")
-    rebuilt = make_artifact(built_workspace, "3.12.10", "linux-x64", salt="rebuilt")
+    rebuilt = make_artifact(dist_workspace, "3.12.10", "linux-x64", salt="rebuilt")
     before = tree(target)
 
-    refused = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target)
+    refused = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target)
     assert refused.code == 1
     assert "python-3.12.10-linux-x64.tar.gz" in refused.stderr
     assert old in refused.stderr and rebuilt.sha256 in refused.stderr
     assert "--force" in refused.stderr
     assert tree(target) == before
 
-    forced = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "--force")
+    forced = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target, "--force")
     assert forced.code == 0, forced.stderr
     assert sha256(target / "3.12.10/linux-x64/python-3.12.10-linux-x64.tar.gz") == rebuilt.sha256
     assert read_catalogue(target)["runtimes"]["3.12.10"]["linux-x64"]["sha256"] == rebuilt.sha256
 
 
-def test_runtime_not_built_is_refused_with_the_build_command(run_cli, built_workspace, tmp_path):
-    result = run_cli("-w", built_workspace, "publish", "3.11.9", "--to", tmp_path / "store")
+def test_runtime_not_built_is_refused_with_the_build_command(run_cli, dist_workspace, tmp_path):
+    result = run_cli("-w", dist_workspace, "publish", "3.11.9", "--to", tmp_path / "store")
     assert result.code == 1
     assert "3.11.9" in result.stderr and "runenv build 3.11.9" in result.stderr
     one = run_cli(
-        "-w", built_workspace, "publish", "3.12.10", "--platform", "macosx-aarch64", "--to", tmp_path / "store"
+        "-w", dist_workspace, "publish", "3.12.10", "--platform", "macosx-aarch64", "--to", tmp_path / "store"
     )
     assert one.code == 1
     assert "runenv build 3.12.10 --platform macosx-aarch64" in one.stderr
     assert not (tmp_path / "store").exists()
 
 
-def test_artifact_whose_lock_changed_is_refused_and_nothing_uploaded(run_cli, built_workspace, tmp_path):
-    lock = built_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
+def test_artifact_whose_lock_changed_is_refused_and_nothing_uploaded(run_cli, dist_workspace, tmp_path):
+    lock = dist_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
     lock.write_text('lock-version = "1.0"\n')  # a lock that did not exist when the artifact was built
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
     assert result.code == 1
     report = result.json()
     assert [r["platform"] for r in report["refused"]] == ["windows-x64"]
@@ -112,35 +113,35 @@ def test_artifact_whose_lock_changed_is_refused_and_nothing_uploaded(run_cli, bu
     assert not (tmp_path / "store").exists()  # linux-x64 is fine, but a refused run publishes nothing
 
 
-def test_old_artifact_restored_from_a_cache_publishes(run_cli, built_workspace, tmp_path):
+def test_old_artifact_restored_from_a_cache_publishes(run_cli, dist_workspace, tmp_path):
     """File times never decide: configs and a lock newer than the tarball do not make it stale."""
-    lock = built_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
-    for path in (built_workspace / "dist").iterdir():
+    lock = dist_workspace / "python-3.12.10" / "pylock.windows-x64.toml"
+    for path in (dist_workspace / "dist").iterdir():
         os.utime(path, (1_000_000_000, 1_000_000_000))
-    os.utime(built_workspace / "shared-config.json")
+    os.utime(dist_workspace / "shared-config.json")
     assert not lock.exists()
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", tmp_path / "store", "-o", "json")
     assert result.code == 0, result.stderr
     assert sorted(u["platform"] for u in result.json()["uploaded"]) == ["linux-x64", "windows-x64"]
 
 
-def test_tarball_not_matching_its_sha256_is_refused(run_cli, built_workspace, tmp_path):
-    tarball = built_workspace / "dist/python-3.12.10-linux-x64.tar.gz"
-    recorded = (built_workspace / "dist/python-3.12.10-linux-x64.tar.gz.sha256").read_text().split()[0]
+def test_tarball_not_matching_its_sha256_is_refused(run_cli, dist_workspace, tmp_path):
+    tarball = dist_workspace / "dist/python-3.12.10-linux-x64.tar.gz"
+    recorded = (dist_workspace / "dist/python-3.12.10-linux-x64.tar.gz.sha256").read_text().split()[0]
     with tarball.open("ab") as fh:
         fh.write(b"tampered")
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "store")
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", tmp_path / "store")
     assert result.code == 1
     assert recorded in result.stderr and sha256(tarball) in result.stderr
     assert not (tmp_path / "store").exists()
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(run_cli, built_workspace, tmp_path):
+def test_dry_run_prints_the_plan_and_writes_nothing(run_cli, dist_workspace, tmp_path):
     target = tmp_path / "store"
-    result = run_cli("-w", built_workspace, "publish", "--all", "--platform", "linux-x64", "--to", target, "--dry-run")
+    result = run_cli("-w", dist_workspace, "publish", "--all", "--platform", "linux-x64", "--to", target, "--dry-run")
     assert result.code == 1  # 3.11.9 is not built
     assert "would upload" in result.stdout and "python-3.12.10-linux-x64.tar.gz" in result.stdout
-    plain = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, "--dry-run", "-o", "json")
+    plain = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target, "--dry-run", "-o", "json")
     assert plain.code == 0
     assert [r["platform"] for r in plain.json()["wouldUpload"]] == ["linux-x64", "windows-x64"]
     assert plain.json()["uploaded"] == []
@@ -160,14 +161,14 @@ def test_target_from_config_relative_to_workspace_and_env_override(run_cli, make
     assert (tmp_path / "from-flag/index.json").is_file()
 
 
-def test_no_target_is_a_usage_error(run_cli, built_workspace):
-    result = run_cli("-w", built_workspace, "publish", "3.12.10")
+def test_no_target_is_a_usage_error(run_cli, dist_workspace):
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10")
     assert result.code == 2
     assert "no publish target" in result.stderr and "--to" in result.stderr
 
 
-def test_unsupported_scheme_is_a_usage_error(run_cli, built_workspace):
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", "ftp://user:hunter2@example.invalid/x")
+def test_unsupported_scheme_is_a_usage_error(run_cli, dist_workspace):
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", "ftp://user:hunter2@example.invalid/x")
     assert result.code == 2
     assert "unsupported publish target" in result.stderr and "hunter2" not in result.stderr
 

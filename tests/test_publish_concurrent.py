@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.helpers.dist import make_artifact
-from tests.helpers.publish_servers import PASSWORD, USER, nginx, registry, s3_server  # noqa: F401  (fixtures)
+from tests.helpers.publish_servers import PASSWORD, USER
 
 PLATFORMS = ["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch64", "windows-x64"]
 # Eight different artifacts, then two of them a second time (the same bytes, from another "runner").

@@ -13,8 +13,7 @@ import pytest
 from runenv.errors import PublishError
 from runenv.publish import open_target, plan_item, publish
 from runenv.workspace import find_workspace
-from tests.helpers.dist import built_workspace, make_artifact  # noqa: F401  (fixture)
-from tests.helpers.publish_servers import HostileServer, nginx  # noqa: F401  (fixture)
+from tests.helpers.publish_servers import HostileServer
 
 SECRET = "SECRETz8Q4"
 USER = "publisher"
@@ -28,7 +27,7 @@ def shown_forms() -> list[str]:
 
 @pytest.mark.parametrize("how", ["basic", "token", "in-url"])
 def test_a_server_echoing_the_authorization_header_shows_no_credential(
-    run_cli, built_workspace, monkeypatch: pytest.MonkeyPatch, how: str
+    run_cli, dist_workspace, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     with HostileServer() as server:
         url = server.url
@@ -40,7 +39,7 @@ def test_a_server_echoing_the_authorization_header_shows_no_credential(
         else:
             url = url.replace("://", f"://{USER}:{urllib.parse.quote(PASSWORD, safe='')}@")
         for extra in ([], ["-v"], ["-o", "json"]):
-            result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", url, *extra)
+            result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", url, *extra)
             assert result.code == 1
             assert "you sent Authorization" in result.stderr  # the server's words are shown...
             for form in shown_forms():
@@ -49,7 +48,7 @@ def test_a_server_echoing_the_authorization_header_shows_no_credential(
 
 
 def test_no_credentials_over_plain_http_to_a_host_that_is_not_loopback(
-    run_cli, built_workspace, monkeypatch: pytest.MonkeyPatch
+    run_cli, dist_workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNENV_PUBLISH_USER", USER)
     monkeypatch.setenv("RUNENV_PUBLISH_PASSWORD", PASSWORD)
@@ -58,14 +57,14 @@ def test_no_credentials_over_plain_http_to_a_host_that_is_not_loopback(
         monkeypatch.setenv("NO_PROXY", "")
         for target in ("http://publish.example.invalid/runtimes/", "oci://registry.example.invalid/runenv/python"):
             extra = ["--insecure"] if target.startswith("oci") else []
-            result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", target, *extra)
+            result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", target, *extra)
             assert result.code == 2, result.stderr
             assert "plain HTTP" in result.stderr and "example.invalid" in result.stderr
         assert proxy.authorizations() == []
 
 
 def test_basic_credentials_never_go_to_a_bearer_realm_on_another_host(
-    run_cli, built_workspace, monkeypatch: pytest.MonkeyPatch
+    run_cli, dist_workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNENV_PUBLISH_USER", USER)
     monkeypatch.setenv("RUNENV_PUBLISH_PASSWORD", PASSWORD)
@@ -76,35 +75,35 @@ def test_basic_credentials_never_go_to_a_bearer_realm_on_another_host(
             return 401, {"WWW-Authenticate": challenge}, b""
 
         with HostileServer(registry) as server:
-            result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", f"oci://127.0.0.1:{server.port}/rt")
+            result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", f"oci://127.0.0.1:{server.port}/rt")
         assert result.code == 1
         assert [path for _m, path, _h in realm.seen] and all(p.startswith("/token") for _m, p, _h in realm.seen)
         assert realm.authorizations() == []  # asked for an anonymous token only
 
 
-def test_a_symlinked_tarball_is_refused(run_cli, built_workspace: Path, tmp_path: Path) -> None:
-    tarball = built_workspace / "dist" / "python-3.12.10-linux-x64.tar.gz"
+def test_a_symlinked_tarball_is_refused(run_cli, dist_workspace: Path, tmp_path: Path) -> None:
+    tarball = dist_workspace / "dist" / "python-3.12.10-linux-x64.tar.gz"
     moved = tmp_path / "elsewhere.tar.gz"
     os.replace(tarball, moved)
     tarball.symlink_to(moved)
-    result = run_cli("-w", built_workspace, "publish", "3.12.10", "--to", tmp_path / "target")
+    result = run_cli("-w", dist_workspace, "publish", "3.12.10", "--to", tmp_path / "target")
     assert result.code == 1
     assert "symlink" in result.stderr and tarball.name in result.stderr
     assert not (tmp_path / "target" / "3.12.10" / "linux-x64").exists()
 
 
-def test_a_tarball_changed_after_its_check_is_not_left_published(built_workspace: Path, nginx, monkeypatch) -> None:
+def test_a_tarball_changed_after_its_check_is_not_left_published(dist_workspace: Path, nginx, monkeypatch) -> None:
     from tests.helpers.publish_servers import PASSWORD as NGINX_PASSWORD
     from tests.helpers.publish_servers import USER as NGINX_USER
 
     monkeypatch.setenv("RUNENV_PUBLISH_USER", NGINX_USER)
     monkeypatch.setenv("RUNENV_PUBLISH_PASSWORD", NGINX_PASSWORD)
-    ws = find_workspace(explicit=built_workspace)
+    ws = find_workspace(explicit=dist_workspace)
     target = open_target(nginx.url, timeout=30)
     try:
         item = plan_item(ws, ws.runtime("3.12.10"), "linux-x64", target, force=False)
         assert item.action == "upload"
-        tarball = built_workspace / "dist" / "python-3.12.10-linux-x64.tar.gz"
+        tarball = dist_workspace / "dist" / "python-3.12.10-linux-x64.tar.gz"
         data = bytearray(tarball.read_bytes())
         data[-100] ^= 0xFF  # same size, other bytes: changed in place after the check
         tarball.write_bytes(bytes(data))

@@ -12,7 +12,7 @@ import pytest
 
 from runenv.platforms import host_platform_key
 from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
-from tests.helpers.index import package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.index import uv_env
 from tests.helpers.pbs import VERSION, stage_host_prefix
 
 LOCAL = next(

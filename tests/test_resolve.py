@@ -1,15 +1,29 @@
 # ruff: noqa: E501  (uv messages are pasted verbatim)
-"""Reading uv's output: the packages its errors say lack a wheel, and its annotated resolution.
+"""Reading uv's output: its version, the packages its errors say lack a wheel, the index it could not reach,
+its errors on one line, its annotated resolution and the names its `--no-deps` lock gives git requirements.
 
 The messages are real: produced by uv 0.13.9 (`uv pip compile --only-binary :all:`) against loopback
-indexes built with tests/helpers/index.py, pasted verbatim.
+indexes built with tests/helpers/index.py (and a local git repository), pasted verbatim.
 """
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from runenv.resolve import no_wheel_names, parse_annotations
+from runenv.compat import tomllib
+from runenv.redact import register_secret
+from runenv.resolve import (
+    error_summary,
+    no_wheel_names,
+    parse_annotations,
+    parse_uv_version,
+    unreachable_index,
+    uv_bin,
+    vcs_names,
+)
+from runenv.vcs import parse_vcs
 
 NAME_DEV_RANGE = """\
 error: No solution found when resolving dependencies
@@ -116,3 +130,91 @@ def test_parse_annotations_gives_index_and_parents_per_package():
 def test_parse_annotations_reads_direct_references():
     index, parents = parse_annotations("tool @ git+https://example.invalid/tool.git@0123abc  # via -r r.in\n")
     assert parents == {"tool": [""]} and index == {}
+
+
+def test_parse_uv_version_reads_the_version_word():
+    assert parse_uv_version("uv 0.13.9 (x86_64-unknown-linux-gnu)\n") == "0.13.9"
+    assert parse_uv_version("uv 0.5.4 (c62c83c37 2024-11-20)") == "0.5.4"
+    assert parse_uv_version("0.13.9\n") == "0.13.9"
+    real = subprocess.run([uv_bin(), "--version"], capture_output=True, text=True, check=True).stdout
+    version = parse_uv_version(real)
+    assert version[0].isdigit() and version.count(".") == 2 and version in real
+
+
+# uv strips credentials from the URL it failed on (the index was `http://user:SECRET@127.0.0.1:9/private/simple`).
+UNREACHABLE_PRIVATE = """\
+error: Request failed after 3 retries in 6.5s
+  cause: Failed to fetch: http://127.0.0.1:9/private/simple/tool-a/
+  cause: error sending request for url (http://127.0.0.1:9/private/simple/tool-a/)
+  cause: client error (Connect)
+  cause: tcp connect error
+  cause: Connection refused (os error 111)
+"""
+
+
+def test_unreachable_index_names_the_configured_registry_and_where_it_was_set():
+    registries = {
+        "http://user:SECRET@127.0.0.1:9/private/simple": "registries.additional in shared-config.json",
+        "http://127.0.0.1:9/": "registries.default in python-3.12.10/config.json",
+    }
+    assert unreachable_index(UNREACHABLE_PRIVATE, registries) == (
+        "http://user:SECRET@127.0.0.1:9/private/simple",  # the longest registry holding the URL
+        "registries.additional in shared-config.json",
+    )
+    assert unreachable_index(UNREACHABLE, {"http://127.0.0.1:8/simple": "x"}) == (
+        "http://127.0.0.1:9/simple",
+        "the machine's configured index",
+    )
+    assert unreachable_index(NAME_DEV_RANGE, registries) is None
+
+
+def test_error_summary_is_one_line_without_warnings_or_secrets():
+    register_secret("SECRETz9-summary")
+    text = "warning: Ignoring existing lockfile\n" + UNREACHABLE.replace(
+        "127.0.0.1:9", "u:SECRETz9-summary@127.0.0.1:9"
+    )
+    summary = error_summary(text)
+    assert summary.startswith("error: Request failed after 3 retries in 7.0s cause: Failed to fetch:")
+    assert "\n" not in summary and "warning" not in summary and "SECRETz9-summary" not in summary
+    assert len(error_summary("error: " + "x" * 2000)) == 600
+    assert error_summary("warning: only a warning\n\n") == "uv failed without a message"
+
+
+def test_parse_annotations_of_a_real_resolution_with_an_sdist_and_a_requirements_path():
+    text = """\
+helper-lib==1.2           # via tool-a
+    # from http://127.0.0.1:36525/simple
+sdistonly==2.0            # via -r /tmp/health/cap/req.in
+    # from http://127.0.0.1:36525/simple
+tool-a==1.0               # via -r /tmp/health/cap/req.in
+    # from http://127.0.0.1:36525/simple
+"""
+    index, parents = parse_annotations(text)
+    assert parents == {"helper-lib": ["tool-a"], "sdistonly": [""], "tool-a": [""]}
+    assert set(index.values()) == {"http://127.0.0.1:36525/simple"} and set(index) == set(parents)
+
+
+# `uv pip compile --no-deps --format pylock.toml` of two bare git requirements (one in a subdirectory).
+VCS_LOCK = """\
+lock-version = "1.0"
+created-by = "uv"
+requires-python = ">=3.12"
+
+[[packages]]
+name = "my-tool"
+version = "0.3"
+vcs = { type = "git", url = "file:///tmp/health/gitproj", requested-revision = "v0.3", commit-id = "05229b50b6be8d4809045bf6dd9723e80a2bf381" }
+
+[[packages]]
+name = "sub-tool"
+version = "0.3"
+vcs = { type = "git", url = "file:///tmp/health/gitproj.git", requested-revision = "v0.3", commit-id = "05229b50b6be8d4809045bf6dd9723e80a2bf381", subdirectory = "sub" }
+"""
+
+
+def test_vcs_names_match_repository_revision_and_subdirectory():
+    whole, sub = "git+file:///tmp/health/gitproj@v0.3", "git+file:///tmp/health/gitproj.git@v0.3#subdirectory=sub"
+    other_rev = "git+file:///tmp/health/gitproj@v0.4"
+    wanted = {text: parse_vcs(text) for text in (whole, sub, other_rev, "tool-a")}
+    entries = tomllib.loads(VCS_LOCK)["packages"]
+    assert vcs_names(wanted, entries) == {whole: "my-tool", sub: "sub-tool"}

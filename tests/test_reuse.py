@@ -7,9 +7,9 @@ from pathlib import Path
 
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
+from tests.helpers import HOST
 from tests.helpers.pbs import VERSION
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 
 
@@ -75,7 +75,7 @@ def test_a_damaged_or_partial_entry_is_never_used(build_workspace, run_cli, sand
 
 def test_inputs_that_change_the_bytes_are_not_reused_and_others_are(build_workspace, run_cli, tmp_path):
     first = build_workspace(root=tmp_path / "a")
-    built = _build(run_cli, first)
+    _build(run_cli, first)
     slow = _workspace_like(build_workspace, first, tmp_path / "b", build={"timeout": 900})
     assert _build(run_cli, slow)["reused"] is True  # the timeout does not change a byte
     other = _workspace_like(build_workspace, first, tmp_path / "c", build={"compression": "zst"})

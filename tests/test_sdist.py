@@ -17,14 +17,8 @@ from runenv.platforms import get_platform
 from runenv.resolve import index_args
 from runenv.sdist import handle_sdist, unpack_sdist
 from tests.helpers.bombs import tar_gz_bomb, zip_bomb
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401
+from tests.helpers.index import TestIndex
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
-
-
-@pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    return package_index
 
 
 def sdist_package(index: TestIndex) -> tuple[Path, LockedPackage]:

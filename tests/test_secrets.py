@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from runenv.redact import redact, register_basic
+from tests.helpers import HOST
 from tests.helpers.built import grep_tree
 from tests.helpers.http import StaticServer
-from tests.helpers.index import TestIndex, package_index, private_index, uv_env, with_credentials  # noqa: F401
+from tests.helpers.index import TestIndex, uv_env, with_credentials
 from tests.helpers.pbs import VERSION, PbsMirror
 from tests.helpers.publish_servers import start_nginx
 
 SECRET = "SECRETz8Q4"
-HOST = "linux-x64"
 
 
 def test_redact_hides_registered_secrets_in_every_encoding() -> None:

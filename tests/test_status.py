@@ -6,13 +6,7 @@ import os
 import time
 
 from tests.conftest import write_json
-from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PY_VERSION,
-    STEM,
-    built_workspace,
-    runtime_tarball,
-    runtime_template,
-)
+from tests.helpers.runtime_prefix import PLATFORM, PY_VERSION, STEM
 
 
 def _age(path, seconds):
@@ -20,56 +14,59 @@ def _age(path, seconds):
     os.utime(path, (past, past))
 
 
-def test_check_reports_built_and_fresh(built_workspace, run_cli):
-    result = run_cli("-w", built_workspace, "-o", "json", "check")
+def test_check_reports_built_and_fresh(runtime_workspace, run_cli):
+    result = run_cli("-w", runtime_workspace, "-o", "json", "check")
     assert result.code == 0, result.stderr
     data = result.json()
     [row] = data["artifacts"]
-    tarball = built_workspace / "dist" / f"{STEM}.tar.gz"
-    assert data["ok"] and row["built"] and row["fresh"] and row["platform"] == "linux-x64"
+    tarball = runtime_workspace / "dist" / f"{STEM}.tar.gz"
+    assert data["ok"] and row["built"] and row["fresh"] and row["platform"] == PLATFORM
     assert row["path"] == str(tarball) and row["size"] == tarball.stat().st_size
-    assert row["sha256"] == (built_workspace / "dist" / f"{STEM}.tar.gz.sha256").read_text().split()[0]
+    assert row["sha256"] == (runtime_workspace / "dist" / f"{STEM}.tar.gz.sha256").read_text().split()[0]
     assert row["changedInputs"] == [] and 0 <= row["ageSeconds"] < 3600
 
 
-def test_file_times_never_decide_freshness(built_workspace, run_cli):
+def test_file_times_never_decide_freshness(runtime_workspace, run_cli):
     """Touched configs, a relock with the same content and an old tarball (dist/ restored from a cache) stay fresh."""
-    lock = built_workspace / f"python-{PY_VERSION}" / "pylock.linux-x64.toml"
+    lock = runtime_workspace / f"python-{PY_VERSION}" / f"pylock.{PLATFORM}.toml"
     before = lock.read_bytes(), lock.stat().st_mtime_ns
-    _age(built_workspace / "dist" / f"{STEM}.tar.gz", 7200)
+    _age(runtime_workspace / "dist" / f"{STEM}.tar.gz", 7200)
     _age(lock, 3600)
     stamp = lock.stat().st_mtime_ns
     for _ in range(2):  # `runenv lock` twice after the build
-        assert run_cli("-w", built_workspace, "lock", PY_VERSION).code == 0
+        assert run_cli("-w", runtime_workspace, "lock", PY_VERSION).code == 0
         assert lock.read_bytes() == before[0] and lock.stat().st_mtime_ns == stamp  # identical content: untouched
-    for config in (built_workspace / "shared-config.json", built_workspace / f"python-{PY_VERSION}" / "config.json"):
+    for config in (
+        runtime_workspace / "shared-config.json",
+        runtime_workspace / f"python-{PY_VERSION}" / "config.json",
+    ):
         os.utime(config)
-    result = run_cli("-w", built_workspace, "-o", "json", "check")
+    result = run_cli("-w", runtime_workspace, "-o", "json", "check")
     assert result.code == 0, result.stdout
     assert result.json()["artifacts"][0]["changedInputs"] == []
-    assert "fresh" in run_cli("-w", built_workspace, "check").stdout
+    assert "fresh" in run_cli("-w", runtime_workspace, "check").stdout
 
 
-def test_check_names_the_input_whose_content_changed(built_workspace, run_cli):
-    runtime_dir = built_workspace / f"python-{PY_VERSION}"
-    lock = runtime_dir / "pylock.linux-x64.toml"
+def test_check_names_the_input_whose_content_changed(runtime_workspace, run_cli):
+    runtime_dir = runtime_workspace / f"python-{PY_VERSION}"
+    lock = runtime_dir / f"pylock.{PLATFORM}.toml"
     lock.write_text(lock.read_text() + "# edited\n")
-    result = run_cli("-w", built_workspace, "-o", "json", "check", PY_VERSION)
+    result = run_cli("-w", runtime_workspace, "-o", "json", "check", PY_VERSION)
     assert result.code == 1
     [row] = result.json()["artifacts"]
     assert row["built"] and not row["fresh"] and row["changedInputs"] == ["lock"]
-    write_json(runtime_dir / "config.json", {"build": {"platforms": ["linux-x64"], "timeout": 301}})
-    [row] = run_cli("-w", built_workspace, "-o", "json", "check", PY_VERSION).json()["artifacts"]
+    write_json(runtime_dir / "config.json", {"build": {"platforms": [PLATFORM], "timeout": 301}})
+    [row] = run_cli("-w", runtime_workspace, "-o", "json", "check", PY_VERSION).json()["artifacts"]
     assert row["changedInputs"] == ["config", "lock"]
-    write_json(built_workspace / "checks" / "linux-x64.json", {})
-    text = run_cli("-w", built_workspace, "check")
+    write_json(runtime_workspace / "checks" / f"{PLATFORM}.json", {})
+    text = run_cli("-w", runtime_workspace, "check")
     assert text.code == 1 and "stale (changed: config, lock, verify allowlist" in text.stdout
 
 
-def test_artifact_without_recorded_inputs_is_stale(built_workspace, run_cli):
-    manifest = built_workspace / "dist" / f"{STEM}.manifest.toml"
+def test_artifact_without_recorded_inputs_is_stale(runtime_workspace, run_cli):
+    manifest = runtime_workspace / "dist" / f"{STEM}.manifest.toml"
     manifest.write_text(manifest.read_text().split("[inputs]")[0])
-    [row] = run_cli("-w", built_workspace, "-o", "json", "check").json()["artifacts"]
+    [row] = run_cli("-w", runtime_workspace, "-o", "json", "check").json()["artifacts"]
     assert not row["fresh"] and row["changedInputs"] == ["unknown (the manifest records no inputs)"]
 
 
@@ -85,3 +82,15 @@ def test_check_lists_every_configured_platform_and_fails_on_missing(make_workspa
     assert rows[1]["path"].endswith("dist/python-3.12.10-windows-x64.tar.gz")
     text = run_cli("-w", ws, "check")
     assert text.code == 1 and text.stdout.count("missing") == 2 + 5  # 3.13.5 builds every platform by default
+
+
+def test_a_tarball_built_before_the_compression_changed_is_built_but_stale(runtime_workspace, run_cli):
+    write_json(
+        runtime_workspace / f"python-{PY_VERSION}" / "config.json",
+        {"build": {"platforms": [PLATFORM], "compression": "zst"}},
+    )
+    result = run_cli("-w", runtime_workspace, "-o", "json", "check", PY_VERSION)
+    assert result.code == 1
+    [row] = result.json()["artifacts"]
+    assert row["built"] and row["path"] == str(runtime_workspace / "dist" / f"{STEM}.tar.gz")
+    assert not row["fresh"] and "config" in row["changedInputs"]

@@ -17,12 +17,12 @@ from runenv.lock import read_lock
 from runenv.plan import build_plan
 from runenv.vcs import git_failure, parse_vcs, strip_credentials
 from runenv.workspace import find_workspace
+from tests.helpers import HOST
 from tests.helpers.built import read_manifest, tar_names, unpack
 from tests.helpers.git import GitProject, GitServer, make_project
-from tests.helpers.index import TestIndex, package_index, uv_env  # noqa: F401  (fixture)
+from tests.helpers.index import TestIndex
 from tests.helpers.pbs import MINOR, VERSION
 
-HOST = "linux-x64"
 STEM = f"python-{VERSION}-{HOST}"
 WIN_STEM = f"python-{VERSION}-windows-x64"
 SITE = f"lib/python{MINOR}/site-packages"
@@ -150,11 +150,10 @@ def test_uv_git_errors_become_one_line_naming_the_dependency() -> None:
 
 
 @pytest.fixture
-def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
-    """The session index (it holds setuptools, the projects' build backend), the only one uv sees."""
-    uv_env(monkeypatch, tmp_path, package_index.simple)
-    package_index.require("setuptools")
-    return package_index
+def index(index: TestIndex) -> TestIndex:
+    """The session index, which must hold setuptools (the projects' build backend)."""
+    index.require("setuptools")
+    return index
 
 
 @pytest.fixture

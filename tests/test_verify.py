@@ -18,19 +18,14 @@ from runenv.verify.allowlist import load_allowances
 from runenv.verify.imports import ImportPlan, served_imports
 from runenv.verify.launcher import Launcher
 from tests.helpers.built import leftovers
-from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
+from tests.helpers.runtime_prefix import (
     EXT_SUFFIX,
     PLATFORM,
     PY_MINOR,
     PY_VERSION,
-    STEM,
-    built_workspace,
     install_wheel,
     make_wheel,
     pack_runtime,
-    runtime_prefix,
-    runtime_tarball,
-    runtime_template,
 )
 
 LINUX = get_platform(PLATFORM)
@@ -252,30 +247,30 @@ def test_allowlist_merges_checks_file_with_config(tmp_path):
         load_allowances(tmp_path, "linux-x64", {})
 
 
-def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(built_workspace, run_cli):
-    failed = run_cli("-w", built_workspace, "verify", PY_VERSION)
+def test_verify_command_fails_with_one_line_then_passes_when_whitelisted(runtime_workspace, run_cli):
+    failed = run_cli("-w", runtime_workspace, "verify", PY_VERSION)
     assert failed.code == 1
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "distribution" in errors[0] and "Traceback" not in failed.stderr
-    checks = built_workspace / "checks" / "linux-x64.json"
+    checks = runtime_workspace / "checks" / f"{PLATFORM}.json"
     checks.parent.mkdir()
     checks.write_text(json.dumps({"brokenext": {"brokenext": "ELF"}}))
-    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config = runtime_workspace / f"python-{PY_VERSION}" / "config.json"
     config.write_text(
         json.dumps(
             {
-                "build": {"platforms": ["linux-x64"]},
+                "build": {"platforms": [PLATFORM]},
                 "verify": {"allow": {"raisepkg": {"raisepkg": "refuses to import"}}},
             }
         )
     )
-    passed = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION)
+    passed = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION)
     assert passed.code == 0, passed.stderr
     report = passed.json()
     assert report["ok"] and report["relocated"] and report["imports"]["modules"] == 3
     assert sorted(f["module"] for f in report["allowedFailures"]) == ["brokenext", "brokenext", "raisepkg"]
     assert report["imports"]["allowed"] and report["static"]["allowed"] and report["closure"]["ran"]
-    assert leftovers(built_workspace) == []
+    assert leftovers(runtime_workspace) == []
 
 
 def test_verify_tarball_with_relative_scratch_and_tarball_paths(runtime_tarball, tmp_path, monkeypatch):
@@ -300,19 +295,19 @@ def test_config_validate_checks_the_allowlist_files(make_workspace, run_cli):
     assert bad.code == 2 and "linux-amd64.json: not a platform key" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_verify_any_platform_and_all_platforms(built_workspace, run_cli, tmp_path):
+def test_verify_any_platform_and_all_platforms(runtime_workspace, run_cli, tmp_path):
     from tests.helpers.pbs import _write_files, windows_layout
 
     windows = _write_files(tmp_path / "win", windows_layout(PY_MINOR))
-    pack_runtime(windows, built_workspace / "dist", f"python-{PY_VERSION}-windows-x64")
-    result = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--platform", "windows-x64")
+    pack_runtime(windows, runtime_workspace / "dist", f"python-{PY_VERSION}-windows-x64")
+    result = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION, "--platform", "windows-x64")
     assert result.code == 0, result.stderr
     report = result.json()
     assert report["platform"] == "windows-x64" and report["static"]["ran"] and report["closure"]["ran"]
     assert not report["imports"]["ran"] and not report["emulatedImports"]["ran"] and not report["relocated"]
-    config = built_workspace / f"python-{PY_VERSION}" / "config.json"
+    config = runtime_workspace / f"python-{PY_VERSION}" / "config.json"
     config.write_text(json.dumps({"build": {"platforms": ["linux-x64", "windows-x64", "macosx-x64"]}}))
-    both = run_cli("-w", built_workspace, "-o", "json", "verify", PY_VERSION, "--all-platforms")
+    both = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION, "--all-platforms")
     assert both.code == 1  # the linux-x64 runtime holds the broken fixtures
     assert [r["platform"] for r in both.json()] == ["linux-x64", "windows-x64"]
     assert "not built for macosx-x64" in both.stderr

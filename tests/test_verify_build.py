@@ -93,13 +93,15 @@ def native_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def index(native_index: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def native_index_only(native_index: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     uv_env(monkeypatch, tmp_path, native_index)
     return native_index
 
 
 @pytest.mark.parametrize("package", sorted(CASES))
-def test_build_fails_on_what_verification_disproves_and_passes_when_allowed(index, build_workspace, run_cli, package):
+def test_build_fails_on_what_verification_disproves_and_passes_when_allowed(
+    native_index_only, build_workspace, run_cli, package
+):
     platform, allowed, words = CASES[package]
     ws = build_workspace(
         runtimes={VERSION: {"packages": {"dependencies": [package]}, "build": {"platforms": [platform]}}}

@@ -24,13 +24,7 @@ from tests.helpers.native import (
     macho,
     pe_file,
 )
-from tests.helpers.runtime_prefix import (  # noqa: F401  (fixtures)
-    PY_MINOR,
-    PY_VERSION,
-    install_wheel,
-    runtime_prefix,
-    runtime_template,
-)
+from tests.helpers.runtime_prefix import PY_MINOR, PY_VERSION, install_wheel
 
 LINUX = get_platform("linux-x64")
 STATIC_ONLY = VerifySettings(run=False)

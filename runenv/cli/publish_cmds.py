@@ -15,7 +15,8 @@ from runenv.errors import UsageError
 from runenv.platforms import get_platform
 from runenv.publish import PublishItem, PublishReport, not_built, open_target, plan_item, publish
 from runenv.publish.artifacts import built_platforms
-from runenv.publish.target import Progress, choose_target
+from runenv.publish.targets.base import Progress
+from runenv.publish.targets.registry import choose_target
 from runenv.workspace import Runtime
 
 TARGET_HINT = "pass --to URL, set RUNENV_PUBLISH_TARGET, or set publish.target in the config"

@@ -7,18 +7,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runenv.artifact_names import (
+    TARBALL_SUFFIXES,
+    checksum_path,
+    find_tarball,
+    manifest_path,
+    read_checksum,
+    tarball_name,
+)
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import PublishError
 from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
-from runenv.pack import read_checksum
 from runenv.workspace import Runtime, Workspace
 
 # Archive suffix → OCI layer media type; the packer writes gzip by default, zstd when configured.
-ARCHIVE_KINDS = {
-    ".tar.gz": "application/vnd.runenv.runtime.layer.v1.tar+gzip",
-    ".tar.zst": "application/vnd.runenv.runtime.layer.v1.tar+zstd",
+LAYER_MEDIA_TYPES = {
+    TARBALL_SUFFIXES["gz"]: "application/vnd.runenv.runtime.layer.v1.tar+gzip",
+    TARBALL_SUFFIXES["zst"]: "application/vnd.runenv.runtime.layer.v1.tar+zstd",
 }
 Sources = Sequence[Path] | None  # directories holding built artifacts (`publish --from`); None: the workspace's dist/
 
@@ -41,11 +48,11 @@ class LocalArtifact:
 
     @property
     def checksum_file(self) -> Path:
-        return self.tarball.with_name(self.tarball.name + ".sha256")
+        return checksum_path(self.tarball)
 
     @property
     def layer_media_type(self) -> str:
-        return next(media for suffix, media in ARCHIVE_KINDS.items() if self.filename.endswith(suffix))
+        return next(media for suffix, media in LAYER_MEDIA_TYPES.items() if self.filename.endswith(suffix))
 
     def files(self) -> list[Path]:
         """Every file to publish, the tarball first (sidecars are only written once it is in place)."""
@@ -57,27 +64,18 @@ def build_hint(runtime: str, platform: str) -> str:
     return f"run `runenv build {runtime} --platform {platform}`"
 
 
-def find_tarball(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> Path | None:
-    """The built tarball of (runtime, platform) in dist/ (or the first of `sources` holding one), or None."""
-    found = find_tarballs(ws, rt, platform, sources)
-    return found[0] if found else None
-
-
-def find_tarballs(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> list[Path]:
-    """Every copy of the (runtime, platform) tarball in `sources` (default: dist/), whatever its compression."""
-    found = []
-    for directory in sources or [ws.dist_dir]:
-        for suffix in ARCHIVE_KINDS:
-            candidate = directory / f"{rt.artifact_stem(platform)}{suffix}"
-            if candidate.is_file():
-                found.append(candidate)
-                break
-    return found
+def find_tarballs(
+    ws: Workspace, rt: Runtime, platform: str, sources: Sources = None, compression: str = "gz"
+) -> list[Path]:
+    """Every copy of the (runtime, platform) tarball in `sources` (default: dist/), one per directory: the
+    configured compression's, else the other's (see `artifact_names.find_tarball`)."""
+    found = (find_tarball(directory, rt.artifact_stem(platform), compression) for directory in sources or [ws.dist_dir])
+    return [path for path in found if path is not None]
 
 
 def built_platforms(ws: Workspace, rt: Runtime, platforms: list[str], sources: Sources = None) -> list[str]:
     """Those of `platforms` that have a tarball in dist/ (or in any of `sources`)."""
-    return [p for p in platforms if find_tarball(ws, rt, p, sources) is not None]
+    return [p for p in platforms if find_tarballs(ws, rt, p, sources)]
 
 
 def _one_copy(copies: list[Path], hint: str) -> Path:
@@ -103,13 +101,9 @@ def _read_checksum(tarball: Path, hint: str) -> str:
 
 
 def _python_version(manifest: dict[str, Any], fallback: str) -> str:
-    """The Python version a manifest names (`python_version`, `python` or `python.version`)."""
-    for value in (manifest.get("python_version"), manifest.get("python")):
-        if isinstance(value, dict):
-            value = value.get("version")
-        if isinstance(value, str) and value:
-            return value
-    return fallback
+    """The Python version the manifest records (`python = "X.Y.Z"`), else the runtime's."""
+    value = manifest.get("python")
+    return value if isinstance(value, str) and value else fallback
 
 
 def load_artifact(ws: Workspace, rt: Runtime, platform: str, sources: Sources = None) -> LocalArtifact:
@@ -118,23 +112,26 @@ def load_artifact(ws: Workspace, rt: Runtime, platform: str, sources: Sources = 
     With several `sources`, copies in more than one of them must hold the same bytes.
     """
     hint = build_hint(rt.name, platform)
-    copies = find_tarballs(ws, rt, platform, sources)
+    loaded = load_runtime_config(ws, rt)
+    compression = loaded.config.build.compression
+    copies = find_tarballs(ws, rt, platform, sources, compression)
     if not copies:
         where = ", ".join(str(d) for d in sources or [ws.dist_dir])
         raise PublishError(
-            f"runtime {rt.name} is not built for {platform} (no {rt.artifact_stem(platform)}.tar.gz in {where})",
+            f"runtime {rt.name} is not built for {platform} "
+            f"(no {tarball_name(rt.artifact_stem(platform), compression)} in {where})",
             hint=hint,
         )
     tarball = _one_copy(copies, hint)
-    checksum = tarball.with_name(tarball.name + ".sha256")
-    manifest = tarball.with_name(f"{rt.artifact_stem(platform)}.manifest.toml")
+    checksum = checksum_path(tarball)
+    manifest = manifest_path(tarball)
     for path in (tarball, checksum, manifest):
         if path.is_symlink():  # runenv never writes one: what it points at was not built here
             raise PublishError(f"{path} is a symlink; refusing to publish what it points at", hint=hint)
     for needed in (checksum, manifest):
         if not needed.is_file():
             raise PublishError(f"{tarball.name} is incomplete: {needed.name} is missing in {tarball.parent}", hint=hint)
-    changed = changed_inputs(recorded_inputs(manifest), current_inputs(ws.root, load_runtime_config(ws, rt), platform))
+    changed = changed_inputs(recorded_inputs(manifest), current_inputs(ws.root, loaded, platform))
     if changed:
         raise PublishError(f"{tarball.name} is stale: changed since it was built: {', '.join(changed)}", hint=hint)
     try:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from runenv.errors import PublishError
 from runenv.publish.artifacts import LocalArtifact, Sources, build_hint, load_artifact, verify_local
 from runenv.publish.catalogue import catalogue_entry, now_utc
-from runenv.publish.target import Progress, RemoteFile, Target
+from runenv.publish.targets.base import Progress, RemoteFile, Target
 from runenv.workspace import Runtime, Workspace
 
 Action = Literal["upload", "replace", "skip", "refuse"]

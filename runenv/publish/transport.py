@@ -15,7 +15,7 @@ from runenv.cache import CHUNK
 from runenv.errors import PublishError
 from runenv.fetch import BACKOFF, RETRIES, make_client
 from runenv.publish.artifacts import LocalArtifact
-from runenv.publish.target import Credentials, Progress, RemoteFile, is_loopback
+from runenv.publish.targets.base import Credentials, Progress, RemoteFile, is_loopback
 from runenv.redact import register_secret
 
 Body = Path | bytes | None

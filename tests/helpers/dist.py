@@ -14,6 +14,11 @@ from typing import Any
 
 import pytest
 
+from runenv.manifest import InterpreterInfo, Manifest
+from runenv.platforms import get_platform
+
+RELEASE, FLAVOR = "20250517", "install_only_stripped"  # make_workspace's default python.release
+
 
 @dataclass(frozen=True)
 class BuiltArtifact:
@@ -31,11 +36,9 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
     stem = f"python-{runtime}-{platform}"
     dist = ws / "dist"
     dist.mkdir(parents=True, exist_ok=True)
-    version = runtime.split("-")[0]
-    manifest = f'runtime = "{runtime}"\npython_version = "{version}"\nplatform = "{platform}"\nsalt = "{salt}"\n'
-    manifest += inputs_table(ws, runtime, platform)
+    manifest = built_manifest(runtime, platform, inputs=recorded_inputs(ws, runtime, platform))
     members = {
-        f"{stem}/runenv-manifest.toml": manifest.encode(),
+        f"{stem}/runenv-manifest.toml": manifest.to_toml(inside=True).encode(),
         f"{stem}/bin/python3": b"#!/bin/sh\necho python\n",
         f"{stem}/lib/payload.bin": random.Random(f"{runtime}{platform}{salt}").randbytes(payload),
     }
@@ -48,24 +51,37 @@ def make_artifact(ws: Path, runtime: str, platform: str, *, payload: int = 64 * 
             tar.addfile(info, io.BytesIO(data))
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     tarball.with_name(tarball.name + ".sha256").write_text(f"{digest}  {tarball.name}\n")
-    manifest_path = dist / f"{stem}.manifest.toml"
-    manifest_path.write_text(manifest)
+    manifest_path = manifest.write(dist / f"{stem}.manifest.toml")
     return BuiltArtifact(tarball, digest, tarball.stat().st_size, manifest_path)
 
 
-def inputs_table(ws: Path, runtime: str, platform: str) -> str:
-    """The manifest's `[inputs]` table as `runenv build` records it for the workspace as it is now."""
+def built_manifest(runtime: str, platform: str, *, inputs: dict[str, str] | None = None) -> Manifest:
+    """The manifest `runenv build` writes for a runtime without packages (from a made-up PBS archive)."""
+    archive = f"cpython-{runtime.split('-')[0]}+{RELEASE}-{get_platform(platform).pbs_triple}-{FLAVOR}.tar.gz"
+    digest = hashlib.sha256(archive.encode()).hexdigest()
+    return Manifest(
+        runtime=runtime,
+        python=runtime.split("-")[0],
+        platform=platform,
+        interpreter=InterpreterInfo("pbs", digest, release=RELEASE, flavor=FLAVOR, archive=archive),
+        config_digest=(inputs or {}).get("config-digest", ""),
+        build={"compression": "gz"},
+        inputs=inputs or {},
+    )
+
+
+def recorded_inputs(ws: Path, runtime: str, platform: str) -> dict[str, str]:
+    """The manifest's `[inputs]` as `runenv build` records them for the workspace as it is now."""
     from runenv.config import load_runtime_config
     from runenv.freshness import current_inputs
     from runenv.workspace import Workspace
 
     workspace = Workspace(ws)
-    inputs = current_inputs(ws, load_runtime_config(workspace, workspace.runtime(runtime)), platform)
-    return "[inputs]\n" + "".join(f'{key} = "{value}"\n' for key, value in sorted(inputs.items()))
+    return current_inputs(ws, load_runtime_config(workspace, workspace.runtime(runtime)), platform)
 
 
 @pytest.fixture
-def built_workspace(make_workspace: Callable[..., Path]) -> Path:
+def dist_workspace(make_workspace: Callable[..., Path]) -> Path:
     """A workspace whose runtime 3.12.10 is built for linux-x64 and windows-x64 (3.11.9 is not built)."""
     ws = make_workspace(
         shared={"build": {"platforms": ["linux-x64", "windows-x64", "macosx-aarch64"]}},

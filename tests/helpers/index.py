@@ -268,6 +268,13 @@ def package_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestInde
         yield TestIndex(server, root, files)
 
 
+@pytest.fixture
+def index(package_index: TestIndex, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestIndex:
+    """The session index, the only one uv and pip see in this test."""
+    uv_env(monkeypatch, tmp_path, package_index.simple)
+    return package_index
+
+
 def uv_env(monkeypatch: pytest.MonkeyPatch, tmp: Path, index_url: str | None = None) -> None:
     """Point uv (and pip) at `index_url` only, with a private uv cache; no request leaves loopback."""
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp / "uv-cache"))

@@ -4,16 +4,19 @@ written from the format's headers (no Mach-O toolchain runs on Linux; only the l
 
 - `build_extension(dest, module, needs=…, rpath=…, calls=…)`: `<module>.cpython-XY-…so` exporting PyInit_<name>.
 - `build_library(dest, soname, needs=…, calls=…)`: a plain shared library.
+- `ext_sdist(out, name, calls=…, link=…)`: a setuptools sdist whose C extension may link a shared library.
 - `pe_file(kind, imports={old: new})`: bytes of a real PE launcher (`t64`: AMD64, `t64-arm`: ARM64).
 - `macho(arch, min_os, dylibs, rpaths)`, `fat(*slices)`: Mach-O bytes.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import installer
@@ -102,3 +105,40 @@ def fat(*slices: tuple[str, bytes]) -> bytes:
         table += struct.pack(">iiIII", _CPU[arch], 0, offset + len(payload), len(data), 12)
         payload += data.ljust((len(data) + 4095) // 4096 * 4096, b"\0")
     return (struct.pack(">II", 0xCAFEBABE, len(slices)) + table).ljust(offset, b"\0") + payload
+
+
+def ext_sdist(out: Path, name: str, calls: str = "", link: Path | None = None) -> Path:
+    """`<name>-1.0.tar.gz`: a setuptools sdist (static metadata) whose extension `<name>._ext` has `answer()`,
+    which runs `calls` (C statements) and returns 42, or `helper()` of the shared library `link` (linked by its
+    absolute directory, as a package built against a host library is)."""
+    libs = ""
+    if link is not None:
+        libs = f", libraries=[':{link.name}'], library_dirs=['{link.parent}'], runtime_library_dirs=['{link.parent}']"
+    answer = "helper()" if link else "42"
+    files = {
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\n'
+        ),
+        "PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: 1.0\n",
+        "setup.py": (
+            "from setuptools import Extension, setup\n"
+            f"setup(packages=['{name}'], ext_modules=[Extension('{name}._ext', ['ext.c']{libs})])\n"
+        ),
+        f"{name}/__init__.py": "",
+        "ext.c": (
+            "#include <Python.h>\n#include <pthread.h>\nint helper(void);\n"
+            f"static PyObject *answer(PyObject *m, PyObject *a) {{ {calls} return PyLong_FromLong({answer}); }}\n"
+            'static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL}};\n'
+            'static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "_ext", NULL, -1, methods};\n'
+            "PyMODINIT_FUNC PyInit__ext(void) { return PyModule_Create(&def); }\n"
+        ),
+    }
+    path = out / f"{name}-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(f"{name}-1.0/{rel}")
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return path

@@ -34,6 +34,7 @@ from runenv.cache import sha256_file
 from runenv.interpreter import SUMS_NAME, archive_name
 from runenv.platforms import get_platform
 from runenv.relocate import patchelf
+from tests.helpers import HOST
 from tests.helpers.http import StaticServer
 from tests.helpers.native import macho, pe_file
 
@@ -164,10 +165,11 @@ def pbs_archives(tmp_path_factory: pytest.TempPathFactory) -> PbsArchives:
     root = tmp_path_factory.mktemp("pbs-archives")
     work = root / "work"
     found: dict[str, Path] = {}
-    linux = get_platform("linux-x64")
-    stage_host_prefix(work / "linux")
-    found["linux-x64"] = make_tar_gz(work / "linux", root / archive_name(VERSION, RELEASE, linux, FLAVOR))
+    stage_host_prefix(work / HOST)
+    found[HOST] = make_tar_gz(work / HOST, root / archive_name(VERSION, RELEASE, get_platform(HOST), FLAVOR))
     for key, layout in (("windows-x64", windows_layout()), ("macosx-aarch64", macos_layout())):
+        if key == HOST:
+            continue
         tree = _write_files(work / key, layout)
         found[key] = make_tar_gz(tree, root / archive_name(VERSION, RELEASE, get_platform(key), FLAVOR))
     shutil.rmtree(work)

@@ -34,11 +34,13 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from runenv.platforms import Platform, get_platform, host_platform_key
+from runenv.platforms import PLATFORM_KEYS, Platform, get_platform
+from tests.helpers import HOST
+from tests.helpers.dist import built_manifest, recorded_inputs
 
 PY_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 PY_MINOR = "{}.{}".format(*sys.version_info[:2])
-PLATFORM = "linux-x64"
+PLATFORM = HOST
 STEM = f"python-{PY_VERSION}-{PLATFORM}"
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__"}
@@ -184,7 +186,10 @@ def pack_runtime(prefix: Path, dist_dir: Path, stem: str = STEM) -> Path:
         archive.add(prefix, arcname=stem)
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     Path(f"{tarball}.sha256").write_text(f"{digest}  {tarball.name}\n")
-    (dist_dir / f"{stem}.manifest.toml").write_text(f'runtime = "{PY_VERSION}"\nplatform = "{PLATFORM}"\n')
+    platform = next(key for key in PLATFORM_KEYS if stem.endswith(f"-{key}"))
+    built_manifest(stem.removeprefix("python-").removesuffix(f"-{platform}"), platform).write(
+        dist_dir / f"{stem}.manifest.toml"
+    )
     return tarball
 
 
@@ -227,21 +232,20 @@ def place_artifact(tarball: Path, workspace: Path) -> Path:
 
 
 @pytest.fixture
-def built_workspace(make_workspace, runtime_tarball: Path) -> Path:
+def runtime_workspace(make_workspace, runtime_tarball: Path) -> Path:
     """A workspace whose runtime `<this Python's version>` is built for linux-x64 (only)."""
     from runenv.config import load_runtime_config
     from runenv.lock import lock_runtime
     from runenv.plan import build_plan
     from runenv.workspace import Workspace
-    from tests.helpers.dist import inputs_table
 
     ws = make_workspace(runtimes={PY_VERSION: {"build": {"platforms": [PLATFORM]}}})
     workspace = Workspace(ws)
     loaded = load_runtime_config(workspace, workspace.runtime(PY_VERSION))
     lock_runtime(loaded, build_plan(loaded, PLATFORM))  # no packages: resolves without any index
     place_artifact(runtime_tarball, ws)
-    with open(ws / "dist" / f"{STEM}.manifest.toml", "a", encoding="utf-8") as manifest:
-        manifest.write(inputs_table(ws, PY_VERSION, PLATFORM))  # what `runenv build` records
+    inputs = recorded_inputs(ws, PY_VERSION, PLATFORM)  # what `runenv build` records beside the tarball
+    built_manifest(PY_VERSION, PLATFORM, inputs=inputs).write(ws / "dist" / f"{STEM}.manifest.toml")
     return ws
 
 
@@ -267,7 +271,7 @@ def host_prefix(dest: Path, python: str | None = None, version: str = HOST_VERSI
 
 
 def host_runtime_platform() -> Platform:
-    return get_platform(host_platform_key() or "linux-x64")
+    return get_platform(HOST)
 
 
 def windows_prefix(dest: Path, version: str = "3.12.10") -> Path:

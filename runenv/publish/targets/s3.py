@@ -22,8 +22,7 @@ from runenv.publish.catalogue import (
     render_catalogue,
     with_entries,
 )
-from runenv.publish.directory import artifact_dir
-from runenv.publish.target import Progress, RemoteFile
+from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir
 from runenv.redact import redact, register_secret
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # larger files go up in parts

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from runenv.cache import CHUNK, sha256_file
 from runenv.errors import PublishError
+from runenv.files import atomic_file
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import (
     CATALOGUE_NAME,
@@ -21,7 +21,7 @@ from runenv.publish.catalogue import (
     parse_catalogue,
     render_catalogue,
 )
-from runenv.publish.target import Progress, RemoteFile
+from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir
 
 if sys.platform == "win32":
     import msvcrt
@@ -29,11 +29,6 @@ else:
     import fcntl
 
 LOCK_NAME = f".{CATALOGUE_NAME}.lock"
-
-
-def artifact_dir(artifact: LocalArtifact) -> str:
-    """`<runtime>/<platform>`: where dir and HTTP targets keep an artifact's files."""
-    return f"{artifact.runtime}/{artifact.platform}"
 
 
 class DirectoryTarget:
@@ -120,20 +115,14 @@ def exclusive_lock(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def temp_beside(dest: Path) -> Iterator[BinaryIO]:
+def temp_beside(dest: Path) -> Iterator[IO[bytes]]:
     """An open temp file beside `dest`, renamed onto it on success and removed on failure."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
         raise PublishError(f"cannot write in {dest.parent}: {exc.strerror}") from None
-    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(dest) as out:
             yield out
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
     except OSError as exc:
         raise PublishError(f"cannot write {dest}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)

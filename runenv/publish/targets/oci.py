@@ -24,7 +24,7 @@ from runenv.publish.catalogue import (
     render_catalogue,
     with_entries,
 )
-from runenv.publish.target import Credentials, Progress, RemoteFile, is_loopback, refuse_plain_http
+from runenv.publish.targets.base import Credentials, Progress, RemoteFile, is_loopback, refuse_plain_http
 from runenv.publish.transport import PublishClient
 from runenv.redact import redact
 

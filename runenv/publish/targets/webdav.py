@@ -19,8 +19,7 @@ from runenv.publish.catalogue import (
     parse_catalogue,
     render_catalogue,
 )
-from runenv.publish.directory import artifact_dir
-from runenv.publish.target import Credentials, Progress, RemoteFile, refuse_plain_http
+from runenv.publish.targets.base import Credentials, Progress, RemoteFile, artifact_dir, refuse_plain_http
 from runenv.publish.transport import Body, PublishClient
 from runenv.redact import strip_userinfo
 

@@ -1,4 +1,4 @@
-"""What every publish target offers, and choosing one from a URL."""
+"""What every publish target offers: the protocol, remote file facts, credentials and the remote layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from runenv.errors import UsageError
@@ -24,6 +23,11 @@ class RemoteFile:
 
     size: int
     sha256: str
+
+
+def artifact_dir(artifact: LocalArtifact) -> str:
+    """`<runtime>/<platform>`: where directory, HTTP and S3 targets keep an artifact's files."""
+    return f"{artifact.runtime}/{artifact.platform}"
 
 
 class Target(Protocol):
@@ -101,44 +105,3 @@ def refuse_plain_http(url: str, creds: Credentials) -> None:
             f"refusing to send publish credentials over plain HTTP to {parts.hostname}",
             hint="use https:// (or a loopback address), or publish without credentials",
         )
-
-
-def open_target(url: str, *, timeout: float, insecure: bool = False, s3_endpoint: str | None = None) -> Target:
-    """The target a URL names: `oci://`, `http(s)://`, `s3://`, `file://` or a plain directory path."""
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme == "s3":
-        from runenv.publish.s3 import S3Target
-
-        return S3Target(url, timeout=timeout, endpoint=s3_endpoint)
-    if scheme == "oci":
-        from runenv.publish.oci import OciTarget
-
-        return OciTarget(url, Credentials.from_env(url), timeout=timeout, insecure=insecure)
-    if scheme in ("http", "https"):
-        from runenv.publish.webdav import WebDavTarget
-
-        return WebDavTarget(url, Credentials.from_env(url), timeout=timeout)
-    if scheme == "file":
-        from runenv.publish.directory import DirectoryTarget
-
-        return DirectoryTarget(Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)))
-    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise UsageError(
-            f"unsupported publish target {redact(url)!r}",
-            hint="use a directory, file://, http(s)://, s3://bucket/prefix or oci://host[:port]/repository",
-        )
-    from runenv.publish.directory import DirectoryTarget
-
-    return DirectoryTarget(Path(url).expanduser())
-
-
-def choose_target(flag: str | None, environment: str | None, configured: str | None, root: Path) -> str | None:
-    """`--to` beats RUNENV_PUBLISH_TARGET beats `publish.target`; a relative configured path is the workspace's."""
-    if flag or environment:
-        return flag or environment
-    if not configured:
-        return None
-    scheme = urllib.parse.urlsplit(configured).scheme
-    if (not scheme or len(scheme) == 1) and not Path(configured).expanduser().is_absolute():
-        return str(root / configured)
-    return configured
