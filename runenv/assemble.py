@@ -135,21 +135,19 @@ def install_wheels(
             on_installed(destination.written)
             if wheelhouse:
                 place_in_packages_dir(prefix, item.path, item.filename)
-            p = item.package
-            if p.vcs is None:
-                installed.append(PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename))
-            else:  # the built wheel's hash; the source is the commit
-                entry = PackageEntry(
-                    p.name,
-                    p.version,
-                    sha256_file(item.path),
-                    item.how,
-                    url=p.url,
-                    commit=p.vcs.commit,
-                    wheel=item.filename,
-                )
-                installed.append(entry)
+            installed.append(package_entry(item))
     return installed
+
+
+def package_entry(item: WheelToInstall) -> PackageEntry:
+    """The manifest record of an installed wheel."""
+    p = item.package
+    if p.vcs is None:
+        return PackageEntry(p.name, p.version, p.sha256, item.how, p.index, wheel=item.filename)
+    # the built wheel's hash; the source is the commit
+    return PackageEntry(
+        p.name, p.version, sha256_file(item.path), item.how, url=p.url, commit=p.vcs.commit, wheel=item.filename
+    )
 
 
 def place_in_packages_dir(prefix: Path, source: Path, filename: str) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from runenv import archive, relocate, reuse
-from runenv.assemble import WheelToInstall, copy_files, install_wheels
-from runenv.bytecode import ByteCompiler
+from runenv.assemble import WheelToInstall, copy_files, package_entry, place_in_packages_dir
+from runenv.bytecode import ByteCompiler, compiler_for
 from runenv.cache import Cache, sha256_file
 from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
@@ -30,6 +32,7 @@ from runenv.interpreter import (
     runtime_release,
     version_fix,
 )
+from runenv.layers import Layer, materialise
 from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
@@ -39,6 +42,7 @@ from runenv.redact import redact
 from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist, handle_vcs
+from runenv.trees import InstalledTree, TreeBuilder
 from runenv.vcs import repository_key
 from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
@@ -74,6 +78,7 @@ class BuildContext:
     mtime: int = 0
     packages: Future[LockedArtifacts] | None = None  # the lock, made while the interpreter lands
     stop_downloads: threading.Event = field(default_factory=threading.Event)  # set when the build fails
+    layers: list[Layer] = field(default_factory=list)  # laid over `prefix` when packing (installed trees, written)
 
     @property
     def stem(self) -> str:
@@ -226,9 +231,18 @@ def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> 
     )
 
 
+def _shim_over_layers(ctx: BuildContext, trees: list[InstalledTree], overlay: Path) -> None:
+    """Put the `sitecustomize.py` the layers below would give into `overlay`, for `write_shim` to judge."""
+    rel = f"{ctx.platform.site_packages(ctx.version)}/sitecustomize.py"
+    below = [tree.root / rel for tree in trees if rel in tree.files] or [ctx.prefix / rel]
+    if below[-1].is_file():
+        (overlay / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(below[-1], overlay / rel)
+
+
 def install_packages(ctx: BuildContext) -> None:
-    """Build sdists, install wheels (each as soon as it is downloaded), copy files, add the distutils shim,
-    byte-compile."""
+    """Build sdists, install wheels (each as soon as it is downloaded, as installed-tree cache entries), copy files,
+    add the distutils shim, byte-compile what the build wrote; the layers to pack go to `ctx.layers`."""
     assert ctx.manifest is not None and ctx.packages is not None
     build, version = ctx.loaded.config.build, ctx.version
     locked = ctx.packages.result()
@@ -272,21 +286,42 @@ def install_packages(ctx: BuildContext) -> None:
                     PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index)
                 )
 
-    with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
-        installed = install_wheels(
-            ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse, on_installed=compiler.submit
-        )
-        compiler.wait()  # copyFiles and the shim may write over installed sources
-        written = copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
-        if shim_enabled(ctx.loaded.config, version):
-            result = write_shim(ctx.prefix / ctx.platform.site_packages(version))
-            if result.written:
-                written.append(result.path)
-            if result.warning:
-                ctx.options.warn(result.warning)
-        compiler.finish(rewritten=written)
+    compiler = compiler_for(ctx.prefix, ctx.platform, version)
+    overlay = ctx.prefix.parent / "written" / ctx.stem  # what this build writes over the trees: same top name
+    overlay.mkdir(parents=True)
+    items: list[WheelToInstall] = []
+    with TreeBuilder(ctx.cache, ctx.platform, version, compiler) as builder:
+        pending = []
+        for item in arriving():
+            items.append(item)
+            pending.append(builder.submit(item))
+            if build.wheelhouse:
+                place_in_packages_dir(overlay, item.path, item.filename)
+        trees = [tree.result() for tree in pending]
+    installed = [package_entry(item) for item in items]
+    site = ctx.platform.site_packages(version)
+    written = copy_files(ctx.workspace.root, overlay, ctx.platform, version, plan.copy_files)
+    if shim_enabled(ctx.loaded.config, version):
+        _shim_over_layers(ctx, trees, overlay)
+        result = write_shim(overlay / site)
+        if result.written:
+            written.append(result.path)
+        if result.warning:
+            ctx.options.warn(result.warning)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        with (
+            ByteCompiler(ctx.prefix, ctx.platform, version, compiler=compiler, pool=pool) as interpreter_files,
+            ByteCompiler(overlay, ctx.platform, version, compiler=compiler, pool=pool) as overlay_files,
+        ):
+            # The interpreter's own site-packages files, except those a tree or this build writes over.
+            shadowed = [rel for tree in trees for rel in tree.files]
+            shadowed += [p.relative_to(overlay).as_posix() for p in overlay.rglob("*")]
+            interpreter_files.exclude(ctx.prefix / rel for rel in shadowed)
+            interpreter_files.finish()
+            overlay_files.finish(rewritten=written)
+    ctx.layers = [*(tree.layer() for tree in trees), Layer(overlay)]
     check_closure(
-        ctx.prefix / ctx.platform.site_packages(version),
+        [layer.root / site for layer in [Layer(ctx.prefix), *ctx.layers]],
         plan,
         ctx.platform.marker_environment(version),
         shipped=[Distribution(e.name, e.version) for e in shipped],
@@ -303,8 +338,15 @@ def install_packages(ctx: BuildContext) -> None:
     ctx.manifest.kept.extend(lock.kept)
 
 
+def materialise_for_hook(ctx: BuildContext) -> None:
+    """Copy the layers into the prefix when a beforePack hook is to see (and may change) the finished runtime."""
+    if ctx.layers and ctx.loaded.config.build.hooks.before_pack_for(ctx.platform.key) is not None:
+        materialise(ctx.prefix, ctx.layers)
+        ctx.layers = []
+
+
 # The pipeline for one artifact, up to packing; the beforePack hook sees the finished prefix.
-STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages, run_before_pack]
+STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages, materialise_for_hook, run_before_pack]
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:
@@ -405,6 +447,7 @@ def build_one(
                 threads=options.pack_threads,
                 cancel=options.cancel,
                 compression=loaded.config.build.compression,
+                layers=ctx.layers,
             )
         verify = None
         if settings is not None:

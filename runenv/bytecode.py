@@ -20,8 +20,10 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
@@ -46,6 +48,38 @@ json.dump(errors, sys.stdout)
 """
 
 
+@dataclass(frozen=True)
+class Compiler:
+    """The interpreter that byte-compiles, and the CPython version whose bytecode it writes."""
+
+    python: Path
+    version: str
+
+
+def compiler_for(prefix: Path, platform: Platform, python_version: str) -> Compiler | None:
+    """The runtime's own interpreter in `prefix` when the host can run it, else the host's Python if it is the same
+    minor version, else None (nothing is compiled)."""
+    runtime_python = prefix / platform.python_exe(python_version)
+    minor = tuple(int(p) for p in python_version.split(".")[:2])
+    if is_host_runnable(platform.key) and runtime_python.exists():
+        return Compiler(runtime_python, python_version)
+    if sys.version_info[:2] == minor:
+        return Compiler(Path(sys.executable), ".".join(map(str, sys.version_info[:3])))
+    return None
+
+
+def cache_tag(python_version: str) -> str:
+    """CPython's `__pycache__` tag for a version (`cpython-312`)."""
+    major, minor = python_version.split(".")[:2]
+    return f"cpython-{major}{minor}"
+
+
+def pyc_path(source: Path, python_version: str) -> Path:
+    """Where the compiler writes the .pyc of `source` (as `importlib.util.cache_from_source` names it)."""
+    base, dot, rest = source.name.rpartition(".")
+    return source.parent / "__pycache__" / f"{base or rest}{dot}{cache_tag(python_version)}.pyc"
+
+
 class ByteCompiler:
     """Compiles batches of site-packages files in the background; `finish` compiles the rest and waits.
 
@@ -61,27 +95,45 @@ class ByteCompiler:
         python_version: str,
         workers: int | None = None,
         batch_files: int = BATCH_FILES,
+        *,
+        compiler: Compiler | None | Literal["auto"] = "auto",
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.site = prefix / platform.site_packages(python_version)
         self.strip = prefix.parent
         self.skip = re.compile(re.escape(str(self.site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]")
-        runtime_python = prefix / platform.python_exe(python_version)
-        minor = tuple(int(p) for p in python_version.split(".")[:2])
-        self.python: Path | None = None
-        if is_host_runnable(platform.key) and runtime_python.exists():
-            self.python = runtime_python
-        elif sys.version_info[:2] == minor:
-            self.python = Path(sys.executable)
+        chosen = compiler_for(prefix, platform, python_version) if compiler == "auto" else compiler
+        self.python: Path | None = chosen.python if chosen is not None else None
         self.batch_files = batch_files
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
         self._jobs: list[Future[list[str]]] = []
         self._submitted: set[Path] = set()
+        self._excluded: set[Path] = set()
 
     def __enter__(self) -> ByteCompiler:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_pool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:  # a shared pool: only this compiler's batches not yet started are dropped
+            for job in self._jobs:
+                job.cancel()
+            for job in self._jobs:
+                if not job.cancelled():
+                    job.exception()
+
+    def exclude(self, paths: Iterable[Path]) -> None:
+        """Never compile these files (their .pyc come from elsewhere, e.g. an installed-tree cache entry)."""
+        added = set(paths) - self._submitted
+        self._excluded |= added
+        self._submitted |= added
+
+    @property
+    def submitted(self) -> list[Path]:
+        """The files compiled or being compiled, sorted."""
+        return sorted(self._submitted - self._excluded)
 
     def submit(self, paths: Iterable[Path]) -> None:
         """Compile these files (one wheel's) in fresh workers, `batch_files` at a time; non-`.py` files and
@@ -114,6 +166,7 @@ class ByteCompiler:
         for path in rewritten:
             files = [Path(r, n) for r, _d, names in os.walk(path) for n in names] if path.is_dir() else [path]
             self._submitted.difference_update(files)
+            self._excluded.difference_update(files)
             self.submit(files)
         self.submit(Path(root, name) for root, _dirs, files in os.walk(self.site) for name in files)
         errors = [error for job in self._jobs for error in job.result()]

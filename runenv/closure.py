@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,10 +106,11 @@ def missing_requirements(
     return violations
 
 
-def installed_distributions(site_packages: Path) -> list[Distribution]:
-    """The distributions installed in `site_packages` (their `.dist-info` metadata)."""
+def installed_distributions(site_packages: Path | Sequence[Path]) -> list[Distribution]:
+    """The distributions installed in `site_packages` (one directory or several: their `.dist-info` metadata)."""
+    dirs = [site_packages] if isinstance(site_packages, Path) else site_packages
     out = []
-    for dist in importlib.metadata.distributions(path=[str(site_packages)]):
+    for dist in importlib.metadata.distributions(path=[str(d) for d in dirs]):
         name = dist.metadata["Name"]
         if name:
             out.append(Distribution(canonicalize_name(name), dist.version, tuple(dist.requires or ())))
@@ -117,14 +118,15 @@ def installed_distributions(site_packages: Path) -> list[Distribution]:
 
 
 def check_closure(
-    site_packages: Path,
+    site_packages: Path | Sequence[Path],
     plan: RuntimePlan,
     environment: dict[str, str],
     shipped: list[Distribution],
     *,
     excluded_only: bool = False,
 ) -> None:
-    """Every distribution installed in `site_packages` (or `shipped` as an sdist) has its requirements there.
+    """Every distribution installed in `site_packages` (one or several directories, or `shipped` as an sdist)
+    has its requirements there.
 
     With `excluded_only`, only requirements that a hard exclusion (`packages.exclude`) keeps out are
     checked: verification's closure check, which honours `checks/<platform>.json`, judges the rest.

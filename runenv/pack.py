@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from runenv.artifact_names import (
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError, UsageError
 from runenv.files import move_into_place
+from runenv.layers import Layer, walk_layers
 from runenv.manifest import MANIFEST_NAME, Manifest
 from runenv.owner import owned_dir
 
@@ -87,17 +89,6 @@ def source_date_epoch(release: str | None = None) -> int:
     return FALLBACK_EPOCH
 
 
-def walk_sorted(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative posix path, lstat) of everything below `root`, depth first, names sorted bytewise."""
-    entries = sorted(os.scandir(root), key=lambda e: e.name.encode("utf-8", "surrogateescape"))
-    for entry in entries:
-        st = entry.stat(follow_symlinks=False)
-        yield entry.name, st
-        if stat.S_ISDIR(st.st_mode):
-            for rel, sub in walk_sorted(Path(entry.path)):
-                yield f"{entry.name}/{rel}", sub
-
-
 def tar_entry(name: str, st: os.stat_result, mtime: int, link: str = "") -> tarfile.TarInfo:
     """A TarInfo with everything that varies between machines normalised away."""
     info = tarfile.TarInfo(name)
@@ -151,24 +142,28 @@ def write_tar(
     threads: int,
     cancel: threading.Event | None = None,
     compression: str = "gz",
+    layers: Sequence[Layer] = (),
 ) -> None:
-    """Stream `prefix` as `top/…` into a compressed tar written to `fileobj`."""
+    """Stream `prefix`, with `layers` laid over it, as `top/…` into a compressed tar written to `fileobj`."""
     with (
         compressor(fileobj, compression, threads) as packed,
         tarfile.open(fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=TAR_BUFFER) as tar,
     ):
         tar.addfile(tar_entry(top, os.stat(prefix), mtime))
-        for rel, st in walk_sorted(prefix):
+        for rel, st, layer in walk_layers([Layer(prefix), *layers]):
             if cancel is not None and cancel.is_set():
                 raise KeyboardInterrupt
-            path = prefix / rel
+            path = layer.root / rel
             link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
             info = tar_entry(f"{top}/{rel}", st, mtime, link)
-            if info.isreg():
+            if not info.isreg():
+                tar.addfile(info)
+            elif (data := layer.read(rel, top)) is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
                 with path.open("rb") as fh:
                     tar.addfile(info, fh)
-            else:
-                tar.addfile(info)
 
 
 def pack(
@@ -181,10 +176,12 @@ def pack(
     threads: int = 0,
     cancel: threading.Event | None = None,
     compression: str = "gz",
+    layers: Sequence[Layer] = (),
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
     The manifest also goes inside as `<stem>/runenv-manifest.toml`, without provenance (mirror URL, local path).
+    `layers` (installed-tree cache entries, what the build wrote) are laid over `prefix`, read where they are.
     Everything is written under a temp name and renamed when complete; the tarball is renamed last, so its
     presence means done.
     """
@@ -206,7 +203,7 @@ def pack(
         tar_tmp = temp(tarball)
         with tar_tmp.open("wb") as raw:
             out = HashingWriter(raw)
-            write_tar(prefix, stem, out, mtime, threads, cancel, compression)
+            write_tar(prefix, stem, out, mtime, threads, cancel, compression, layers)
         sha256, size = out.digest.hexdigest(), out.size
         sums_tmp = temp(sums)
         sums_tmp.write_text(checksum_line(sha256, tarball), encoding="utf-8")
