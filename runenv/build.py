@@ -303,6 +303,7 @@ def install_packages(ctx: BuildContext) -> None:
     written = copy_files(ctx.workspace.root, overlay, ctx.platform, version, plan.copy_files)
     if shim_enabled(ctx.loaded.config, version):
         _shim_over_layers(ctx, trees, overlay)
+        (overlay / site).mkdir(parents=True, exist_ok=True)  # the overlay holds only what this build writes
         result = write_shim(overlay / site)
         if result.written:
             written.append(result.path)
