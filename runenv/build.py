@@ -236,7 +236,6 @@ def _shim_over_layers(ctx: BuildContext, trees: list[InstalledTree], overlay: Pa
     rel = f"{ctx.platform.site_packages(ctx.version)}/sitecustomize.py"
     below = [tree.root / rel for tree in trees if rel in tree.files] or [ctx.prefix / rel]
     if below[-1].is_file():
-        (overlay / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(below[-1], overlay / rel)
 
 
@@ -302,8 +301,8 @@ def install_packages(ctx: BuildContext) -> None:
     site = ctx.platform.site_packages(version)
     written = copy_files(ctx.workspace.root, overlay, ctx.platform, version, plan.copy_files)
     if shim_enabled(ctx.loaded.config, version):
-        _shim_over_layers(ctx, trees, overlay)
         (overlay / site).mkdir(parents=True, exist_ok=True)  # the overlay holds only what this build writes
+        _shim_over_layers(ctx, trees, overlay)
         result = write_shim(overlay / site)
         if result.written:
             written.append(result.path)

@@ -123,7 +123,11 @@ def build_sdist(out: Path, name: str, version: str, module: str, *, script: str 
         f"{module}_settings.py": "SETTINGS = {}\n",
         "probe_backend.py": _PROBE_BACKEND.replace("MODULE", module),
     }
-    path = out / f"{base}.tar.gz"
+    return write_sdist(out / f"{base}.tar.gz", base, files)
+
+
+def write_sdist(path: Path, base: str, files: dict[str, str]) -> Path:
+    """An sdist at `path` holding `files` (relative path: text) under the top directory `base`."""
     with tarfile.open(path, "w:gz") as tar:
         for rel, text in files.items():
             data = text.encode()

@@ -11,15 +11,15 @@ written from the format's headers (no Mach-O toolchain runs on Linux; only the l
 
 from __future__ import annotations
 
-import io
 import shutil
 import struct
 import subprocess
 import sysconfig
-import tarfile
 from pathlib import Path
 
 import installer
+
+from tests.helpers.index import write_sdist
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _INCLUDE = sysconfig.get_path("include")
@@ -134,11 +134,4 @@ def ext_sdist(out: Path, name: str, calls: str = "", link: Path | None = None) -
             "PyMODINIT_FUNC PyInit__ext(void) { return PyModule_Create(&def); }\n"
         ),
     }
-    path = out / f"{name}-1.0.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        for rel, text in files.items():
-            data = text.encode()
-            member = tarfile.TarInfo(f"{name}-1.0/{rel}")
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
-    return path
+    return write_sdist(out / f"{name}-1.0.tar.gz", f"{name}-1.0", files)
