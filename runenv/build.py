@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from runenv import archive, relocate, reuse
+from runenv import archive, progress, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, install_wheels
+from runenv.buildlog import build_log
 from runenv.bytecode import ByteCompiler
 from runenv.cache import Cache, sha256_file
 from runenv.closure import Distribution, check_closure
@@ -113,6 +114,15 @@ Step = Callable[[BuildContext], None]
 
 def provision_interpreter(ctx: BuildContext) -> None:
     """Put the interpreter prefix in place (PBS archive or local prefix) and start the manifest."""
+    with progress.phase("interpreter", unit="B") as step:
+        _provision(ctx)
+        assert ctx.manifest is not None
+        step.detail = ctx.manifest.interpreter.archive or ctx.manifest.interpreter.path or ""
+        if ctx.manifest.interpreter.archive and not step.done:
+            progress.reused("interpreter archive")
+
+
+def _provision(ctx: BuildContext) -> None:
     python = ctx.loaded.config.python
     if python.source == "local":
         src = relocate.provision_local(
@@ -174,25 +184,35 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     """
     build = ctx.loaded.config.build
     try:
-        lock = ensure_lock(
-            ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
-        ).lock
+        with progress.phase("lock") as step:
+            result = ensure_lock(
+                ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+            )
+            step.detail = f"{len(result.lock.packages)} packages" + ("" if result.written else ", fresh lock reused")
+            if not result.written:
+                progress.reused("lock")
+        lock = result.lock
     except BaseException as exc:
         ready.set_exception(exc)
         return
     blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages if p.kind != "vcs"}
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
-        fetch_all(
-            lock.downloads(),
-            ctx.cache,
-            timeout=build.timeout,
-            parallel=build.parallel_downloads,
-            offline=ctx.options.offline,
-            on_done=lambda sha, path: blobs[sha].set_result(path),
-            stop=ctx.stop,
-            auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
-        )
+        with progress.phase("downloads", unit="B") as step:
+            cached = sum(ctx.cache.has(sha) for sha in blobs)
+            step.detail = f"{len(blobs)} files, {cached} cached"
+            if cached:
+                progress.reused(f"{cached}/{len(blobs)} downloads")
+            fetch_all(
+                lock.downloads(),
+                ctx.cache,
+                timeout=build.timeout,
+                parallel=build.parallel_downloads,
+                offline=ctx.options.offline,
+                on_done=lambda sha, path: blobs[sha].set_result(path),
+                stop=ctx.stop,
+                auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
+            )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
             if not blob.done():
@@ -262,9 +282,16 @@ def install_packages(ctx: BuildContext) -> None:
                 )
 
     with ByteCompiler(ctx.prefix, ctx.platform, version) as compiler:
-        installed = install_wheels(
-            ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse, on_installed=compiler.submit
-        )
+        with progress.phase("install", total=len(lock.packages)) as step:
+
+            def installed_one(files: list[Path]) -> None:
+                compiler.submit(files)
+                step.advance()
+
+            installed = install_wheels(
+                ctx.prefix, ctx.platform, version, arriving(), wheelhouse=build.wheelhouse, on_installed=installed_one
+            )
+            step.detail = f"{len(installed)} packages"
         compiler.wait()  # copyFiles and the shim may write over installed sources
         written = copy_files(ctx.workspace.root, ctx.prefix, ctx.platform, version, plan.copy_files)
         if shim_enabled(ctx.loaded.config, version):
@@ -273,7 +300,8 @@ def install_packages(ctx: BuildContext) -> None:
                 written.append(result.path)
             if result.warning:
                 ctx.options.warn(result.warning)
-        compiler.finish(rewritten=written)
+        with progress.phase("byte-compile"):
+            compiler.finish(rewritten=written)
     check_closure(
         ctx.prefix / ctx.platform.site_packages(version),
         plan,
@@ -334,6 +362,14 @@ def wants_verify(options: BuildOptions, platform_key: str) -> bool:
 def build_one(
     ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
 ) -> Artifact:
+    """Build one (runtime, platform), recorded in a build log when `build.enableLogging` is on."""
+    with build_log(ws, loaded, platform_key):
+        return _build_one(ws, loaded, platform_key, cache, sums, options)
+
+
+def _build_one(
+    ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
+) -> Artifact:
     """Run every step for one (runtime, platform) in a staging directory, then pack; staging is removed."""
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
@@ -346,6 +382,7 @@ def build_one(
     key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
     if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
         if hit.verified or not wants_verify(options, platform_key):
+            progress.reused("artifact")
             options.out_dir.mkdir(parents=True, exist_ok=True)
             placed, reused_report = reuse.reuse_artifact(
                 ws,
@@ -374,7 +411,7 @@ def build_one(
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
                 ctx.packages = Future()
-                background.submit(lock_and_fetch, ctx, ctx.packages)
+                background.submit(progress.carry(lock_and_fetch), ctx, ctx.packages)
                 try:
                     for step in STEPS:
                         if options.cancel.is_set():
@@ -384,19 +421,25 @@ def build_one(
                     ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
                     raise
             assert ctx.manifest is not None
-            packed: PackedArtifact = pack(
-                ctx.prefix,
-                outgoing,
-                stem,
-                ctx.manifest,
-                mtime=ctx.mtime,
-                threads=options.pack_threads,
-                cancel=options.cancel,
-                compression=loaded.config.build.compression,
-            )
+            with progress.phase("pack", unit="B") as packing:
+                packed: PackedArtifact = pack(
+                    ctx.prefix,
+                    outgoing,
+                    stem,
+                    ctx.manifest,
+                    mtime=ctx.mtime,
+                    threads=options.pack_threads,
+                    cancel=options.cancel,
+                    compression=loaded.config.build.compression,
+                )
+                packing.advance(packed.size)
         verify = None
         if settings is not None:
-            report = verify_tarball(packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify")
+            with progress.phase("verify") as checking:
+                report = verify_tarball(
+                    packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify"
+                )
+                checking.detail = report.summary()
             for notice in report.notices():
                 options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()

@@ -16,6 +16,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from runenv import progress
 from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.owner import temp_dir
@@ -147,9 +148,11 @@ def _error_summary(text: str) -> str:
 
 def _run(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
     except subprocess.TimeoutExpired:
         raise StepError(f"uv did not finish resolving within {timeout * 4}s") from None
+    progress.ran(args, proc.returncode, proc.stderr)
+    return proc
 
 
 def _environment(request: ResolveRequest) -> dict[str, str]:

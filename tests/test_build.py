@@ -153,7 +153,7 @@ def test_interpreter_archive_bomb_fails_in_one_line_and_leaves_nothing(
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
-    assert result.stderr.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
+    assert result.error.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
     assert "Traceback" not in result.stderr
     assert dist_files(ws) == [] and leftovers(ws) == []
 
@@ -172,7 +172,7 @@ def test_unreachable_mirror_names_url_and_variable(build_workspace, run_cli, mon
     assert result.code == 1
     assert f"{dead}/{RELEASE}/SHA256SUMS" in result.stderr
     assert "RUNENV_PBS_MIRROR" in result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 2  # the error line and its hint
+    assert len(result.error.strip().splitlines()) <= 2  # the error line and its hint
     assert dist_files(ws) == []
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from runenv import progress
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
 from runenv.owner import temp_dir
@@ -205,17 +206,22 @@ def run_imports(
     exe = ".exe" if platform.is_windows else ""
     scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
+    meter = progress.current_phase()  # modules imported, for the verify phase that runs this
+    meter.expect(len(plan.owner))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         script_jobs = [pool.submit(_script, launcher, python, s, prefix, dist, check) for s, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
         served = (
             served_imports(launcher, python, prefix, plan, workers) if plan.owner and not platform.is_windows else {}
         )
+        meter.advance(len(served))
         jobs = {
             module: pool.submit(_import, launcher, python, prefix, dist, module)
             for module, dist in plan.owner.items()
             if module not in served
         }
+        for job in jobs.values():
+            job.add_done_callback(lambda _job: meter.advance())
         outputs = {m: served[m] if m in served else _fresh(jobs[m].result()) for m in plan.owner}
         failures = [
             make_failure(plan.owner[m], m, "import", output, plan.files.get(m), check)
