@@ -119,6 +119,7 @@ def provision_interpreter(ctx: BuildContext) -> None:
         assert ctx.manifest is not None
         step.detail = ctx.manifest.interpreter.archive or ctx.manifest.interpreter.path or ""
         if ctx.manifest.interpreter.archive and not step.done:
+            step.detail += ", cached"
             progress.reused("interpreter archive")
 
 
@@ -200,7 +201,7 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     try:
         with progress.phase("downloads", unit="B") as step:
             cached = sum(ctx.cache.has(sha) for sha in blobs)
-            step.detail = f"{len(blobs)} files, {cached} cached"
+            step.detail = f"{len(blobs)} files, {cached} cached" if blobs else "nothing to download"
             if cached:
                 progress.reused(f"{cached}/{len(blobs)} downloads")
             fetch_all(

@@ -49,7 +49,7 @@ def phase_line(phase: Phase) -> str:
     """A finished phase in one line: `3.12.10 linux-x64  downloads  14 files, 3 cached, 25.3 MB at 8.1 MB/s  3.10s`."""
     what = [phase.detail] if phase.detail else []
     if phase.unit == "B":
-        what.append(amount(phase) if phase.done else "cached" if phase.name == "interpreter" else "")
+        what.append(amount(phase))
     elif phase.total and phase.name == "verify":
         what.append(f"{phase.done}/{phase.total} modules imported")
     label = phase.task.label if phase.task else ""
@@ -127,7 +127,9 @@ class LiveReporter(Reporter):
         self._tasks: dict[int, Task] = {}
         self._phases: dict[int, list[Phase]] = {}
         self._spinners: dict[int, Spinner] = {}
-        self.live = Live(console=console, get_renderable=self._render, refresh_per_second=10, transient=True)
+        self.live = Live(
+            console=console, get_renderable=self._render, refresh_per_second=10, transient=True, redirect_stdout=False
+        )
 
     def _render(self) -> RenderableType:
         rows: list[RenderableType] = []
