@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -158,17 +159,30 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
                 errors="replace",
                 start_new_session=True,
             ) as server:
+                lines: list[str] = []
+                reader = threading.Thread(target=_read_answers, args=(server, plan, lines, progress.current_phase()))
+                reader.start()  # answers are counted as they come, for the verify phase's bar
                 try:
-                    answers, _ = server.communicate(timeout=IMPORT_TIMEOUT * (rounds + 1) + 60)
+                    server.wait(timeout=IMPORT_TIMEOUT * (rounds + 1) + 60)
                 except subprocess.TimeoutExpired:  # the server itself hangs
                     _end_session(server.pid)
-                    answers, _ = server.communicate()
                 finally:  # what is left: children of a dead server, or everything on Ctrl-C (not sent to its session)
                     _end_session(server.pid)
+                    reader.join()
         except OSError:
             return {}
-        answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
+        answered = (_ANSWER.fullmatch(line) for line in lines)
         return {m[1]: _served_output(out, m[1], m[2]) for m in answered if m and m[1] in plan.owner}
+
+
+def _read_answers(server: subprocess.Popen[str], plan: ImportPlan, lines: list[str], meter: progress.Phase) -> None:
+    """Collect the fork server's answer lines until it closes its stdout, counting each planned module."""
+    assert server.stdout is not None
+    for line in server.stdout:
+        lines.append(line.rstrip("\n"))
+        answer = _ANSWER.fullmatch(lines[-1])
+        if answer and answer[1] in plan.owner:
+            meter.advance()
 
 
 def _served_output(out: Path, module: str, answer: str) -> str:
@@ -214,7 +228,6 @@ def run_imports(
         served = (
             served_imports(launcher, python, prefix, plan, workers) if plan.owner and not platform.is_windows else {}
         )
-        meter.advance(len(served))
         jobs = {
             module: pool.submit(_import, launcher, python, prefix, dist, module)
             for module, dist in plan.owner.items()
