@@ -113,6 +113,9 @@ def task(label: str, *listeners: Reporter) -> Iterator[Task]:
     try:
         yield current
         current.ok = True
+    except BaseException:
+        current.ok = False
+        raise
     finally:
         _task.reset(token)
         current.emit(lambda r: r.task_finished(current))
@@ -130,6 +133,7 @@ def listening(listener: Reporter, label: str) -> Iterator[None]:
     listener.task_started(current)
     try:
         yield
+        current.ok = True  # the listener's part is done; the task's own end may still fail it
     finally:
         listener.task_finished(current)
         current.listeners.remove(listener)

@@ -226,13 +226,16 @@ def resolve(request: ResolveRequest) -> Resolved:
         # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).
         with ThreadPoolExecutor(max_workers=2) as pool:
             locking = pool.submit(
-                _run,
+                progress.carry(_run),
                 [*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)],
                 env,
                 request.timeout,
             )
             annotating = pool.submit(
-                _run, [*base, "--emit-index-annotation", "--annotation-style", "line"], env, request.timeout
+                progress.carry(_run),
+                [*base, "--emit-index-annotation", "--annotation-style", "line"],
+                env,
+                request.timeout,
             )
             proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:

@@ -167,12 +167,14 @@ class LiveReporter(Reporter):
             if phase in running:
                 running.remove(phase)
         if phase.ok:
-            self.console.print(Text("  ") + Text(phase_line(phase), style="dim"), highlight=False)
+            self.console.print(Text("  ") + Text(phase_line(phase), style="dim"), highlight=False, soft_wrap=True)
 
     def message(self, task: Task | None, level: int, text: str) -> None:
         if level <= self.verbosity:
             style = "dim" if level >= DEBUG else ""
-            self.console.print(Text(redact(f"{task.label}: {text}" if task else text), style=style), highlight=False)
+            self.console.print(
+                Text(redact(f"{task.label}: {text}" if task else text), style=style), highlight=False, soft_wrap=True
+            )
 
     def task_finished(self, task: Task) -> None:
         with self._guard:
@@ -180,10 +182,12 @@ class LiveReporter(Reporter):
             self._phases.pop(id(task), None)
             self._spinners.pop(id(task), None)
         if task.ok and task.summary:
-            self.console.print(Text("✓ ", style="green") + Text(redact(task.summary)), highlight=False)
+            self.console.print(Text("✓ ", style="green") + Text(redact(task.summary)), highlight=False, soft_wrap=True)
         elif not task.ok:
             self.console.print(
-                Text("✗ ", style="red") + Text(f"{task.label} failed after {duration(task.seconds)}"), highlight=False
+                Text("✗ ", style="red") + Text(f"{task.label} failed after {duration(task.seconds)}"),
+                highlight=False,
+                soft_wrap=True,
             )
 
 
@@ -197,6 +201,6 @@ def reporter(verbosity: int, no_progress: bool = False) -> Iterator[Reporter]:
     if no_progress or progress_disabled() or not stream_is_terminal(sys.stderr) or github:
         yield LineReporter(sys.stderr, verbosity, github=github)
         return
-    live = LiveReporter(Console(stderr=True, highlight=False), verbosity)
+    live = LiveReporter(Console(stderr=True, highlight=False, soft_wrap=True), verbosity)
     with live.live:
         yield live
