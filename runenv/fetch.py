@@ -231,7 +231,7 @@ def fetch_all(
                 raise FetchError(f"{item.label}: download cancelled")
             return fetch_one(client, item, cache, stop=stop, auth_for=auth_for, meter=meter)
 
-        futures = {pool.submit(fetch, item): item for item in missing}
+        futures = {pool.submit(progress.carry(fetch), item): item for item in missing}
         for future in as_completed(futures):
             item = futures[future]
             try:

@@ -76,6 +76,7 @@ class LineReporter(Reporter):
         self._guard = threading.Lock()
         self._open: Task | None = None  # the task whose group is open (its lines go straight out)
         self._held: dict[int, list[str]] = {}  # lines of the other running tasks, printed as a group when done
+        self._finished: list[Task] = []  # tasks that ended while another's group was open
 
     def _write(self, task: Task | None, line: str) -> None:
         with self._guard:
@@ -109,10 +110,16 @@ class LineReporter(Reporter):
         with self._guard:
             if task is self._open:
                 self._open = None
-                lines = []
+                lines = ["::endgroup::"]
+                for done in self._finished:  # groups that ended while this one was open, never nested in it
+                    lines += [f"::group::{done.label}", *self._held.pop(id(done), []), "::endgroup::"]
+                self._finished.clear()
+            elif self._open is not None:
+                self._finished.append(task)
+                return
             else:
-                lines = [f"::group::{task.label}", *self._held.pop(id(task), [])]
-            self.stream.write("".join(redact(line) + "\n" for line in lines) + "::endgroup::\n")
+                lines = [f"::group::{task.label}", *self._held.pop(id(task), []), "::endgroup::"]
+            self.stream.write("".join(redact(line) + "\n" for line in lines))
             self.stream.flush()
 
 
