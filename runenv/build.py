@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from runenv import archive, relocate, reuse
+from runenv import archive, progress, relocate, reuse
 from runenv.assemble import WheelToInstall, copy_files, package_entry, place_in_packages_dir
+from runenv.buildlog import build_log
 from runenv.bytecode import ByteCompiler, compiler_for
 from runenv.cache import Cache, sha256_file
 from runenv.closure import Distribution, check_closure
@@ -125,6 +126,16 @@ Step = Callable[[BuildContext], None]
 
 def provision_interpreter(ctx: BuildContext) -> None:
     """Put the interpreter prefix in place (PBS archive or local prefix) and start the manifest."""
+    with progress.phase("interpreter", unit="B") as step:
+        _provision(ctx)
+        assert ctx.manifest is not None
+        step.detail = ctx.manifest.interpreter.archive or ctx.manifest.interpreter.path or ""
+        if ctx.manifest.interpreter.archive and not step.done:
+            step.detail += ", cached"
+            progress.reused("interpreter archive")
+
+
+def _provision(ctx: BuildContext) -> None:
     python = ctx.loaded.config.python
     if python.source == "local":
         src = relocate.provision_local(
@@ -186,25 +197,35 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
     """
     build = ctx.loaded.config.build
     try:
-        lock = ensure_lock(
-            ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
-        ).lock
+        with progress.phase("lock") as step:
+            result = ensure_lock(
+                ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+            )
+            step.detail = f"{len(result.lock.packages)} packages" + ("" if result.written else ", fresh lock reused")
+            if not result.written:
+                progress.reused("lock")
+        lock = result.lock
     except BaseException as exc:
         ready.set_exception(exc)
         return
     blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages if p.kind != "vcs"}
     ready.set_result(LockedArtifacts(lock, blobs))
     try:
-        fetch_all(
-            lock.downloads(),
-            ctx.cache,
-            timeout=build.timeout,
-            parallel=build.parallel_downloads,
-            offline=ctx.options.offline,
-            on_done=lambda sha, path: blobs[sha].set_result(path),
-            stop=ctx.stop,
-            auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
-        )
+        with progress.phase("downloads", unit="B") as step:
+            cached = sum(ctx.cache.has(sha) for sha in blobs)
+            step.detail = f"{len(blobs)} files, {cached} cached" if blobs else "nothing to download"
+            if cached:
+                progress.reused(f"{cached}/{len(blobs)} downloads")
+            fetch_all(
+                lock.downloads(),
+                ctx.cache,
+                timeout=build.timeout,
+                parallel=build.parallel_downloads,
+                offline=ctx.options.offline,
+                on_done=lambda sha, path: blobs[sha].set_result(path),
+                stop=ctx.stop,
+                auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
+            )
     except BaseException as exc:  # the first error, once every other download has finished
         for blob in blobs.values():
             if not blob.done():
@@ -290,13 +311,17 @@ def install_packages(ctx: BuildContext) -> None:
     overlay.mkdir(parents=True)
     items: list[WheelToInstall] = []
     with TreeBuilder(ctx.cache, ctx.platform, version, compiler) as builder:
-        pending = []
-        for item in arriving():
-            items.append(item)
-            pending.append(builder.submit(item))
-            if build.wheelhouse:
-                place_in_packages_dir(overlay, item.path, item.filename)
-        trees = [tree.result() for tree in pending]
+        with progress.phase("install", total=len(lock.packages)) as step:
+            pending = []
+            for item in arriving():
+                items.append(item)
+                tree = builder.submit(item)
+                tree.add_done_callback(lambda _done: step.advance())
+                pending.append(tree)
+                if build.wheelhouse:
+                    place_in_packages_dir(overlay, item.path, item.filename)
+            trees = [tree.result() for tree in pending]
+            step.detail = f"{len(trees)} packages"
     installed = [package_entry(item) for item in items]
     site = ctx.platform.site_packages(version)
     written = copy_files(ctx.workspace.root, overlay, ctx.platform, version, plan.copy_files)
@@ -308,7 +333,7 @@ def install_packages(ctx: BuildContext) -> None:
             written.append(result.path)
         if result.warning:
             ctx.options.warn(result.warning)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with progress.phase("byte-compile"), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         with (
             ByteCompiler(ctx.prefix, ctx.platform, version, compiler=compiler, pool=pool) as interpreter_files,
             ByteCompiler(overlay, ctx.platform, version, compiler=compiler, pool=pool) as overlay_files,
@@ -388,6 +413,14 @@ def wants_verify(options: BuildOptions, platform_key: str) -> bool:
 def build_one(
     ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
 ) -> Artifact:
+    """Build one (runtime, platform), recorded in a build log when `build.enableLogging` is on."""
+    with build_log(ws, loaded, platform_key):
+        return _build_one(ws, loaded, platform_key, cache, sums, options)
+
+
+def _build_one(
+    ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
+) -> Artifact:
     """Run every step for one (runtime, platform) in a staging directory, then pack; staging is removed."""
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
@@ -400,6 +433,7 @@ def build_one(
     key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
     if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
         if hit.verified or not wants_verify(options, platform_key):
+            progress.reused("artifact")
             options.out_dir.mkdir(parents=True, exist_ok=True)
             placed, reused_report = reuse.reuse_artifact(
                 ws,
@@ -428,7 +462,7 @@ def build_one(
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
             with ThreadPoolExecutor(max_workers=1) as background:
                 ctx.packages = Future()
-                background.submit(lock_and_fetch, ctx, ctx.packages)
+                background.submit(progress.carry(lock_and_fetch), ctx, ctx.packages)
                 try:
                     for step in STEPS:
                         if options.cancel.is_set():
@@ -438,20 +472,26 @@ def build_one(
                     ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
                     raise
             assert ctx.manifest is not None
-            packed: PackedArtifact = pack(
-                ctx.prefix,
-                outgoing,
-                stem,
-                ctx.manifest,
-                mtime=ctx.mtime,
-                threads=options.pack_threads,
-                cancel=options.cancel,
-                compression=loaded.config.build.compression,
-                layers=ctx.layers,
-            )
+            with progress.phase("pack", unit="B") as packing:
+                packed: PackedArtifact = pack(
+                    ctx.prefix,
+                    outgoing,
+                    stem,
+                    ctx.manifest,
+                    mtime=ctx.mtime,
+                    threads=options.pack_threads,
+                    cancel=options.cancel,
+                    compression=loaded.config.build.compression,
+                    layers=ctx.layers,
+                )
+                packing.advance(packed.size)
         verify = None
         if settings is not None:
-            report = verify_tarball(packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify")
+            with progress.phase("verify") as checking:
+                report = verify_tarball(
+                    packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify"
+                )
+                checking.detail = report.summary()
             for notice in report.notices():
                 options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()

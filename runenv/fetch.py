@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 import httpx
 
+from runenv import progress
 from runenv.cache import Cache
 from runenv.errors import FetchError
 from runenv.redact import redact
@@ -94,13 +95,14 @@ def fetch_one(
     retries: int = RETRIES,
     stop: StopFlag | None = None,
     auth_for: AuthFor = no_auth,
+    meter: progress.Phase | None = None,
 ) -> Path:
     """Download `item` into the cache (unless present) and return its cache path; once `stop` is set, a download
-    under way ends at its next chunk (leaving nothing in the cache)."""
+    under way ends at its next chunk (leaving nothing in the cache). `meter` counts the bytes received."""
     with cache.claim(item.sha256):
         if cache.has(item.sha256):
             return cache.path(item.sha256)
-        return _download(client, item, cache, retries, stop, auth_for)
+        return _download(client, item, cache, retries, stop, auth_for, meter or progress.current_phase())
 
 
 def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
@@ -122,7 +124,13 @@ def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
 
 
 def _download(
-    client: httpx.Client, item: Download, cache: Cache, retries: int, stop: StopFlag | None, auth_for: AuthFor
+    client: httpx.Client,
+    item: Download,
+    cache: Cache,
+    retries: int,
+    stop: StopFlag | None,
+    auth_for: AuthFor,
+    meter: progress.Phase,
 ) -> Path:
     local = _local_path(item.url)
     if local is not None:
@@ -136,11 +144,20 @@ def _download(
     def attempt() -> Path:
         with client.stream("GET", item.url, auth=auth) as response:
             response.raise_for_status()
-            with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
-                for chunk in response.iter_bytes():  # as it arrives, so that `stop` is seen on a slow link too
-                    if stop is not None and stop.is_set():
-                        raise FetchError(f"{item.label}: download cancelled")
-                    out.write(chunk)
+            size = int(response.headers.get("content-length", "0") or 0)
+            meter.expect(size)
+            received = 0
+            try:
+                with cache.writer(item.sha256, f"{item.label} from {redact(item.url)}") as out:
+                    for chunk in response.iter_bytes():  # as it arrives, so that `stop` is seen on a slow link too
+                        if stop is not None and stop.is_set():
+                            raise FetchError(f"{item.label}: download cancelled")
+                        out.write(chunk)
+                        received += len(chunk)
+                        meter.advance(len(chunk))
+            finally:
+                meter.expect(received - size)  # the total follows what arrived (a retry starts over)
+        progress.log(f"downloaded {item.label} ({received} bytes) from {redact(item.url)}", progress.DEBUG)
         return cache.path(item.sha256)
 
     return _retrying(attempt, f"{item.label} from {redact(item.url)}", retries)
@@ -196,6 +213,7 @@ def fetch_all(
     missing = []
     for item in unique:
         if cache.has(item.sha256):
+            progress.log(f"cache hit: {item.label}")
             done[item.sha256] = cache.path(item.sha256)
             on_done(item.sha256, done[item.sha256])
         else:
@@ -206,14 +224,15 @@ def fetch_all(
         names = ", ".join(i.label for i in missing)
         raise FetchError(f"offline and not in the cache: {names}", hint="run once without --offline")
     errors: list[Exception] = []
+    meter = progress.current_phase()  # the pool's threads count bytes for the phase that asked
     with make_client(timeout) as client, ThreadPoolExecutor(MAX_PARALLEL if parallel else 1) as pool:
 
         def fetch(item: Download) -> Path:
             if stop is not None and stop.is_set():
                 raise FetchError(f"{item.label}: download cancelled")
-            return fetch_one(client, item, cache, stop=stop, auth_for=auth_for)
+            return fetch_one(client, item, cache, stop=stop, auth_for=auth_for, meter=meter)
 
-        futures = {pool.submit(fetch, item): item for item in missing}
+        futures = {pool.submit(progress.carry(fetch), item): item for item in missing}
         for future in as_completed(futures):
             item = futures[future]
             try:

@@ -6,6 +6,7 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
+from runenv import progress
 from runenv.errors import BuildError
 from runenv.redact import redact
 
@@ -49,6 +50,7 @@ def run_before_pack(ctx: BuildContext) -> None:
         )
     except OSError as exc:
         raise BuildError(f"{where} could not start: {exc.strerror}") from None
+    progress.ran(command, proc.returncode, proc.stdout)
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in proc.stdout.strip().splitlines()[-3:])
         raise BuildError(f"{where} failed with exit code {proc.returncode}" + (f": {redact(tail)}" if tail else ""))

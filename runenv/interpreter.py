@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,19 @@ def mirror_hint(exc: StepError, mirror: Mirror, missing: str) -> str:
     return MIRROR_HINT
 
 
+class MissingArchive(FetchError):
+    """The release lists no archive for a platform (its `SHA256SUMS` has no such name)."""
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What `pin_runtime` wrote: the release, a sha256 per pinned platform, and why each other one was not."""
+
+    release: str
+    sha256: dict[str, str]
+    missing: dict[str, str]
+
+
 class SumsSource:
     """The `SHA256SUMS` of PBS releases, fetched once per release URL and reused from the cache.
 
@@ -207,7 +221,7 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
         return PbsArchive(name, url, release, python.flavor, catalogued, catalogue.origin, mirror)
     sums_url, table = sums.sums(mirror, release, name)
     if name not in table:
-        raise FetchError(
+        raise MissingArchive(
             f"no sha256 for {name} in {redact(sums_url)}; refusing an unverified interpreter",
             hint=f"check python.release/flavor, or pin python.sha256.{platform.key} in {loaded.runtime.config_path}",
         )
@@ -247,19 +261,29 @@ def fetch_pbs_archive(
     return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
 
 
-def pin_runtime(
-    loaded: LoadedConfig, sums: SumsSource, platforms: list[str] | None = None
-) -> tuple[str, dict[str, str]]:
-    """Write `python.sha256` for each platform (default: `build.platforms`) into config.json, and `python.release`
-    when it was the catalogue's default. Hashes come from the catalogue when it knows the archive, else `SHA256SUMS`.
+def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: Sequence[str] | None = None) -> Pins:
+    """Write `python.sha256` for each platform into config.json, and `python.release` when it was the catalogue's
+    default. Hashes come from the catalogue when it knows the archive, else `SHA256SUMS`.
+
+    Platforms asked for by name must all have an archive; by default (`build.platforms`) those the release lacks
+    are left out and named in `missing`, and only a release with none of them is an error. Nothing is written
+    on error.
     """
     release = runtime_release(loaded)
     pins: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    first: MissingArchive | None = None
     for key in platforms or list(loaded.config.build.platforms):
-        archive = pbs_archive(_unpinned(loaded, release), get_platform(key), sums)
-        pins[key] = archive.sha256
+        try:
+            pins[key] = pbs_archive(_unpinned(loaded, release), get_platform(key), sums).sha256
+        except MissingArchive as exc:
+            if platforms:
+                raise
+            missing[key], first = exc.message.split(";")[0], first or exc
+    if first is not None and not pins:
+        raise first
     write_pins(loaded.runtime, pins, None if loaded.config.python.release else release)
-    return release, pins
+    return Pins(release, pins, missing)
 
 
 def _unpinned(loaded: LoadedConfig, release: str) -> LoadedConfig:

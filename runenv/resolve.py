@@ -16,6 +16,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from runenv import progress
 from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.owner import temp_dir
@@ -153,9 +154,11 @@ def error_summary(text: str) -> str:
 
 def _run(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
     except subprocess.TimeoutExpired:
         raise StepError(f"uv did not finish resolving within {timeout * 4}s") from None
+    progress.ran(args, proc.returncode, proc.stderr)
+    return proc
 
 
 def _environment(request: ResolveRequest) -> dict[str, str]:
@@ -229,13 +232,16 @@ def resolve(request: ResolveRequest) -> Resolved:
         # The same resolution twice at once: the PEP 751 lock, and the annotated text (index and parents).
         with ThreadPoolExecutor(max_workers=2) as pool:
             locking = pool.submit(
-                _run,
+                progress.carry(_run),
                 [*base, "--format", "pylock.toml", "--generate-hashes", "-o", str(lock_file)],
                 env,
                 request.timeout,
             )
             annotating = pool.submit(
-                _run, [*base, "--emit-index-annotation", "--annotation-style", "line"], env, request.timeout
+                progress.carry(_run),
+                [*base, "--emit-index-annotation", "--annotation-style", "line"],
+                env,
+                request.timeout,
             )
             proc, notes = locking.result(), annotating.result()
         if proc.returncode != 0:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv import progress
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
 from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
@@ -71,6 +72,7 @@ def _run(args: list[str], what: str, timeout: int) -> None:
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{what}: timed out after {timeout}s") from None
+    progress.ran(args, proc.returncode, proc.stdout + proc.stderr)
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines()[-6:])
         raise BuildError(f"{what}: {redact(tail)}")

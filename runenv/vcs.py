@@ -17,6 +17,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from runenv import progress
 from runenv.errors import BuildError, FetchError
 from runenv.redact import redact
 
@@ -102,7 +103,9 @@ def repository_key(url: str) -> str:
 def _git(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}  # never wait for a password
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+        progress.ran(["git", *args], proc.returncode, proc.stderr)
+        return proc
     except FileNotFoundError:
         raise FetchError(f"{what}: git is not installed", hint="install git") from None
     except subprocess.TimeoutExpired:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,12 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+    @property
+    def error(self) -> str:
+        """stderr from its first `error:` line on: what a failure says after the progress lines of the steps done."""
+        at = re.search(r"^error: ", self.stderr, re.MULTILINE)
+        return self.stderr[at.start() :] if at else ""
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_a_full_cache_disk_is_one_line_and_leaves_no_partial_entry(
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
-    line = one_error(result.stderr)
+    line = one_error(result.error)
     assert line.startswith("error: cannot cache ") and line.endswith("No space left on device")
     assert "file system is full" in result.stderr
     assert sorted(p.name for p in (small_tmpfs / "cache" / "tmp").iterdir()) == []

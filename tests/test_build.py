@@ -13,6 +13,7 @@ import pytest
 
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
+from runenv.platforms import PLATFORM_KEYS
 from tests.conftest import run_runenv
 from tests.helpers import HOST
 from tests.helpers.bombs import tar_gz_bomb
@@ -153,7 +154,7 @@ def test_interpreter_archive_bomb_fails_in_one_line_and_leaves_nothing(
     ws = build_workspace()
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
-    assert result.stderr.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
+    assert result.error.startswith(f"error: {pbs_mirror.name(HOST)}: refusing member 'python/lib/huge.bin'")
     assert "Traceback" not in result.stderr
     assert dist_files(ws) == [] and leftovers(ws) == []
 
@@ -172,7 +173,7 @@ def test_unreachable_mirror_names_url_and_variable(build_workspace, run_cli, mon
     assert result.code == 1
     assert f"{dead}/{RELEASE}/SHA256SUMS" in result.stderr
     assert "RUNENV_PBS_MIRROR" in result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 2  # the error line and its hint
+    assert len(result.error.strip().splitlines()) <= 2  # the error line and its hint
     assert dist_files(ws) == []
 
 
@@ -185,7 +186,7 @@ def test_a_mirror_without_the_file_names_it_and_the_keys_to_check(
     (pbs_mirror.release_dir / archive).unlink()  # catalogued (so no SHA256SUMS is read), but not on the mirror
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
-    error, hint = result.stderr.strip().splitlines()
+    error, hint = result.error.strip().splitlines()
     assert f"{pbs_mirror.url}/{RELEASE}/{archive}: HTTP 404" in error and "(PBS mirror from RUNENV_PBS_MIRROR)" in error
     assert hint.startswith(f"  hint: the mirror has no {RELEASE}/{archive}; check python.release or RUNENV_PBS_MIRROR")
     assert "set RUNENV_PBS_MIRROR" not in result.stderr
@@ -314,11 +315,53 @@ def test_python_pin_writes_hashes_keeping_other_keys(build_workspace, run_cli, p
     assert run_cli("-w", ws, "build", VERSION).code == 0
 
 
-def test_python_pin_fails_for_a_platform_missing_from_sums(build_workspace, run_cli) -> None:
-    ws = build_workspace()  # build.platforms defaults to all five; the mirror has three
+def test_python_pin_pins_what_the_mirror_has_and_names_what_it_lacks(
+    build_workspace, run_cli, pbs_mirror: PbsMirror
+) -> None:
+    ws = build_workspace()  # build.platforms defaults to all five
+    served = [key for key in PLATFORM_KEYS if pbs_mirror.name(key) in pbs_mirror.sums]
+    lacking = [key for key in PLATFORM_KEYS if key not in served]
+    assert served and lacking
+    result = run_cli("-w", ws, "python", "pin", VERSION, "-o", "json")
+    assert result.code == 0, result.stderr
+    assert result.json()["sha256"] == {key: pbs_mirror.sums[pbs_mirror.name(key)] for key in served}
+    assert sorted(result.json()["missing"]) == sorted(lacking)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split()[1] for w in warnings] == lacking
+    assert all(f"no sha256 for {pbs_mirror.name(key)}" in w for key, w in zip(lacking, warnings, strict=True))
+    pinned = json.loads((ws / f"python-{VERSION}" / "config.json").read_text())["python"]["sha256"]
+    assert sorted(pinned) == sorted(served)
+
+
+def test_python_pin_platform_pins_only_those_and_a_lacking_one_fails(
+    build_workspace, run_cli, pbs_mirror: PbsMirror
+) -> None:
+    ws = build_workspace()
+    config = ws / f"python-{VERSION}" / "config.json"
+    result = run_cli("-w", ws, "python", "pin", VERSION, "--platform", "windows-x64", "-p", HOST)
+    assert result.code == 0, result.stderr
+    assert json.loads(config.read_text())["python"]["sha256"] == {
+        key: pbs_mirror.sums[pbs_mirror.name(key)] for key in ("windows-x64", HOST)
+    }
+    assert "warning" not in result.stderr
+    lacking = next(key for key in PLATFORM_KEYS if pbs_mirror.name(key) not in pbs_mirror.sums)
+    before = config.read_text()
+    failed = run_cli("-w", ws, "python", "pin", VERSION, "--platform", HOST, "--platform", lacking)
+    assert failed.code == 1
+    assert failed.stderr.startswith(f"error: no sha256 for {pbs_mirror.name(lacking)}")
+    assert config.read_text() == before  # nothing written, not even the platform the mirror has
+    unknown = run_cli("-w", ws, "python", "pin", VERSION, "--platform", "solaris-sparc")
+    assert unknown.code == 2 and "solaris-sparc" in unknown.stderr
+
+
+def test_python_pin_fails_when_the_mirror_has_none_of_the_platforms(
+    build_workspace, run_cli, pbs_mirror: PbsMirror
+) -> None:
+    lacking = [key for key in PLATFORM_KEYS if pbs_mirror.name(key) not in pbs_mirror.sums]
+    ws = build_workspace(runtimes={VERSION: {"build": {"platforms": lacking}}})
     before = (ws / f"python-{VERSION}" / "config.json").read_text()
     result = run_cli("-w", ws, "python", "pin", VERSION)
-    assert result.code == 1 and "no sha256 for" in result.stderr
+    assert result.code == 1 and result.stderr.startswith("error: no sha256 for")
     assert (ws / f"python-{VERSION}" / "config.json").read_text() == before
 
 

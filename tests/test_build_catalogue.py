@@ -44,7 +44,7 @@ def test_mirror_serving_other_bytes_is_refused(
     ws = seed_workspace(build_workspace)
     result = run_cli("-w", ws, "build", VERSION)
     assert result.code == 1
-    first = result.stderr.splitlines()[0]
+    first = result.error.splitlines()[0]
     assert first.startswith(f"error: sha256 mismatch for {name}") and "expected hash from the PBS catalogue" in first
     assert "serves other bytes" in result.stderr and "Traceback" not in result.stderr
     assert dist_files(ws) == [] and leftovers(ws) == []

@@ -23,7 +23,7 @@ def test_lock_with_registry_credentials_never_prints_them(index, make_workspace,
     result = run_cli("lock", "3.11.7", "-w", ws)
     assert result.code == 1
     assert "s3cret" not in result.stderr + result.stdout
-    assert len(result.stderr.strip().splitlines()) <= 2
+    assert len(result.error.strip().splitlines()) <= 2
 
 
 def test_lock_strict_missing_exits_1_naming_package_and_platform(index, make_workspace, run_cli):

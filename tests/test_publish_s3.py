@@ -88,7 +88,7 @@ def test_errors_are_one_line_without_credentials(run_cli, dist_workspace, s3_ser
     assert result.code == 1
     assert "no-such-bucket-here" in result.stderr and "Traceback" not in result.stderr
     assert s3_server.secret not in result.stderr + result.stdout
-    assert len(result.stderr.strip().splitlines()) <= 3
+    assert len(result.error.strip().splitlines()) <= 3
 
 
 def test_s3_url_without_bucket_is_a_usage_error(run_cli, dist_workspace):

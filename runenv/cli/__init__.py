@@ -18,6 +18,7 @@ from runenv.cli import (  # noqa: F401  (register commands)
     ops_cmds,
     publish_cmds,
     python_cmds,
+    shell_cmds,
 )
 from runenv.cli.app import app
 from runenv.cli.help import polish
@@ -25,7 +26,7 @@ from runenv.errors import RunenvError
 from runenv.redact import redact
 
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
-_GLOBAL_FLAGS = {"--quiet", "-q", "--verbose"}
+_GLOBAL_FLAGS = {"--quiet", "-q", "--verbose", "--no-progress"}
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,7 +14,8 @@ from typing import Any
 
 import typer
 
-from runenv import __version__
+from runenv import __version__, progress
+from runenv.cli import progress_ui
 from runenv.config import LoadedConfig
 from runenv.errors import UsageError
 from runenv.plan import configured_platforms
@@ -34,6 +36,11 @@ class Options:
     workspace_dir: Path | None
     output: OutputFormat
     verbosity: int
+    no_progress: bool = False
+
+    def reporter(self) -> contextlib.AbstractContextManager[progress.Reporter]:
+        """Where this command's progress goes: a live area on a terminal, phase lines elsewhere, none with -q."""
+        return progress_ui.reporter(self.verbosity, self.no_progress)
 
     def workspace(self) -> Workspace:
         return find_workspace(explicit=self.workspace_dir)
@@ -41,11 +48,6 @@ class Options:
     @property
     def json(self) -> bool:
         return self.output is OutputFormat.json
-
-    @property
-    def progress(self) -> bool:
-        """Progress output only on a TTY, never in JSON mode or with -q."""
-        return sys.stderr.isatty() and not self.json and self.verbosity >= 0
 
     @property
     def color(self) -> bool:
@@ -102,11 +104,14 @@ def _global(
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", "-o", help="text or json."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More output (-vv: debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results."),
+    no_progress: bool = typer.Option(
+        False, "--no-progress", help="No live progress display, one line per step (also RUNENV_NO_PROGRESS=1)."
+    ),
     _version: bool = typer.Option(
         False, "--version", "-V", is_eager=True, callback=_print_version, help="Show runenv's version and exit."
     ),
 ) -> None:
-    ctx.obj = Options(workspace, output, -1 if quiet else verbose)
+    ctx.obj = Options(workspace, output, -1 if quiet else verbose, no_progress)
 
 
 def options(ctx: typer.Context) -> Options:

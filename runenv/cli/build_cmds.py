@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
+from runenv import progress
 from runenv.build import Artifact, BuildOptions, build_one, check_buildable
 from runenv.cache import Cache
 from runenv.cli.app import app, options, target_platforms
+from runenv.cli.progress_ui import duration
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
 from runenv.files import usable_dir
@@ -20,6 +22,15 @@ from runenv.redact import redact
 def _artifact_line(artifact: Artifact) -> str:
     reused = "  (reused: built before from the same inputs)" if artifact.reused else ""
     return f"{artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256}{reused}"
+
+
+def artifact_summary(artifact: Artifact, task: progress.Task) -> str:
+    """The progress summary of one artifact: where, how big, which sha256, how long, what came from caches."""
+    reused = f" (reused: {', '.join(task.reused)})" if task.reused else ""
+    return (
+        f"{task.label}: {artifact.path}  {artifact.size / 1e6:.1f} MB  sha256 {artifact.sha256[:12]}  "
+        f"in {duration(task.seconds)}{reused}"
+    )
 
 
 @app.command()
@@ -70,27 +81,26 @@ def build(
 
     def run(item: tuple[LoadedConfig, str]) -> Artifact:
         loaded, key = item
-        if opts.progress:
-            opts.info(f"building {loaded.runtime.name} for {key}")
-        artifact = build_one(ws, loaded, key, cache, sums, build_options)
-        if opts.progress:
-            opts.info(f"built {artifact.path.name}")
+        with progress.task(f"{loaded.runtime.name} {key}", shown) as task:
+            artifact = build_one(ws, loaded, key, cache, sums, build_options)
+            task.summary = artifact_summary(artifact, task)
         return artifact
 
     artifacts: list[Artifact] = []
     errors: list[RunenvError] = []
-    pool = ThreadPoolExecutor(max(1, min(jobs, len(work))))
-    try:
-        for future in [pool.submit(run, item) for item in work]:
-            try:
-                artifacts.append(future.result())
-            except RunenvError as exc:
-                errors.append(exc)
-    except BaseException:
-        build_options.cancel.set()  # running builds stop at their next entry and leave no tarball
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with opts.reporter() as shown:
+        pool = ThreadPoolExecutor(max(1, min(jobs, len(work))))
+        try:
+            for future in [pool.submit(run, item) for item in work]:
+                try:
+                    artifacts.append(future.result())
+                except RunenvError as exc:
+                    errors.append(exc)
+        except BaseException:
+            build_options.cancel.set()  # running builds stop at their next entry and leave no tarball
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     if artifacts or not errors:
         opts.emit([a.as_json() for a in artifacts], lambda: "\n".join(_artifact_line(a) for a in artifacts))
     for extra in errors[1:]:

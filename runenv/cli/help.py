@@ -28,7 +28,7 @@ METAVARS = {
 PLATFORMS_EPILOG = "Platform keys: " + ", ".join(PLATFORM_KEYS) + "."
 GLOBALS_EPILOG = (
     "Global options (before or after the command): -w/--workspace DIR, -o/--output text|json, "
-    "-v/--verbose (-vv: debug), -q/--quiet."
+    "-v/--verbose (-vv: debug), -q/--quiet, --no-progress, -V/--version."
 )
 # Command path (below `runenv`) → example command lines shown at the end of its help.
 EXAMPLES = {
@@ -53,6 +53,11 @@ EXAMPLES = {
         "runenv run 3.12.10 -- pytest -q tests/",
     ],
     "activate": ['eval "$(runenv activate 3.12.10)"'],
+    "completion": [
+        'eval "$(runenv completion bash)"',
+        "runenv completion zsh > ~/.zfunc/_runenv",
+        "runenv completion fish > ~/.config/fish/completions/runenv.fish",
+    ],
     "check": ["runenv check", "runenv check 3.12.10 -o json"],
     "cleanup": ["runenv cleanup --dry-run", "runenv cleanup --cache", "runenv cleanup --remnants -o json"],
     "new": ["runenv new 3.13.5", "runenv new 3.12.10-slim --release 20250517"],

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from runenv import progress
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import load_runtime_config
 from runenv.lock import LockedPackage, lock_runtime
@@ -32,23 +33,25 @@ def lock(
     loaded = load_runtime_config(ws, ws.runtime(runtime))
     keys = target_platforms(loaded, platform or [], all_platforms, opts.note)
     results: list[dict[str, Any]] = []
-    for key in keys:
-        plan = build_plan(loaded, key)
-        opts.info(f"locking {loaded.runtime.name} for {key}")
-        done = lock_runtime(loaded, plan, warn=opts.warn).lock
-        results.append(
-            {
-                "runtime": loaded.runtime.name,
-                "platform": key,
-                "path": str(done.path),
-                "packages": [_package_json(p) for p in done.packages],
-                "skipped": [s.as_json() for s in done.skipped],
-                "kept": [
-                    {"name": k.name, "reason": k.reason, "platform": k.platform, "requiredBy": list(k.required_by)}
-                    for k in done.kept
-                ],
-            }
-        )
+    with opts.reporter() as shown:
+        for key in keys:
+            plan = build_plan(loaded, key)
+            with progress.task(f"{loaded.runtime.name} {key}", shown), progress.phase("lock") as step:
+                done = lock_runtime(loaded, plan, warn=opts.warn).lock
+                step.detail = f"{len(done.packages)} packages"
+            results.append(
+                {
+                    "runtime": loaded.runtime.name,
+                    "platform": key,
+                    "path": str(done.path),
+                    "packages": [_package_json(p) for p in done.packages],
+                    "skipped": [s.as_json() for s in done.skipped],
+                    "kept": [
+                        {"name": k.name, "reason": k.reason, "platform": k.platform, "requiredBy": list(k.required_by)}
+                        for k in done.kept
+                    ],
+                }
+            )
 
     def text() -> str:
         lines = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from runenv import progress
 from runenv.cache import default_cache_dir
 from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import Options, app, options
@@ -97,15 +98,17 @@ def verify(
     scratch = scratch_root(ws.state_dir) / "verify"
     reports: list[VerifyReport] = []
     error: VerifyError | None = None
-    for target, tarball, settings in jobs:
-        opts.info(f"verifying {tarball.name}")
-        try:
-            report = verify_tarball(tarball, target, loaded.runtime.version, settings, scratch=scratch)
-        except VerifyError as exc:
-            report, error = exc.report, error or exc
-        reports.append(report)
-        for notice in report.notices():
-            opts.warn(notice)
+    with opts.reporter() as shown:
+        for target, tarball, settings in jobs:
+            try:
+                with progress.task(f"{loaded.runtime.name} {target.key}", shown), progress.phase("verify") as step:
+                    report = verify_tarball(tarball, target, loaded.runtime.version, settings, scratch=scratch)
+                    step.detail = f"{tarball.name}: {report.summary()}"
+            except VerifyError as exc:
+                report, error = exc.report, error or exc
+            reports.append(report)
+            for notice in report.notices():
+                opts.warn(notice)
     data = [r.as_json() for r in reports]
     opts.emit(data if all_platforms or len(data) > 1 else data[0], lambda: "\n".join(map(_report_text, reports)))
     if error is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from runenv import progress
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
@@ -27,22 +28,12 @@ def _megabytes(size: int) -> str:
 
 
 def _progress(opts: Options, target: str) -> Callable[[PublishItem], Progress]:
-    """Per-item progress: one line per upload, a running percentage on a TTY."""
+    """Per-item progress: a line as each upload starts (the bytes go to the running `upload` phase)."""
 
     def start(item: PublishItem) -> Progress:
         assert item.artifact is not None
-        total = item.artifact.size
-        opts.info(f"uploading {item.artifact.filename} ({_megabytes(total)}) to {target}")
-        sent = 0
-
-        def advance(n: int) -> None:
-            nonlocal sent
-            sent += n
-            if opts.progress:
-                end = "\n" if sent >= total else ""
-                typer.echo(f"\r  {100 * sent // max(total, 1):3d}% of {_megabytes(total)}{end}", err=True, nl=False)
-
-        return advance
+        opts.info(f"uploading {item.artifact.filename} ({_megabytes(item.artifact.size)}) to {target}")
+        return lambda _n: None
 
     return start
 
@@ -127,7 +118,8 @@ def publish_cmd(
                     items.append(not_built(rt, wanted))
                     continue
                 items += [plan_item(ws, rt, key, target, force, from_dirs) for key in wanted]
-            reports.append(publish(target, items, dry_run=dry_run, progress=_progress(opts, target.display)))
+            with opts.reporter() as shown, progress.task(f"publish to {target.display}", shown):
+                reports.append(publish(target, items, dry_run=dry_run, progress=_progress(opts, target.display)))
         finally:
             target.close()
     refused = [item for report in reports for item in report.refused]

@@ -13,7 +13,7 @@ from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.interpreter import SumsSource, pin_runtime
 from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
-from runenv.platforms import PLATFORMS
+from runenv.platforms import PLATFORMS, get_platform
 
 python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)
 app.add_typer(python_app, name="python")
@@ -94,18 +94,33 @@ def list_catalogue(
 def pin(
     ctx: typer.Context,
     runtime: str = typer.Argument(..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10."),
+    platform: list[str] = typer.Option(
+        [], "--platform", "-p", help="Platform to pin (repeatable; default: build.platforms the release has)."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Use only a cached SHA256SUMS."),
 ) -> None:
-    """Write python.sha256 for every platform (and the release in use) into the runtime's config.json."""
+    """Write python.sha256 for the runtime's platforms (and the release in use) into its config.json.
+
+    Without --platform, platforms of build.platforms the release has no archive for are skipped with a warning;
+    a --platform the release lacks is an error."""
     opts = options(ctx)
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
+    keys = [get_platform(key).key for key in dict.fromkeys(platform)]
     sums = SumsSource(Cache(), timeout=loaded.config.build.timeout, offline=offline)
-    release, pins = pin_runtime(loaded, sums)
+    pins = pin_runtime(loaded, sums, keys or None)
+    for key, why in pins.missing.items():
+        opts.warn(f"{key} not pinned: {why}")
     opts.emit(
-        {"runtime": loaded.runtime.name, "config": str(loaded.runtime.config_path), "release": release, "sha256": pins},
+        {
+            "runtime": loaded.runtime.name,
+            "config": str(loaded.runtime.config_path),
+            "release": pins.release,
+            "sha256": pins.sha256,
+            "missing": pins.missing,
+        },
         lambda: (
-            "\n".join(f"{key:<15} {sha}" for key, sha in pins.items())
-            + f"\nrelease {release} pinned in {loaded.runtime.config_path}"
+            "\n".join(f"{key:<15} {sha}" for key, sha in pins.sha256.items())
+            + f"\nrelease {pins.release} pinned in {loaded.runtime.config_path}"
         ),
     )

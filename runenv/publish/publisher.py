@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runenv.errors import PublishError
+from runenv.progress import phase
 from runenv.publish.artifacts import LocalArtifact, Sources, build_hint, load_artifact, verify_local
 from runenv.publish.catalogue import catalogue_entry, now_utc
 from runenv.publish.targets.base import Progress, RemoteFile, Target
@@ -104,6 +105,14 @@ def not_built(rt: Runtime, platforms: list[str]) -> PublishItem:
     return PublishItem(rt.name, "-", "refuse", f"runtime {rt.name} is not built for {where}", hint)
 
 
+def _both(first: Progress, second: Progress) -> Progress:
+    def sent(n: int) -> None:
+        first(n)
+        second(n)
+
+    return sent
+
+
 def publish(
     target: Target,
     items: list[PublishItem],
@@ -121,7 +130,9 @@ def publish(
     target.read_catalogue()  # an unreadable catalogue fails before anything is uploaded
     for item in report.of("upload", "replace"):
         assert item.artifact is not None
-        remote = target.upload(item.artifact, progress(item))
+        with phase("upload", total=item.artifact.size, unit="B") as step:
+            step.detail = item.artifact.filename
+            remote = target.upload(item.artifact, _both(progress(item), step.advance))
         if (remote.size, remote.sha256) != (item.artifact.size, item.artifact.sha256):
             raise PublishError(
                 f"{item.artifact.filename} on {target.display} does not match after upload: remote "

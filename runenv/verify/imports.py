@@ -8,11 +8,13 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from runenv import progress
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
 from runenv.owner import temp_dir
@@ -157,17 +159,30 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
                 errors="replace",
                 start_new_session=True,
             ) as server:
+                lines: list[str] = []
+                reader = threading.Thread(target=_read_answers, args=(server, plan, lines, progress.current_phase()))
+                reader.start()  # answers are counted as they come, for the verify phase's bar
                 try:
-                    answers, _ = server.communicate(timeout=IMPORT_TIMEOUT * (rounds + 1) + 60)
+                    server.wait(timeout=IMPORT_TIMEOUT * (rounds + 1) + 60)
                 except subprocess.TimeoutExpired:  # the server itself hangs
                     _end_session(server.pid)
-                    answers, _ = server.communicate()
                 finally:  # what is left: children of a dead server, or everything on Ctrl-C (not sent to its session)
                     _end_session(server.pid)
+                    reader.join()
         except OSError:
             return {}
-        answered = (_ANSWER.fullmatch(line) for line in answers.splitlines())
+        answered = (_ANSWER.fullmatch(line) for line in lines)
         return {m[1]: _served_output(out, m[1], m[2]) for m in answered if m and m[1] in plan.owner}
+
+
+def _read_answers(server: subprocess.Popen[str], plan: ImportPlan, lines: list[str], meter: progress.Phase) -> None:
+    """Collect the fork server's answer lines until it closes its stdout, counting each planned module."""
+    assert server.stdout is not None
+    for line in server.stdout:
+        lines.append(line.rstrip("\n"))
+        answer = _ANSWER.fullmatch(lines[-1])
+        if answer and answer[1] in plan.owner:
+            meter.advance()
 
 
 def _served_output(out: Path, module: str, answer: str) -> str:
@@ -205,6 +220,8 @@ def run_imports(
     exe = ".exe" if platform.is_windows else ""
     scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
+    meter = progress.current_phase()  # modules imported, for the verify phase that runs this
+    meter.expect(len(plan.owner))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         script_jobs = [pool.submit(_script, launcher, python, s, prefix, dist, check) for s, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
@@ -216,6 +233,8 @@ def run_imports(
             for module, dist in plan.owner.items()
             if module not in served
         }
+        for job in jobs.values():
+            job.add_done_callback(lambda _job: meter.advance())
         outputs = {m: served[m] if m in served else _fresh(jobs[m].result()) for m in plan.owner}
         failures = [
             make_failure(plan.owner[m], m, "import", output, plan.files.get(m), check)
