@@ -443,6 +443,7 @@ def _build_one(
                 options.out_dir,
                 verify=wants_verify(options, platform_key),
                 scratch=scratch / "verify",
+                cache_root=cache.root,
             )
             return Artifact(
                 loaded.runtime.name,
@@ -489,9 +490,18 @@ def _build_one(
         if settings is not None:
             with progress.phase("verify") as checking:
                 report = verify_tarball(
-                    packed.path, platform, loaded.runtime.version, settings, scratch=scratch / "verify"
+                    packed.path,
+                    platform,
+                    loaded.runtime.version,
+                    settings,
+                    scratch=scratch / "verify",
+                    cache_root=cache.root,
+                    sha256=packed.sha256,
+                    reuse=options.reuse,
                 )
                 checking.detail = report.summary()
+            if report.reused:
+                progress.reused("verification")
             for notice in report.notices():
                 options.warn(notice)
             verify = ctx.manifest.verify = report.as_json()

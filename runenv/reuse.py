@@ -163,6 +163,7 @@ def reuse_artifact(
     *,
     verify: bool,
     scratch: Path,
+    cache_root: Path | None = None,
 ) -> tuple[PackedArtifact, dict[str, Any] | None]:
     """Put a cached artifact into `out_dir` (via a temp dir beside it, renamed in last) with a sidecar
     manifest for this workspace; verification is redone only when the allowlist differs."""
@@ -183,7 +184,15 @@ def reuse_artifact(
         report = entry.verify
         if verify and entry.allowlist_sha256 != allowlist_digest(ws.root, platform.key):
             settings = settings_for(ws.root, loaded, platform.key)
-            report = verify_tarball(copied.path, platform, loaded.runtime.version, settings, scratch=scratch).as_json()
+            report = verify_tarball(
+                copied.path,
+                platform,
+                loaded.runtime.version,
+                settings,
+                scratch=scratch,
+                cache_root=cache_root,
+                sha256=entry.sha256,
+            ).as_json()
         if report is not None:
             manifest["verify"] = report
         manifest["inputs"] = current_inputs(ws.root, loaded, platform.key)

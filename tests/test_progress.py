@@ -197,10 +197,13 @@ def test_lock_and_verify_report_their_phase(package_workspace: Path, run_cli) ->
     assert locked.code == 0
     assert re.search(r"lock +\d+ packages", phases(locked.stderr.splitlines())["lock"])
     assert run_cli("-q", "-w", package_workspace, "build", VERSION).code == 0
-    verified = run_cli("-w", package_workspace, "verify", VERSION)
+    verified = run_cli("-w", package_workspace, "verify", VERSION)  # the build verified these bytes
     assert verified.code == 0, verified.stderr
+    assert "(reused: these bytes passed these checks before)" in phases(verified.stderr.splitlines())["verify"]
+    rechecked = run_cli("-w", package_workspace, "verify", VERSION, "--recheck")
+    assert rechecked.code == 0, rechecked.stderr
     assert re.search(
-        rf"verify +{STEM}\.tar\.gz: .*, \d+/\d+ modules imported", phases(verified.stderr.splitlines())["verify"]
+        rf"verify +{STEM}\.tar\.gz: .*, \d+/\d+ modules imported", phases(rechecked.stderr.splitlines())["verify"]
     )
 
 

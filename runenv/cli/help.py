@@ -47,6 +47,7 @@ EXAMPLES = {
         "runenv verify 3.12.10",
         "runenv verify 3.12.10 -p windows-x64 -o json",
         "runenv verify 3.12.10 --all-platforms",
+        "runenv verify 3.12.10 --recheck",
     ],
     "run": [
         "runenv run 3.12.10 -- python -c 'import sys; print(sys.prefix)'",

@@ -79,6 +79,9 @@ def verify(
     all_platforms: bool = typer.Option(
         False, "--all-platforms", help="Every platform of build.platforms that is built."
     ),
+    recheck: bool = typer.Option(
+        False, "--recheck", help="Check again even when these tarball bytes passed the same checks before."
+    ),
 ) -> None:
     """Prove a built runtime: static checks for any platform; imports, console scripts and the relocation
     smoke test where this host runs it (natively, or linux-aarch64 under qemu)."""
@@ -96,13 +99,22 @@ def verify(
         targets = built or [targets[0]]  # none built: require_artifact says how to build one
     jobs = [(t, require_artifact(ws, loaded, t.key), settings_for(ws.root, loaded, t.key)) for t in targets]
     scratch = scratch_root(ws.state_dir) / "verify"
+    cache_root = default_cache_dir()
     reports: list[VerifyReport] = []
     error: VerifyError | None = None
     with opts.reporter() as shown:
         for target, tarball, settings in jobs:
             try:
                 with progress.task(f"{loaded.runtime.name} {target.key}", shown), progress.phase("verify") as step:
-                    report = verify_tarball(tarball, target, loaded.runtime.version, settings, scratch=scratch)
+                    report = verify_tarball(
+                        tarball,
+                        target,
+                        loaded.runtime.version,
+                        settings,
+                        scratch=scratch,
+                        cache_root=cache_root,
+                        reuse=not recheck,
+                    )
                     step.detail = f"{tarball.name}: {report.summary()}"
             except VerifyError as exc:
                 report, error = exc.report, error or exc

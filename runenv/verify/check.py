@@ -15,7 +15,9 @@ from runenv.config.load import LoadedConfig
 from runenv.plan import build_plan
 from runenv.platforms import DEFAULT_MANYLINUX, Platform
 from runenv.scratch import scratch_dir
+from runenv.stamps import known_sha256
 from runenv.unpack import extract_tarball, single_top_dir
+from runenv.verify import memo
 from runenv.verify.allowlist import Allowance, load_allowances, split_allowed
 from runenv.verify.closure import check_closure
 from runenv.verify.discovery import find_distributions, manifest_skipped, native_files, startup_hooks
@@ -103,12 +105,27 @@ def check_prefix(
 
 
 def verify_tarball(
-    tarball: Path, platform: Platform, python_version: str, settings: VerifySettings | None, *, scratch: Path
+    tarball: Path,
+    platform: Platform,
+    python_version: str,
+    settings: VerifySettings | None,
+    *,
+    scratch: Path,
+    cache_root: Path | None = None,
+    sha256: str | None = None,
+    reuse: bool = True,
 ) -> VerifyReport:
     """Unpack `tarball` into a new directory in `scratch`, move it to a second path, and check it there;
-    raises VerifyError on failures."""
+    raises VerifyError on failures. With `cache_root`, a tarball whose bytes (`sha256`, hashed when not
+    given) passed the same checks before gets that report back, marked reused (runenv.verify.memo); with
+    `reuse` False it is checked again and the new report kept."""
     settings = settings or VerifySettings()
-    launcher, _ = find_launcher(platform)
+    launcher, how = find_launcher(platform)
+    key = None
+    if cache_root is not None:
+        key = memo.memo_key(sha256 or known_sha256(tarball, cache_root), platform.key, python_version, settings, how)
+        if reuse and (kept := memo.recall(cache_root, key)) is not None:
+            return kept
     with scratch_dir(scratch, "verify") as work:
         unpacked = work / "unpacked"
         unpacked.mkdir()
@@ -131,4 +148,6 @@ def verify_tarball(
         report.relocated = runs
     if not report.ok:
         raise VerifyError(report)
+    if cache_root is not None and key is not None:
+        memo.remember(cache_root, key, report)
     return report

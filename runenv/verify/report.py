@@ -37,6 +37,18 @@ class Failure:
         }
         return {k: v for k, v in data.items() if v is not None}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        return cls(
+            data["distribution"],
+            data["module"],
+            data["kind"],
+            data["error"],
+            data["detail"],
+            data.get("file"),
+            data["check"],
+        )
+
     def describe(self, platform: str) -> str:
         """One line naming what failed, the distribution, the file, and the error."""
         what = {
@@ -67,6 +79,11 @@ class CheckRun:
         data["allowed"] = [f"{f.distribution}: {f.module}: {f.error}" for f in allowed if f.check == check]
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckRun:
+        counts = {k: v for k, v in data.items() if k not in ("ran", "note", "failed", "allowed")}
+        return cls(bool(data["ran"]), str(data.get("note", "")), {k: int(v) for k, v in counts.items()})
+
 
 @dataclass(frozen=True)
 class UnusedAllowance:
@@ -93,6 +110,7 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     unused: list[UnusedAllowance] = field(default_factory=list)
     seconds: float = 0.0
+    reused: bool = False  # the same tarball bytes passed the same checks before: this is that report
 
     @property
     def ok(self) -> bool:
@@ -114,7 +132,23 @@ class VerifyReport:
             "allowedFailures": [f.as_json() for f in self.allowed],
             "warnings": list(self.warnings),
             "unusedAllowances": [u.as_json() for u in self.unused],
+            **({"reused": True} if self.reused else {}),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerifyReport:
+        """The report `as_json` gave (KeyError, TypeError or ValueError when it is not one)."""
+        return cls(
+            platform=str(data["platform"]),
+            distributions=int(data["distributions"]),
+            relocated=bool(data["relocated"]),
+            checks={c: CheckRun.from_json(data[c]) for c in CHECKS},
+            allowed=[Failure.from_json(f) for f in data["allowedFailures"]],
+            failures=[Failure.from_json(f) for f in data["failures"]],
+            warnings=[str(w) for w in data["warnings"]],
+            unused=[UnusedAllowance(**u) for u in data["unusedAllowances"]],
+            seconds=float(data["seconds"]),
+        )
 
     def notices(self) -> list[str]:
         """Warnings for the user: start-up hooks and allowlist entries that matched nothing."""
@@ -146,7 +180,7 @@ class VerifyReport:
         allowed = f", {len(self.allowed)} allowed failures" if self.allowed else ""
         return (
             f"{', '.join(parts) or 'nothing'} of {self.distributions} distributions ok on {self.platform}"
-            f"{only}{allowed}"
+            f"{only}{allowed}{' (reused: these bytes passed these checks before)' if self.reused else ''}"
             if ran
             else f"nothing checked on {self.platform}"
         )
