@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from runenv import owner
+from runenv import owner, settings
 from runenv.errors import IntegrityError, StepError
 from runenv.files import move_into_place, usable_dir, write_text_atomic
 
@@ -26,7 +26,7 @@ ARTIFACT_PREFIX = "artifact-"  # `<cache>/tmp/artifact-*/`: an artifact being st
 def default_cache_dir() -> Path:
     """`RUNENV_CACHE_DIR` (a directory, or one that can be made in an existing directory: else UsageError),
     else the platform's user cache directory."""
-    env = os.environ.get("RUNENV_CACHE_DIR")
+    env = settings.current().cache_dir
     if env:
         return usable_dir(Path(env), "RUNENV_CACHE_DIR")
     import platformdirs

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv import settings
 from runenv.config.models import RuntimeConfig
 from runenv.files import write_text_atomic
 
 MARKER = "# runenv: distutils shim"
 SHIM_REQUIREMENTS = ("setuptools", "wheel")
-DISABLE_ENV = "RUNENV_DISABLE_DISTUTILS_SHIM"
+DISABLE_ENV = settings.SHIM_ENV
 
 SHIM_SOURCE = f'''{MARKER} (written by runenv; delete this file to turn it off)
 """Python 3.12 removed distutils; setuptools ships a replacement that this makes importable."""
@@ -25,12 +25,17 @@ except Exception:
 '''
 
 
-def shim_enabled(config: RuntimeConfig, python_version: str) -> bool:
-    """Whether the runtime gets the shim: Python >= 3.12, `build.distutilsShim`, and not disabled by env."""
+def shim_configured(config: RuntimeConfig, python_version: str) -> bool:
+    """Whether the config asks for the shim (Python >= 3.12 and `build.distutilsShim`): what the lock follows,
+    so setuptools and wheel are locked whatever the environment of the one who locks."""
     major, minor = (int(p) for p in python_version.split(".")[:2])
-    if (major, minor) < (3, 12) or not config.build.distutils_shim:
-        return False
-    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+    return (major, minor) >= (3, 12) and config.build.distutils_shim
+
+
+def shim_enabled(config: RuntimeConfig, python_version: str) -> bool:
+    """Whether a build writes the shim: configured, and not turned off for this build by
+    RUNENV_DISABLE_DISTUTILS_SHIM (the escape hatch: a switch of the build, not an input of the lock)."""
+    return shim_configured(config, python_version) and not settings.current().distutils_shim_off
 
 
 @dataclass(frozen=True)

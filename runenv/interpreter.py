@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv import settings
 from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
@@ -23,7 +24,7 @@ from runenv.redact import redact, register_url
 from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
-MIRROR_ENV = "RUNENV_PBS_MIRROR"
+MIRROR_ENV = settings.MIRROR_ENV
 SUMS_NAME = "SHA256SUMS"
 UNCATALOGUED_HINT = (
     "use a catalogued version (runenv python list), or set python.release to a python-build-standalone "
@@ -67,7 +68,7 @@ def archive_name(version: str, release: str, platform: Platform, flavor: str) ->
 
 def choose_mirror(python: PythonConfig) -> Mirror:
     """`RUNENV_PBS_MIRROR` beats `python.mirror` beats python-build-standalone's release downloads."""
-    env = os.environ.get(MIRROR_ENV, "").strip()
+    env = settings.current().pbs_mirror
     for url in (env, python.mirror or ""):
         register_url(url)
     if env:

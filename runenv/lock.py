@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.credentials import machine_index_urls
-from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_enabled
+from runenv.distutils_shim import SHIM_REQUIREMENTS, shim_configured
 from runenv.errors import FetchError, StepError
 from runenv.fallbacks import kept_as_dependency, resolve_plan
 from runenv.fetch import Download
@@ -86,7 +86,7 @@ class LockResult:
 
 def extra_requirements(loaded: LoadedConfig, plan: RuntimePlan) -> list[str]:
     """Requirements runenv adds on its own: setuptools and wheel for the distutils shim."""
-    if not shim_enabled(loaded.config, plan.python_version):
+    if not shim_configured(loaded.config, plan.python_version):
         return []
     present = {p.name for p in plan.packages} | set(plan.excluded)
     return [name for name in SHIM_REQUIREMENTS if name not in present]

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from runenv import settings
 from runenv.artifact_names import (
     MANIFEST_SUFFIX,
     OUTGOING_PREFIX,
@@ -76,7 +77,7 @@ def move_artifact(packed: PackedArtifact, out_dir: Path) -> PackedArtifact:
 
 def source_date_epoch(release: str | None = None) -> int:
     """Timestamp for every entry: SOURCE_DATE_EPOCH, else the PBS release date, else 1980-01-01."""
-    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    env = settings.current().source_date_epoch
     if env:
         try:
             return int(env)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv import settings
 from runenv.errors import ConfigError
 
-CATALOGUE_ENV = "RUNENV_PBS_CATALOGUE"
+CATALOGUE_ENV = settings.CATALOGUE_ENV
 BUILTIN_CATALOGUE = Path(__file__).resolve().parent / "data" / "pbs-catalogue.json"
 
 Releases = Mapping[str, Mapping[str, Mapping[str, Mapping[str, str]]]]  # release -> version -> flavor -> triple -> sha
@@ -143,7 +143,7 @@ def _read(path: str, _stamp: tuple[int, int]) -> PbsCatalogue:
 
 def load_catalogue() -> PbsCatalogue:
     """The catalogue in `RUNENV_PBS_CATALOGUE` (a JSON file of the same shape), else the built-in one."""
-    override = os.environ.get(CATALOGUE_ENV, "").strip()
+    override = settings.current().pbs_catalogue
     path = Path(override).resolve() if override else BUILTIN_CATALOGUE
     try:
         stat = path.stat()

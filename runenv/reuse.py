@@ -18,11 +18,13 @@ from typing import Any
 
 import tomli_w
 
+from runenv import settings
 from runenv.artifact_names import checksum_path
 from runenv.assemble import copy_source
 from runenv.cache import ARTIFACT_PREFIX, Cache, sha256_file
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
+from runenv.distutils_shim import shim_enabled
 from runenv.files import write_text_atomic
 from runenv.freshness import allowlist_path, current_inputs
 from runenv.interpreter import SumsSource, pbs_archive
@@ -69,8 +71,8 @@ def artifact_key(
         "lock": sha256_file(lock),
         "config": config,
         "copyFiles": [_tree_digest(p) for p in copy_sources],
-        "sourceDateEpoch": os.environ.get("SOURCE_DATE_EPOCH", "").strip(),
-        "distutilsShimEnv": os.environ.get("RUNENV_DISABLE_DISTUTILS_SHIM", ""),
+        "sourceDateEpoch": settings.current().source_date_epoch,
+        "distutilsShim": shim_enabled(loaded.config, loaded.runtime.version),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -14,10 +14,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from runenv import owner
+from runenv import owner, settings
 from runenv.errors import BuildError
 
-SCRATCH_ENV = "RUNENV_SCRATCH_DIR"
+SCRATCH_ENV = settings.SCRATCH_ENV
 RAM_DIR = Path("/dev/shm")
 RAM_MIN_FREE = 6 << 30  # a large data-science runtime staged (~0.7 GB) and unpacked again, several at once
 PREFIX = "runenv-"  # every scratch directory's name starts so; sweeps touch nothing else
@@ -66,7 +66,7 @@ def ram_scratch(
 
 def scratch_root(state_dir: Path) -> Path:
     """`RUNENV_SCRATCH_DIR` if set, else RAM-backed scratch when it has room, else the workspace's `.runenv/`."""
-    explicit = os.environ.get(SCRATCH_ENV, "").strip()
+    explicit = settings.current().scratch_dir
     if explicit:
         return Path(explicit).expanduser().resolve()
     return ram_scratch(RAM_DIR) or state_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,11 @@ def test_distutils_shim_adds_setuptools_and_wheel_for_312(index, make_workspace,
     ws = make_workspace(runtimes={"3.12.10": {"packages": {"dependencies": ["helper-lib"]}}})
     lock, _, _, _ = _lock(ws, "3.12.10", HOST)
     assert {"setuptools", "wheel", "helper-lib"} <= {p.name for p in lock.packages}
-    monkeypatch.setenv("RUNENV_DISABLE_DISTUTILS_SHIM", "1")
+    monkeypatch.setenv("RUNENV_DISABLE_DISTUTILS_SHIM", "1")  # a switch of the build, not of the lock
+    relocked, _, loaded, plan = _lock(ws, "3.12.10", HOST)
+    assert lock_is_fresh(loaded, plan) and {p.name for p in relocked.packages} == {p.name for p in lock.packages}
+    off = {"build": {"distutilsShim": False}, "packages": {"dependencies": ["helper-lib"]}}
+    (ws / "python-3.12.10" / "config.json").write_text(json.dumps(off))
     lock, _, _, _ = _lock(ws, "3.12.10", HOST)
     assert {p.name for p in lock.packages} == {"helper-lib"}
 

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from runenv import settings
 from runenv.cli import (  # noqa: F401  (register commands)
     build_cmds,
     ci_cmds,
@@ -94,7 +95,7 @@ def _usage_error(exc: Any) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; runenv errors become one line on stderr and their exit code."""
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
-    with _Signals() as signals:
+    with _Signals() as signals, settings.use(settings.Settings.from_environ()):  # the environment, read once
         try:
             code = polish(typer.main.get_command(app)).main(args=args, prog_name="runenv", standalone_mode=False)
         except RunenvError as exc:

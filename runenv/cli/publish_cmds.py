@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from runenv import progress
+from runenv import progress, settings
 from runenv.cli.app import Options, app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
@@ -100,7 +99,7 @@ def publish_cmd(
     s3_endpoint: str | None = None
     for rt in selected:
         loaded = load_runtime_config(ws, rt)
-        url = choose_target(to, os.environ.get("RUNENV_PUBLISH_TARGET"), loaded.config.publish.target, ws.root)
+        url = choose_target(to, settings.current().publish_target or None, loaded.config.publish.target, ws.root)
         if url is None:
             raise UsageError(f"no publish target for runtime {rt.name}", hint=TARGET_HINT)
         configured: list[str] = list(loaded.config.build.platforms)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from runenv import settings
 from runenv.platforms import Platform, host_platform_key
 
 QEMU = {"linux-aarch64": ("qemu-aarch64-static", "qemu-aarch64")}
 # Where an aarch64 glibc may be: Debian's libc6-arm64-cross, or a multiarch libc6:arm64 in the host's root.
 SYSROOTS = {"linux-aarch64": ("/usr/aarch64-linux-gnu", "/")}
 LOADERS = {"linux-aarch64": "lib/ld-linux-aarch64.so.1"}
-SYSROOT_ENV = "RUNENV_QEMU_SYSROOT"
+SYSROOT_ENV = settings.SYSROOT_ENV
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def find_launcher(platform: Platform) -> tuple[Launcher | None, str]:
     qemu = next((found for name in names if (found := shutil.which(name))), None)
     if qemu is None:
         return None, f"no {names[1]} on this host (Debian: qemu-user-static) to run {platform.key} programs"
-    roots = [os.environ[SYSROOT_ENV]] if os.environ.get(SYSROOT_ENV) else list(SYSROOTS[platform.key])
+    given = settings.current().qemu_sysroot
+    roots = [given] if given else list(SYSROOTS[platform.key])
     sysroot = next((r for r in roots if (Path(r) / LOADERS[platform.key]).exists()), None)
     if sysroot is None:
         return None, (

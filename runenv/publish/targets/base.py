@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from runenv import settings
 from runenv.errors import UsageError
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.catalogue import Catalogue, Entries
@@ -75,9 +75,10 @@ class Credentials:
     @classmethod
     def from_env(cls, url: str) -> Credentials:
         parts = urllib.parse.urlsplit(url)
-        user = os.environ.get("RUNENV_PUBLISH_USER") or urllib.parse.unquote(parts.username or "") or None
-        password = os.environ.get("RUNENV_PUBLISH_PASSWORD") or urllib.parse.unquote(parts.password or "") or None
-        return cls(user, password, os.environ.get("RUNENV_PUBLISH_TOKEN") or None)
+        given = settings.current()
+        user = given.publish_user or urllib.parse.unquote(parts.username or "") or None
+        password = given.publish_password or urllib.parse.unquote(parts.password or "") or None
+        return cls(user, password, given.publish_token or None)
 
     def scrub(self, text: str) -> str:
         """`text` with credentials in URLs and every secret, in every encoding it travels in, replaced by ***."""

@@ -9,6 +9,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from runenv import settings
 from runenv.cache import CHUNK
 from runenv.errors import PublishError, UsageError
 from runenv.publish.artifacts import LocalArtifact
@@ -56,7 +57,7 @@ class S3Target:
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.display = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        endpoint = os.environ.get("RUNENV_S3_ENDPOINT") or endpoint
+        endpoint = settings.current().s3_endpoint or endpoint
         for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             register_secret(os.environ.get(name))  # botocore does not print them; redact hides them if it did
         session = boto3.session.Session()
