@@ -20,7 +20,7 @@ from runenv.closure import Distribution, check_closure
 from runenv.config.load import LoadedConfig
 from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
-from runenv.errors import BuildError, ConfigError, UsageError
+from runenv.errors import BuildError, Cancelled, ConfigError, UsageError
 from runenv.fetch import AnyOf, fetch_all
 from runenv.files import write_text_atomic
 from runenv.freshness import current_inputs
@@ -45,7 +45,7 @@ from runenv.scratch import scratch_dir, scratch_root
 from runenv.sdist import handle_sdist, handle_vcs
 from runenv.trees import InstalledTree, TreeBuilder
 from runenv.vcs import repository_key
-from runenv.verify import settings_for, verify_tarball
+from runenv.verify import VerifySettings, settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 
@@ -421,105 +421,152 @@ def build_one(
 def _build_one(
     ws: Workspace, loaded: LoadedConfig, platform_key: str, cache: Cache, sums: SumsSource, options: BuildOptions
 ) -> Artifact:
-    """Run every step for one (runtime, platform) in a staging directory, then pack; staging is removed."""
+    """The stages of one (runtime, platform): checks, reuse, stage and pack, verify, into dist/, remember."""
     platform = get_platform(platform_key)
     check_buildable(loaded, platform_key)
     plan = build_plan(loaded, platform_key)
-    settings = (
-        settings_for(ws.root, loaded, platform_key) if wants_verify(options, platform_key) else None
-    )  # bad allowlists: exit 2 now
-    stem = loaded.runtime.artifact_stem(platform_key)
-    scratch = scratch_root(ws.state_dir)
+    settings = settings_for(ws.root, loaded, platform_key) if wants_verify(options, platform_key) else None
+    scratch = scratch_root(ws.state_dir)  # settings_for first: bad allowlists exit 2 before anything is written
     key = reuse.reuse_key(ws, loaded, plan, platform, sums) if options.reuse else None
-    if key is not None and (hit := reuse.find(cache, key, stem)) is not None:
-        if hit.verified or not wants_verify(options, platform_key):
-            progress.reused("artifact")
-            options.out_dir.mkdir(parents=True, exist_ok=True)
-            placed, reused_report = reuse.reuse_artifact(
-                ws,
-                loaded,
-                platform,
-                hit,
-                options.out_dir,
-                verify=wants_verify(options, platform_key),
-                scratch=scratch / "verify",
-                cache_root=cache.root,
-            )
-            return Artifact(
-                loaded.runtime.name,
-                platform_key,
-                placed.path,
-                placed.sha256,
-                placed.size,
-                placed.manifest_path,
-                reused_report,
-                reused=True,
-            )
+    if key is not None and (cached := from_cache(ws, loaded, platform, cache, key, options, scratch)) is not None:
+        return cached
     # Packed and verified beside dist/ (same file system), then renamed in: a failed or interrupted
     # build neither leaves an unverified tarball nor removes the previous good one; one that was killed
     # leaves an owned temp dir the next build into this directory sweeps.
+    stem = loaded.runtime.artifact_stem(platform_key)
     with outgoing_dir(options.out_dir, stem) as outgoing:
         with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
-            with ThreadPoolExecutor(max_workers=1) as background:
-                ctx.packages = Future()
-                background.submit(progress.carry(lock_and_fetch), ctx, ctx.packages)
-                try:
-                    for step in STEPS:
-                        if options.cancel.is_set():
-                            raise KeyboardInterrupt
-                        step(ctx)
-                except BaseException:
-                    ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
-                    raise
-            assert ctx.manifest is not None
-            with progress.phase("pack", unit="B") as packing:
-                packed: PackedArtifact = pack(
-                    ctx.prefix,
-                    outgoing,
-                    stem,
-                    ctx.manifest,
-                    mtime=ctx.mtime,
-                    threads=options.pack_threads,
-                    cancel=options.cancel,
-                    compression=loaded.config.build.compression,
-                    layers=ctx.layers,
-                )
-                packing.advance(packed.size)
-        verify = None
-        if settings is not None:
-            with progress.phase("verify") as checking:
-                report = verify_tarball(
-                    packed.path,
-                    platform,
-                    loaded.runtime.version,
-                    settings,
-                    scratch=scratch / "verify",
-                    cache_root=cache.root,
-                    sha256=packed.sha256,
-                    reuse=options.reuse,
-                )
-                checking.detail = report.summary()
-            if report.reused:
-                progress.reused("verification")
-            for notice in report.notices():
-                options.warn(notice)
-            verify = ctx.manifest.verify = report.as_json()
+            manifest = stage(ctx)
+            packed = pack_staged(ctx, manifest, outgoing)
+        verify = verify_packed(ctx, packed, settings, scratch) if settings is not None else None
+        manifest.verify = verify
         # What the artifact was made from goes beside it only: the tarball's bytes stay content-only.
-        ctx.manifest.inputs = current_inputs(ws.root, loaded, platform_key)
-        write_text_atomic(packed.manifest_path, ctx.manifest.to_toml())
+        manifest.inputs = current_inputs(ws.root, loaded, platform_key)
+        write_text_atomic(packed.manifest_path, manifest.to_toml())
         final = move_artifact(packed, options.out_dir)
-    if options.reuse and key is None:  # the lock was made by this build
-        key = reuse.reuse_key(ws, loaded, plan, platform, sums)
-    if key is not None:
-        reuse.store(
-            cache,
-            key,
-            final,
-            verified=verify is not None,
-            allowlist_sha256=reuse.allowlist_digest(ws.root, platform_key),
-            verify=verify,
-        )
+    if options.reuse:
+        remember(ws, loaded, plan, platform, cache, sums, final, verify, key)
     return Artifact(
         loaded.runtime.name, platform_key, final.path, final.sha256, final.size, final.manifest_path, verify
+    )
+
+
+def from_cache(
+    ws: Workspace,
+    loaded: LoadedConfig,
+    platform: Platform,
+    cache: Cache,
+    key: str,
+    options: BuildOptions,
+    scratch: Path,
+) -> Artifact | None:
+    """The artifact built before from the same inputs, placed in dist/ (verified again when the allowlist
+    changed); None when the cache holds none this build may use."""
+    hit = reuse.find(cache, key, loaded.runtime.artifact_stem(platform.key))
+    if hit is None or not (hit.verified or not wants_verify(options, platform.key)):
+        return None
+    progress.reused("artifact")
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    placed, report = reuse.reuse_artifact(
+        ws,
+        loaded,
+        platform,
+        hit,
+        options.out_dir,
+        verify=wants_verify(options, platform.key),
+        scratch=scratch / "verify",
+        cache_root=cache.root,
+    )
+    return Artifact(
+        loaded.runtime.name,
+        platform.key,
+        placed.path,
+        placed.sha256,
+        placed.size,
+        placed.manifest_path,
+        report,
+        reused=True,
+    )
+
+
+def stage(ctx: BuildContext) -> Manifest:
+    """Every step up to packing, with the lock and downloads running beside them; the manifest so far."""
+    with ThreadPoolExecutor(max_workers=1) as background:
+        ctx.packages = Future()
+        background.submit(progress.carry(lock_and_fetch), ctx, ctx.packages)
+        try:
+            for step in STEPS:
+                if ctx.options.cancel.is_set():
+                    raise Cancelled()
+                step(ctx)
+        except BaseException:
+            ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
+            raise
+    if ctx.manifest is None:
+        raise BuildError(f"{ctx.stem}: the build steps made no manifest")
+    return ctx.manifest
+
+
+def pack_staged(ctx: BuildContext, manifest: Manifest, outgoing: Path) -> PackedArtifact:
+    """The staged prefix and its layers as the tarball (with .sha256 and sidecar) in `outgoing`."""
+    with progress.phase("pack", unit="B") as packing:
+        packed = pack(
+            ctx.prefix,
+            outgoing,
+            ctx.stem,
+            manifest,
+            mtime=ctx.mtime,
+            threads=ctx.options.pack_threads,
+            cancel=ctx.options.cancel,
+            compression=ctx.loaded.config.build.compression,
+            layers=ctx.layers,
+        )
+        packing.advance(packed.size)
+    return packed
+
+
+def verify_packed(ctx: BuildContext, packed: PackedArtifact, settings: VerifySettings, scratch: Path) -> dict[str, Any]:
+    """Verify the packed tarball (a report of these bytes under these checks is reused); its report as JSON."""
+    with progress.phase("verify") as checking:
+        report = verify_tarball(
+            packed.path,
+            ctx.platform,
+            ctx.version,
+            settings,
+            scratch=scratch / "verify",
+            cache_root=ctx.cache.root,
+            sha256=packed.sha256,
+            reuse=ctx.options.reuse,
+        )
+        checking.detail = report.summary()
+    if report.reused:
+        progress.reused("verification")
+    for notice in report.notices():
+        ctx.options.warn(notice)
+    return report.as_json()
+
+
+def remember(
+    ws: Workspace,
+    loaded: LoadedConfig,
+    plan: RuntimePlan,
+    platform: Platform,
+    cache: Cache,
+    sums: SumsSource,
+    final: PackedArtifact,
+    verify: dict[str, Any] | None,
+    key: str | None,
+) -> None:
+    """Keep the artifact in the cache for a later build of the same inputs (the key known once the lock is)."""
+    key = key or reuse.reuse_key(ws, loaded, plan, platform, sums)
+    if key is None:
+        return
+    reuse.store(
+        cache,
+        key,
+        final,
+        verified=verify is not None,
+        allowlist_sha256=reuse.allowlist_digest(ws.root, platform.key),
+        verify=verify,
     )

@@ -56,3 +56,9 @@ class BuildError(StepError):
 
 class PublishError(StepError):
     """Uploading or cataloguing an artifact failed or was refused."""
+
+
+class Cancelled(KeyboardInterrupt):
+    """Every build is being stopped (Ctrl-C, SIGTERM, or another build of `--jobs` failed): raised where a build
+    thread checks between steps. A KeyboardInterrupt, so it unwinds and cleans up exactly as Ctrl-C does and the
+    CLI exits 130 (or 143 after SIGTERM)."""

@@ -28,7 +28,7 @@ from runenv.artifact_names import (
     tarball_name,
 )
 from runenv.cache import HashingWriter
-from runenv.errors import BuildError, UsageError
+from runenv.errors import BuildError, Cancelled, UsageError
 from runenv.files import move_into_place
 from runenv.layers import Layer, walk_layers
 from runenv.manifest import MANIFEST_NAME, Manifest
@@ -153,7 +153,7 @@ def write_tar(
         tar.addfile(tar_entry(top, os.stat(prefix), mtime))
         for rel, st, layer in walk_layers([Layer(prefix), *layers]):
             if cancel is not None and cancel.is_set():
-                raise KeyboardInterrupt
+                raise Cancelled()
             path = layer.root / rel
             link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
             info = tar_entry(f"{top}/{rel}", st, mtime, link)
