@@ -53,6 +53,11 @@ PACKAGES = [
     "pandas==2.2.3",
     "scikit-learn==1.6.1",
 ]
+# What runenv's lock adds on its own (the distutils shim's), so that uv installs the same 16 distributions; and
+# the platform that makes uv pick the same wheel files as runenv's lock (the manylinux2014 ones, where a
+# release also has manylinux_2_28 wheels).
+RUNENV_ADDS = ["setuptools", "wheel"]
+UV_PLATFORM = "x86_64-manylinux_2_17"
 CHANGED = ("biopython==1.85", "biopython==1.86")  # the one-package change
 IMPORTS = "import polars, numpy, scipy, pyarrow, Bio, pandas, sklearn"
 PLATFORM = "linux-x64"
@@ -226,8 +231,8 @@ def uv_and_pack(work: Path, base: Path) -> Row:
     shutil.copytree(base, prefix, symlinks=True)
     row.steps["copy interpreter"] = time.perf_counter() - start
     install = ["uv", "pip", "install", "--python", python, "--break-system-packages", "--compile-bytecode"]
-    install += ["--only-binary", ":all:", "--python-platform", "x86_64-manylinux_2_28"]
-    timed_step(row, "uv pip install --compile-bytecode", [*install, *PACKAGES], env)
+    install += ["--only-binary", ":all:", "--python-platform", UV_PLATFORM]
+    timed_step(row, "uv pip install --compile-bytecode", [*install, *PACKAGES, *RUNENV_ADDS], env)
     mark = time.perf_counter()
     with tarball.open("wb") as raw:
         out = HashingWriter(raw)
