@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,8 @@ class Row:
     task_seconds: float | None = None  # the build as runenv's log times it (the rest is process start-up)
     peak_rss_mib: float | None = None  # the runenv process itself
     peak_child_rss_mib: float | None = None  # the largest process it waited for
+    cpu_seconds: float | None = None  # user + system of the runenv process
+    child_cpu_seconds: float | None = None  # user + system of every process it waited for (uv, compile, verify)
 
 
 def default_prefix() -> Path | None:
@@ -181,6 +184,7 @@ def runenv_build(name: str, ws: Path, version: str, env: dict[str, str], *extra:
     peak = json.loads(rss.read_text())
     row.peak_rss_mib = peak["self_kib"] / 1024
     row.peak_child_rss_mib = peak["children_kib"] / 1024
+    row.cpu_seconds, row.child_cpu_seconds = peak["self_cpu"], peak["children_cpu"]
     return row
 
 
@@ -189,6 +193,17 @@ def clean_pip_env(pip_cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX")}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_CACHE_DIR=str(pip_cache), PIP_DISABLE_PIP_VERSION_CHECK="1")
     return env
+
+
+def cpu_now() -> tuple[float, float]:
+    """User + system seconds of this process and of the children it waited for, so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def add_cpu(row: Row, since: tuple[float, float]) -> None:
+    now = cpu_now()
+    row.cpu_seconds, row.child_cpu_seconds = now[0] - since[0], now[1] - since[1]
 
 
 def timed_step(row: Row, step: str, args: list[str], env: dict[str, str] | None = None) -> None:
@@ -203,6 +218,7 @@ def seed_way(work: Path, base: Path, minor: str) -> Row:
     prefix, wheels, tarball = work / "python", work / "wheels", work / "python.tar.gz"
     python = str(prefix / "bin" / "python3")
     row = Row("seed way")
+    cpu = cpu_now()
     start = time.perf_counter()
     shutil.copytree(base, prefix, symlinks=True)
     row.steps["copy interpreter"] = time.perf_counter() - start
@@ -214,6 +230,7 @@ def seed_way(work: Path, base: Path, minor: str) -> Row:
     timed_step(row, "pip install", [*install, *PACKAGES], env)
     timed_step(row, "tar czf", ["tar", "czf", str(tarball), "-C", str(work), prefix.name])
     row.seconds = time.perf_counter() - start
+    add_cpu(row, cpu)
     row.tarball_bytes = tarball.stat().st_size
     row.sha256 = sha256sum(tarball)
     run([python, "-c", IMPORTS], env)  # not timed: the seed runtime must work too
@@ -227,6 +244,7 @@ def uv_and_pack(work: Path, base: Path) -> Row:
     prefix, tarball = work / "python", work / "python.tar.gz"
     python = str(prefix / "bin" / "python3")
     row = Row("uv + pack")
+    cpu = cpu_now()
     start = time.perf_counter()
     shutil.copytree(base, prefix, symlinks=True)
     row.steps["copy interpreter"] = time.perf_counter() - start
@@ -239,6 +257,7 @@ def uv_and_pack(work: Path, base: Path) -> Row:
         write_tar(prefix, prefix.name, out, 0, min(4, os.cpu_count() or 1))  # runenv pack's level and threads
     row.steps["pack (ISA-L, runenv's packer)"] = time.perf_counter() - mark
     row.seconds = time.perf_counter() - start
+    add_cpu(row, cpu)
     row.tarball_bytes, row.sha256 = out.size, out.digest.hexdigest()
     run([python, "-c", IMPORTS], env)  # not timed: the same set, installed and working
     return row
@@ -251,8 +270,10 @@ def tar_czf_of(tarball: Path, work: Path) -> Row:
     run(["tar", "xzf", str(tarball), "-C", str(tree)])
     out = work / "tree.tar.gz"
     row = Row("tar czf of the runtime")
+    cpu = cpu_now()
     timed_step(row, "tar czf", ["tar", "czf", str(out), "-C", str(tree), *sorted(p.name for p in tree.iterdir())])
     row.seconds = row.steps["tar czf"]
+    add_cpu(row, cpu)
     row.tarball_bytes, row.sha256 = out.stat().st_size, sha256sum(out)
     shutil.rmtree(tree)
     return row
@@ -343,13 +364,19 @@ def report_text(result: dict) -> str:
     for key in ("cold", "rebuild", "change", "warm"):
         row = rows[key]
         startup = row["seconds"] - (row["task_seconds"] or 0)
-        lines.append(f"  {ROW_LABELS[key]}: {row['seconds']:.1f} s, of which process start-up and CLI {startup:.1f} s")
+        lines.append(
+            f"  {ROW_LABELS[key]}: {row['seconds']:.1f} s, of which process start-up and CLI {startup:.1f} s; "
+            f"CPU {row['cpu_seconds']:.1f} s in runenv + {row['child_cpu_seconds']:.1f} s in its children"
+        )
         for p in row["phases"]:
             end = p["start"] + p["seconds"]
             lines.append(f"      {p['name']:<14} {p['start']:6.2f} -> {end:6.2f}  {p['seconds']:6.2f} s")
     for key in ("seed", "uv+pack"):
         row = rows[key]
-        lines.append(f"  {ROW_LABELS[key]}: {row['seconds']:.1f} s")
+        lines.append(
+            f"  {ROW_LABELS[key]}: {row['seconds']:.1f} s; CPU {row['cpu_seconds']:.1f} s in the bench process "
+            f"+ {row['child_cpu_seconds']:.1f} s in its children"
+        )
         lines += [f"      {name:<40} {secs:6.1f} s" for name, secs in row["steps"].items()]
     return "\n".join(lines)
 
