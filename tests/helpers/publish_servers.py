@@ -181,7 +181,10 @@ class MotoS3(LoopbackServer):
         }
 
     def start(self) -> MotoS3:
-        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        # moto's server, each request served whole before the next, as S3 serves a conditional write;
+        # -P keeps this folder (whose http.py would shadow the standard library's) off sys.path
+        script = Path(__file__).with_name("moto_atomic.py")
+        argv = [sys.executable, "-P", str(script), "127.0.0.1", str(self.port)]
         self.launch(argv, self.prefix / "moto.log")
         self.client().create_bucket(Bucket=self.bucket)
         return self
