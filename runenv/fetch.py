@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -13,13 +12,11 @@ from typing import Protocol, TypeVar
 
 import httpx
 
-from runenv import progress
+from runenv import progress, retry
 from runenv.cache import Cache
 from runenv.errors import FetchError
 from runenv.redact import redact
 
-RETRIES = 4
-BACKOFF = 0.5  # seconds, doubled after each failed attempt
 MAX_PARALLEL = 8
 T = TypeVar("T")
 AuthFor = Callable[[str], "tuple[str, str] | None"]  # URL → (user, password) to send, e.g. IndexCredentials.auth_for
@@ -75,12 +72,6 @@ def _local_path(url: str) -> Path | None:
     return None
 
 
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500 or exc.response.status_code == 429
-    return isinstance(exc, (httpx.TransportError, httpx.StreamError))
-
-
 def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code}"
@@ -92,7 +83,7 @@ def fetch_one(
     item: Download,
     cache: Cache,
     *,
-    retries: int = RETRIES,
+    retries: int = retry.ATTEMPTS,
     stop: StopFlag | None = None,
     auth_for: AuthFor = no_auth,
     meter: progress.Phase | None = None,
@@ -105,21 +96,18 @@ def fetch_one(
         return _download(client, item, cache, retries, stop, auth_for, meter or progress.current_phase())
 
 
-def _retrying(request: Callable[[], T], what: str, retries: int = RETRIES) -> T:
-    """`request()`, retried with backoff on 5xx/429 and dropped connections; other HTTP errors fail at once."""
-    delay = BACKOFF
-    for attempt in range(1, retries + 1):
+def _retrying(request: Callable[[], T], what: str, retries: int = retry.ATTEMPTS) -> T:
+    """`request()`, retried with backoff while it fails transiently (runenv.retry); other HTTP errors fail at once."""
+    for attempt in retry.tries(retries):
         try:
             return request()
         except (httpx.HTTPError, httpx.StreamError) as exc:
-            if attempt == retries or not _transient(exc):
+            if attempt == retries or not retry.transient(exc):
                 raise FetchError(
                     f"cannot download {what}: {_describe(exc)}"
                     + (f" (after {attempt} attempts)" if attempt > 1 else ""),
                     status=exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None,
                 ) from None
-            time.sleep(delay)
-            delay *= 2
     raise AssertionError("unreachable")
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -88,11 +86,3 @@ def merge_catalogue(store: CatalogueStore, entries: Entries) -> None:
     after = with_entries(before or empty_catalogue(), entries)
     if after != before:
         store.write_catalogue(after)
-
-
-def backoff_delays(attempts: int, first: float = 0.05, cap: float = 2.0) -> Iterator[float]:
-    """Randomised exponential waits between retries of a contended catalogue update (full jitter)."""
-    delay = first
-    for _ in range(attempts):
-        yield random.uniform(0, delay)
-        delay = min(cap, delay * 2)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
+from runenv import retry
 from runenv.cache import CHUNK
 from runenv.errors import PublishError
-from runenv.fetch import BACKOFF, RETRIES, make_client
+from runenv.fetch import make_client
 from runenv.publish.artifacts import LocalArtifact
 from runenv.publish.targets.base import Credentials, Progress, RemoteFile, is_loopback
 from runenv.redact import register_secret
@@ -31,10 +31,6 @@ def _stream(path: Path, progress: Progress | None, digest: hashlib._Hash) -> Ite
             yield chunk
             if progress:
                 progress(len(chunk))
-
-
-def _transient(status: int) -> bool:
-    return status in (429, 500, 502, 503, 504)
 
 
 class PublishClient:
@@ -79,44 +75,47 @@ class PublishClient:
         ok: tuple[int, ...] = (200, 201, 204),
         progress: Progress | None = None,
     ) -> httpx.Response:
-        """Send one request (retried on 5xx and dropped connections); a status outside `ok` raises."""
-        delay = BACKOFF
+        """Send one request (retried while it fails transiently, runenv.retry); a status outside `ok` raises."""
         tried_token = False
-        attempt = 0
-        while True:
-            attempt += 1
-            all_headers = {**(headers or {}), **self._auth_headers()}
-            digest = hashlib.sha256()
-            content: bytes | Iterator[bytes] | None = (
-                body if not isinstance(body, Path) else _stream(body, progress, digest)
-            )
-            if isinstance(body, Path):
-                all_headers["Content-Length"] = str(body.stat().st_size)
+        for attempt in retry.tries():
             try:
-                response = self.client.request(method, url, content=content, headers=all_headers)
+                response, digest = self._send(method, url, body, headers, progress)
+                if response.status_code == 401 and not tried_token and self._fetch_token(response):
+                    tried_token = True  # answered the challenge: the same attempt again, with the token
+                    response, digest = self._send(method, url, body, headers, progress)
             except httpx.HTTPError as exc:
-                if attempt < RETRIES:
-                    time.sleep(delay)
-                    delay *= 2
+                if attempt < retry.ATTEMPTS and retry.transient(exc):
                     continue
                 raise PublishError(
                     self.creds.scrub(
-                        f"{what}: {method} {url} failed after {attempt} attempts: {type(exc).__name__}"
+                        f"{what}: {method} {url} failed"
+                        + (f" after {attempt} attempts" if attempt > 1 else "")
+                        + f": {type(exc).__name__}"
                         + (f": {exc}" if str(exc) else "")
                     )
                 ) from None
             if response.status_code in ok:
                 if isinstance(body, Path):
-                    self.sent[body] = digest.hexdigest()
+                    self.sent[body] = digest
                 return response
-            if response.status_code == 401 and not tried_token and self._fetch_token(response):
-                tried_token = True
-                continue
-            if _transient(response.status_code) and attempt < RETRIES:
-                time.sleep(delay)
-                delay *= 2
+            if attempt < retry.ATTEMPTS and retry.transient_status(response.status_code):
                 continue
             raise self.status_error(response, what)
+        raise AssertionError("unreachable")
+
+    def _send(
+        self, method: str, url: str, body: Body, headers: dict[str, str] | None, progress: Progress | None
+    ) -> tuple[httpx.Response, str]:
+        """One request with the current credentials, and the sha256 of the bytes sent from a file body."""
+        all_headers = {**(headers or {}), **self._auth_headers()}
+        digest = hashlib.sha256()
+        content: bytes | Iterator[bytes] | None = (
+            body if not isinstance(body, Path) else _stream(body, progress, digest)
+        )
+        if isinstance(body, Path):
+            all_headers["Content-Length"] = str(body.stat().st_size)
+        response = self.client.request(method, url, content=content, headers=all_headers)
+        return response, digest.hexdigest()
 
     def status_error(self, response: httpx.Response, what: str) -> PublishError:
         """The error for an unexpected status, naming the request and, for 401/403, the credentials."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from runenv import retry
 from runenv.cache import sha256_file
 from runenv.errors import PublishError, UsageError
 from runenv.platforms import get_platform
@@ -18,7 +18,6 @@ from runenv.publish.catalogue import (
     CATALOGUE_NAME,
     Catalogue,
     Entries,
-    backoff_delays,
     empty_catalogue,
     parse_catalogue,
     render_catalogue,
@@ -143,7 +142,10 @@ class OciTarget:
         briefly without it.
         """
         data = _canonical(document)
-        for delay in backoff_delays(BLOB_RETRIES if blobs else 1):
+        for attempt in retry.contended(BLOB_RETRIES if blobs else 1):
+            if attempt > 1:
+                for body, digest in blobs:
+                    self._push_blob(body, digest, what)
             response = self.http.request(
                 "PUT",
                 self.base + f"manifests/{reference}",
@@ -156,9 +158,6 @@ class OciTarget:
                 return _digest(data), len(data)
             if not blobs or "BLOB_UNKNOWN" not in response.text:
                 break
-            time.sleep(delay)
-            for body, digest in blobs:
-                self._push_blob(body, digest, what)
         raise self.http.status_error(response, what)
 
     def _blob_size(self, digest: str, what: str) -> int | None:
@@ -333,7 +332,7 @@ class OciTarget:
     def _reconcile(self) -> None:
         """Rewrite the `<runtime>` indexes and the `catalogue` tag from every entry tag until nothing changes."""
         what = "updating the catalogue"
-        for delay in backoff_delays(RECONCILE_ATTEMPTS):
+        for _ in retry.contended(RECONCILE_ATTEMPTS):
             records = [
                 r
                 for tag in self._tags(what)
@@ -358,7 +357,6 @@ class OciTarget:
                 wrote = True
             if not wrote:
                 return
-            time.sleep(delay)
         raise PublishError(
             f"{what}: {self.display} kept changing under {RECONCILE_ATTEMPTS} attempts (other publishers at work)",
             hint="re-run the publish: what is published is found and catalogued",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from runenv import settings
+from runenv import retry, settings
 from runenv.cache import CHUNK
 from runenv.errors import PublishError, UsageError
 from runenv.publish.artifacts import LocalArtifact
@@ -17,7 +16,6 @@ from runenv.publish.catalogue import (
     CATALOGUE_NAME,
     Catalogue,
     Entries,
-    backoff_delays,
     empty_catalogue,
     parse_catalogue,
     render_catalogue,
@@ -215,7 +213,7 @@ class S3Target:
         """Compare-and-swap on the catalogue's ETag (`If-Match`, or `If-None-Match: *` for the first), retried."""
         key = self._key(CATALOGUE_NAME)
         what = "updating the catalogue"
-        for delay in backoff_delays(CATALOGUE_ATTEMPTS):
+        for _ in retry.contended(CATALOGUE_ATTEMPTS):
             before, etag = self._read_catalogue()
             after = with_entries(before or empty_catalogue(), entries)
             if after == before:
@@ -233,7 +231,6 @@ class S3Target:
             except self._errors as exc:
                 if _code(exc) not in CONFLICT:
                     raise self._error(exc, what, key) from None
-            time.sleep(delay)
         raise PublishError(
             f"{what}: s3://{self.bucket}/{key} kept changing under {CATALOGUE_ATTEMPTS} attempts",
             hint="re-run the publish: what is published is found and catalogued",
