@@ -3,6 +3,8 @@ system's way, uv + an ISA-L pack and `tar czf` of the same tree, in one run (iss
 
 Rows, in the order they run:
 - cold: empty `RUNENV_CACHE_DIR` and `UV_CACHE_DIR`, no lock (lock, download, install, compile, pack, verify);
+- cold --no-verify: the same with caches of its own, verification off (like for like with uv + pack and the
+  seed way, which verify nothing);
 - warm: the same inputs with the lock, copied into a NEW workspace directory, caches hot;
 - rebuild: warm with `--rebuild` (the artifact cache is bypassed; installed trees and downloads are hot);
 - change: biopython pinned to another release in the warm workspace, caches hot (re-lock, one new wheel);
@@ -11,7 +13,8 @@ Rows, in the order they run:
 - uv + pack: a fresh copy of the interpreter tree runenv unpacks (the PBS-style archive's), `uv pip install
   --compile-bytecode` of the same set (empty uv cache), then that tree packed with runenv's packer (ISA-L gzip
   at runenv's level and threads);
-- tar czf: `tar czf` of the runtime runenv built (unpacked untimed from the cold tarball).
+- tar czf: `tar czf` of the runtime runenv built (unpacked untimed from the cold tarball);
+- run: `runenv run VERSION -- python -c pass` twice after the builds, the first start (unpack) and the next.
 Each runenv build runs in its own process (bench/peak_rss.py records its peak RSS); its phase times come from
 the build's own log (`.runenv/logs/`). Everything uses the machine's default index; the interpreter is a pyenv
 CPython served as a python-build-standalone archive from a loopback mirror.
@@ -188,6 +191,13 @@ def runenv_build(name: str, ws: Path, version: str, env: dict[str, str], *extra:
     return row
 
 
+def runenv_run(ws: Path, version: str, env: dict[str, str]) -> float:
+    """Seconds of `runenv run VERSION -- python -c pass` in the workspace, start-up of the CLI included."""
+    start = time.perf_counter()
+    run([sys.executable, "-m", "runenv", "-w", str(ws), "run", version, "--", "python", "-c", "pass"], env)
+    return time.perf_counter() - start
+
+
 def clean_pip_env(pip_cache: Path) -> dict[str, str]:
     """pip with no config files and no local wheel directories: the same index uv sees."""
     env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX")}
@@ -300,6 +310,7 @@ def ratios(rows: dict[str, Row]) -> dict[str, float]:
         "change / cold": r("change", "cold"),
         "cold / seed": r("cold", "seed"),
         "cold / uv+pack": r("cold", "uv+pack"),
+        "cold no-verify / uv+pack": r("cold-nv", "uv+pack"),
         "rebuild / cold": r("rebuild", "cold"),
     }
 
@@ -315,6 +326,7 @@ def parse_args() -> argparse.Namespace:
 
 ROW_LABELS = {
     "cold": "cold (every cache empty)",
+    "cold-nv": "cold --no-verify (caches of its own, empty)",
     "warm": "warm: same inputs, lock, caches hot, new dir",
     "rebuild": "warm --rebuild (trees and downloads hot)",
     "change": f"one package changed ({CHANGED[0]} -> {CHANGED[1].split('==')[1]})",
@@ -347,6 +359,10 @@ def report_text(result: dict) -> str:
         met = "met" if ratio[name] <= bound else "MISSED"
         lines.append(f"{what:<36} {name:<16} {ratio[name]:6.3f}   target <= {bound:<5} {met}")
     lines.append(f"{'warm --rebuild against cold':<36} {'rebuild / cold':<16} {ratio['rebuild / cold']:6.3f}")
+    nv = "cold no-verify / uv+pack"
+    lines.append(f"{'cold without verification':<36} {nv:<16} {ratio[nv]:6.3f}")
+    first, then = result["run_seconds"]
+    lines.append(f"runenv run -- python -c pass: {first:.2f} s the first time (unpack), {then:.2f} s the next")
     rss_met = "met" if result["peak_rss_mib"] <= RSS_TARGET_MB else "MISSED"
     lines.append(
         f"peak RSS of the runenv process: {result['peak_rss_mib']:.0f} MB (target <= {RSS_TARGET_MB} MB, {rss_met}); "
@@ -357,11 +373,12 @@ def report_text(result: dict) -> str:
     uv_mb = result["uv_cache_bytes"] / 1e6
     lines.append(f"runenv cache after the runs: {cache['total'] / 1e6:.0f} MB ({parts}); uv cache {uv_mb:.0f} MB")
     lines.append(
-        f"cold, warm and rebuild tarballs byte-identical: {result['identical']} (cold sha256 {rows['cold']['sha256']})"
+        f"cold, cold --no-verify, warm, rebuild tarballs identical: {result['identical']} "
+        f"(cold sha256 {rows['cold']['sha256']})"
     )
     lines.append("")
     lines.append("where the time goes (phases from runenv's build log: start -> end, seconds into the build)")
-    for key in ("cold", "rebuild", "change", "warm"):
+    for key in ("cold", "cold-nv", "rebuild", "change", "warm"):
         row = rows[key]
         startup = row["seconds"] - (row["task_seconds"] or 0)
         lines.append(
@@ -400,6 +417,11 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         rows: dict[str, Row] = {}
         rows["cold"] = runenv_build("cold", cold_ws, version, env)
+        nv_env = dict(env, RUNENV_CACHE_DIR=str(tmp / "nv-runenv-cache"), UV_CACHE_DIR=str(tmp / "nv-uv-cache"))
+        nv_ws = make_workspace(tmp / "cold-nv", version, {"release": RELEASE})
+        rows["cold-nv"] = runenv_build("cold-nv", nv_ws, version, nv_env, "--no-verify")
+        shutil.rmtree(tmp / "nv-runenv-cache")
+        shutil.rmtree(tmp / "nv-uv-cache")
         warm_ws = copy_workspace(cold_ws, tmp / "warm")
         rows["warm"] = runenv_build("warm", warm_ws, version, env)
         rows["rebuild"] = runenv_build("rebuild", warm_ws, version, env, "--rebuild")
@@ -410,7 +432,8 @@ def main() -> None:
         rows["uv+pack"] = uv_and_pack(tmp / "uv", staged)
         stem_tarball = next((cold_ws / "dist").glob("*.tar.gz"))
         rows["tar czf"] = tar_czf_of(stem_tarball, tmp / "tar")
-        runenv_rows = [rows[k] for k in ("cold", "warm", "rebuild", "change")]
+        run_seconds = [runenv_run(warm_ws, version, env) for _ in range(2)]
+        runenv_rows = [rows[k] for k in ("cold", "cold-nv", "warm", "rebuild", "change")]
         result = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "interpreter": f"CPython {version} from {base}, as a PBS archive on a loopback mirror (RUNENV_PBS_MIRROR)",
@@ -429,7 +452,8 @@ def main() -> None:
             "rss_target_mib": RSS_TARGET_MB,
             "cache_bytes": sizes,
             "uv_cache_bytes": uv_bytes,
-            "identical": rows["cold"].sha256 == rows["warm"].sha256 == rows["rebuild"].sha256,
+            "run_seconds": run_seconds,
+            "identical": rows["cold"].sha256 == rows["cold-nv"].sha256 == rows["warm"].sha256 == rows["rebuild"].sha256,
             "kept": str(tmp) if args.keep else None,
         }
         print(json.dumps(result, indent=2) if args.json else report_text(result))
