@@ -14,7 +14,7 @@ TARBALL_SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
 CHECKSUM_SUFFIX = ".sha256"
 MANIFEST_SUFFIX = ".manifest.toml"
 STEM_PREFIX = "python-"
-PART_SUFFIX = ".part"  # a file being written beside its final name: `.<final name>.<random>.part`
+PART_SUFFIX = ".part"  # a file being written beside its final name (files.atomic_file): `.<final name>.<random>.part`
 # A directory an artifact is packed or copied into beside dist/ before it moves in: `.<stem>.<random>.tmp`.
 OUTGOING_PREFIX, OUTGOING_SUFFIX = f".{STEM_PREFIX}", ".tmp"
 VARIANT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # as in a runtime directory name (runenv.workspace)
@@ -45,11 +45,6 @@ def stem_of(tarball: str) -> str:
         if tarball.endswith(suffix):
             return tarball.removesuffix(suffix)
     return tarball
-
-
-def part_prefix(final: Path) -> str:
-    """The prefix of the temp name `final` is written under (with PART_SUFFIX) before it is renamed."""
-    return f".{final.name}."
 
 
 def outgoing_prefix(name: str) -> str:

@@ -1,4 +1,5 @@
-"""Small file-system primitives shared by the stages: atomic writes, and moves that may cross file systems."""
+"""Small file-system primitives shared by the stages: atomic writes, directories published whole, and moves that
+may cross file systems."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -41,14 +42,17 @@ def usable_dir(path: Path, what: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o644, *, sync: bool = False, exclusive: bool = False) -> Iterator[IO[bytes]]:
-    """A temp file beside `path`, renamed onto it (with `mode`) when the block succeeds and removed when it fails.
+def atomic_file(
+    path: Path, mode: int = 0o644, *, sync: bool = False, exclusive: bool = False, suffix: str = ".tmp"
+) -> Iterator[IO[bytes]]:
+    """A temp file `.<name>.<random><suffix>` beside `path`, renamed onto it (with `mode`) when the block succeeds
+    and removed when it fails.
 
     Beside the target, so the rename never crosses a file system; no reader ever sees a partial file.
     With `sync` the bytes reach the disk before the rename; with `exclusive` an existing `path` is never
     replaced (FileExistsError instead, also when it appeared while the block ran).
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -69,6 +73,23 @@ def write_text_atomic(path: Path, text: str) -> Path:
     with atomic_file(path) as fh:
         fh.write(text.encode("utf-8"))
     return path
+
+
+def publish_dir(staged: Path, final: Path, published: Callable[[Path], bool] = Path.is_dir) -> bool:
+    """Rename the fully built directory `staged` to `final` (its parent made if missing); True when ours landed.
+
+    When the rename fails but `published(final)` holds, another process got there first: `staged` is removed and
+    False returned. Otherwise the OSError is raised, and nothing partial is ever at `final`.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staged, final)
+        return True
+    except OSError:
+        if not published(final):
+            raise
+    shutil.rmtree(staged, ignore_errors=True)
+    return False
 
 
 def move_into_place(source: Path, dest: Path) -> Path:

@@ -7,7 +7,6 @@ import io
 import os
 import stat
 import tarfile
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,12 +23,11 @@ from runenv.artifact_names import (
     checksum_line,
     checksum_path,
     outgoing_prefix,
-    part_prefix,
     tarball_name,
 )
 from runenv.cache import HashingWriter
 from runenv.errors import BuildError, Cancelled, UsageError
-from runenv.files import move_into_place
+from runenv.files import atomic_file, move_into_place
 from runenv.layers import Layer, walk_layers
 from runenv.manifest import MANIFEST_NAME, Manifest
 from runenv.owner import owned_dir
@@ -192,31 +190,15 @@ def pack(
     sums = checksum_path(tarball)
     manifest_out = out_dir / (stem + MANIFEST_SUFFIX)
     threads = threads or min(4, os.cpu_count() or 1)
-    temps: list[Path] = []
-
-    def temp(final: Path) -> Path:
-        fd, name = tempfile.mkstemp(dir=out_dir, prefix=part_prefix(final), suffix=PART_SUFFIX)
-        os.close(fd)
-        temps.append(Path(name))
-        return temps[-1]
-
     try:
-        tar_tmp = temp(tarball)
-        with tar_tmp.open("wb") as raw:
+        # Nested, so all three are written before any is renamed: the manifest first, the tarball last.
+        with atomic_file(tarball, suffix=PART_SUFFIX) as raw:
             out = HashingWriter(raw)
             write_tar(prefix, stem, out, mtime, threads, cancel, compression, layers)
-        sha256, size = out.digest.hexdigest(), out.size
-        sums_tmp = temp(sums)
-        sums_tmp.write_text(checksum_line(sha256, tarball), encoding="utf-8")
-        manifest_tmp = manifest.write(temp(manifest_out))
-        for tmp in (sums_tmp, manifest_tmp, tar_tmp):
-            os.chmod(tmp, 0o644)
-        os.replace(manifest_tmp, manifest_out)
-        os.replace(sums_tmp, sums)
-        os.replace(tar_tmp, tarball)
+            sha256, size = out.digest.hexdigest(), out.size
+            with atomic_file(sums, suffix=PART_SUFFIX) as sums_out, atomic_file(manifest_out, suffix=PART_SUFFIX) as fh:
+                sums_out.write(checksum_line(sha256, tarball).encode("utf-8"))
+                fh.write(manifest.to_toml().encode("utf-8"))
     except OSError as exc:
         raise BuildError(f"cannot write {tarball}: {exc.strerror or exc}") from None
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
     return PackedArtifact(tarball, sha256, size, sums, manifest_out)

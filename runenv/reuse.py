@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from runenv.cache import ARTIFACT_PREFIX, Cache, sha256_file
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
 from runenv.distutils_shim import shim_enabled
-from runenv.files import write_text_atomic
+from runenv.files import publish_dir, write_text_atomic
 from runenv.freshness import allowlist_path, current_inputs
 from runenv.interpreter import SumsSource, pbs_archive
 from runenv.lock import lock_is_fresh
@@ -133,8 +132,7 @@ def store(
                 "verify": verify,
             }
             (entry / "entry.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(entry, final)
+            publish_dir(entry, final)
     except OSError:
         pass  # a full or read-only cache only costs the next build its reuse
 

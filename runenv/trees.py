@@ -24,6 +24,7 @@ from runenv.assemble import WheelToInstall, install_wheels
 from runenv.bytecode import BATCH_FILES, ByteCompiler, Compiler, pyc_path
 from runenv.cache import Cache, sha256_file
 from runenv.errors import StepError
+from runenv.files import publish_dir
 from runenv.layers import TREE_TOP, Layer, retarget_pyc
 from runenv.owner import owned_dir
 from runenv.platforms import Platform
@@ -136,12 +137,7 @@ def make_tree(
                 pyc_sources[pyc.relative_to(root).as_posix()] = rel
             meta = {"format": TREE_FORMAT, "key": key, "files": _listing(root), "pycSources": pyc_sources}
             (entry / ENTRY).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(entry, final)
-            except OSError:
-                if not final.is_dir():  # else another build made the same entry first: use that one
-                    raise
+            publish_dir(entry, final)  # or another build made the same entry first: use that one
     except OSError as exc:
         raise StepError(
             f"cannot cache the installed tree of {item.filename} in {cache.root}: {exc.strerror or exc}",

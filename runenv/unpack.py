@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from runenv import archive
 from runenv.errors import IntegrityError
+from runenv.files import publish_dir
 from runenv.owner import owned_dir
 from runenv.stamps import known_sha256
 
@@ -36,9 +36,5 @@ def unpack_cached(tarball: Path, cache_root: Path) -> Path:
         with owned_dir(runtimes, UNPACK_PREFIX) as staging:  # a killed unpack is swept by the next one
             extract_tarball(tarball, staging / "tree")
             single_top_dir(staging / "tree", tarball)
-            try:
-                os.rename(staging / "tree", final)
-            except OSError:
-                if not final.is_dir():  # lost a race only if the winner's copy is there
-                    raise
+            publish_dir(staging / "tree", final)  # lost a race only if the winner's copy is there
     return single_top_dir(final, tarball)

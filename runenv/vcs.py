@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from runenv import progress
 from runenv.errors import BuildError, FetchError
+from runenv.files import publish_dir
 from runenv.redact import redact
 
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
@@ -153,12 +154,7 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
             _git_ok(["submodule", "update", "-q", "--init", "--recursive", "--depth", "1"], what, timeout, cwd=tmp)
         if not _head_is(tmp, commit, timeout):
             raise FetchError(f"{what}: the checkout is not at the locked commit")
-        base.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not _head_is(final, commit, timeout):  # another build put it there first
-                raise
+        publish_dir(tmp, final, lambda tree: _head_is(tree, commit, timeout))  # or another build's, at `commit`
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -182,11 +178,7 @@ def store_wheel(directory: Path, wheel: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".part-"))
     try:
         shutil.copyfile(wheel, tmp / wheel.name)
-        try:
-            os.rename(tmp, directory)
-        except OSError:
-            if cached_wheel(directory) is None:
-                raise
+        publish_dir(tmp, directory, lambda entry: cached_wheel(entry) is not None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     found = cached_wheel(directory)

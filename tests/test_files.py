@@ -1,4 +1,4 @@
-"""Atomic writes and moves into place, also from one file system to another."""
+"""Atomic writes, directories published whole, and moves into place, also from one file system to another."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runenv.files import atomic_file, move_into_place, write_text_atomic
+from runenv.files import atomic_file, move_into_place, publish_dir, write_text_atomic
 
 
 def test_move_into_place_across_file_systems_keeps_bytes_and_mode(tmpdir_in_ram: Path, tmp_path: Path) -> None:
@@ -36,3 +36,30 @@ def test_failed_atomic_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> 
         fh.write(b"half")
         raise RuntimeError("disk gone")
     assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["f.toml"]
+
+
+def test_publish_dir_renames_a_built_directory_in_and_makes_its_parent(tmp_path: Path) -> None:
+    staged, final = tmp_path / "staged", tmp_path / "cache" / "entry"
+    staged.mkdir()
+    (staged / "f").write_text("ours")
+    assert publish_dir(staged, final) is True
+    assert (final / "f").read_text() == "ours" and not staged.exists()
+
+
+def test_publish_dir_drops_ours_when_another_process_got_there_first(tmp_path: Path) -> None:
+    staged, final = tmp_path / "staged", tmp_path / "entry"
+    for directory, text in ((staged, "ours"), (final, "theirs")):
+        directory.mkdir()
+        (directory / "f").write_text(text)
+    assert publish_dir(staged, final) is False
+    assert (final / "f").read_text() == "theirs" and not staged.exists()
+
+
+def test_publish_dir_raises_when_what_is_there_is_not_a_published_entry(tmp_path: Path) -> None:
+    staged, final = tmp_path / "staged", tmp_path / "entry"
+    for directory in (staged, final):
+        directory.mkdir()
+        (directory / "f").write_text("x")
+    with pytest.raises(OSError):
+        publish_dir(staged, final, lambda entry: (entry / "entry.json").is_file())
+    assert staged.is_dir()
