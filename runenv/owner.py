@@ -198,6 +198,20 @@ def owned_dir(parent: Path, prefix: str, suffix: str = "", *, sweep: str | None 
         release(path, fd)
 
 
+def discard(directory: Path, trash_parent: Path, prefix: str) -> None:
+    """Move a damaged cache entry out of its place at once, then remove it.
+
+    The rename is one step, so a run killed while removing never leaves part of an entry where a later run
+    would look; what it left in the owned trash directory is swept like any dead run's. An entry removed
+    meanwhile by another run is fine.
+    """
+    with owned_dir(trash_parent, prefix) as trash:
+        try:
+            os.rename(directory, trash / "damaged")
+        except FileNotFoundError:
+            pass
+
+
 @contextlib.contextmanager
 def temp_dir(name: str) -> Iterator[Path]:
     """An owned `runenv-<name>.*` directory in the system temp dir; dead runs' `runenv-*` there are swept first."""

@@ -28,7 +28,7 @@ from runenv.files import publish_dir, write_text_atomic
 from runenv.freshness import allowlist_path, current_inputs
 from runenv.interpreter import SumsSource, pbs_archive
 from runenv.lock import lock_is_fresh
-from runenv.owner import owned_dir
+from runenv.owner import discard, owned_dir
 from runenv.pack import PackedArtifact, move_artifact, outgoing_dir
 from runenv.plan import RuntimePlan
 from runenv.platforms import Platform
@@ -93,20 +93,22 @@ def _entry_dir(cache: Cache, key: str) -> Path:
 
 
 def find(cache: Cache, key: str, stem: str) -> CachedArtifact | None:
-    """The complete, intact entry for `key`, or None (a damaged entry is removed, never used)."""
+    """The complete, intact entry for `key`, or None (a damaged entry is moved aside and removed, never used)."""
     directory = _entry_dir(cache, key)
+    if not directory.exists():
+        return None
     try:
         meta = json.loads((directory / "entry.json").read_text(encoding="utf-8"))
         tarball = directory / meta["tarball"]
         if not tarball.name.startswith(stem) or sha256_file(tarball) != meta["sha256"]:
             raise ValueError("tarball does not match its entry")
+        if not (directory / meta["manifest"]).is_file() or not checksum_path(tarball).is_file():
+            raise ValueError("a sidecar is missing")
         return CachedArtifact(
             directory, tarball, meta["sha256"], bool(meta["verified"]), meta.get("allowlistSha256"), meta.get("verify")
         )
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
-        shutil.rmtree(directory, ignore_errors=True)
+    except (OSError, ValueError, KeyError, TypeError):  # entries land whole, so anything missing is damage
+        discard(directory, cache.root / "tmp", ARTIFACT_PREFIX)
         return None
 
 

@@ -26,7 +26,7 @@ from runenv.cache import Cache, sha256_file
 from runenv.errors import StepError
 from runenv.files import publish_dir
 from runenv.layers import TREE_TOP, Layer, retarget_pyc
-from runenv.owner import owned_dir
+from runenv.owner import discard, owned_dir
 from runenv.platforms import Platform
 
 # Bump when the same wheel would install or compile to other files (installer options, compile flags, layout).
@@ -83,15 +83,6 @@ def _listing(root: Path) -> dict[str, int]:
     return files
 
 
-def _discard(cache: Cache, directory: Path) -> None:
-    """Move a damaged entry out of the way (then remove it); one removed meanwhile by another build is fine."""
-    with owned_dir(cache.root / "tmp", TREE_STAGING) as trash:
-        try:
-            os.rename(directory, trash / "damaged")
-        except FileNotFoundError:
-            pass
-
-
 def find_tree(cache: Cache, key: str) -> InstalledTree | None:
     """The entry for `key` when its files are exactly those its list names, with their sizes; a damaged entry is
     removed and None returned."""
@@ -106,7 +97,7 @@ def find_tree(cache: Cache, key: str) -> InstalledTree | None:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    _discard(cache, directory)
+    discard(directory, cache.root / "tmp", TREE_STAGING)
     return None
 
 

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from runenv import progress
 from runenv.errors import BuildError, FetchError
 from runenv.files import publish_dir
+from runenv.owner import discard
 from runenv.redact import redact
 
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
@@ -138,7 +139,7 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
     if final.is_dir():
         if _head_is(final, commit, timeout):
             return final
-        shutil.rmtree(final, ignore_errors=True)  # not the commit it claims: never trusted
+        discard(final, cache_root / "tmp", "vcs-damaged-")  # not the commit it claims: never trusted
     if offline:
         raise FetchError(f"offline, and the checkout of {shown} is not cached", hint="run the build once while online")
     tmp_root = cache_root / "tmp"

@@ -71,6 +71,12 @@ def test_a_damaged_or_partial_entry_is_never_used(build_workspace, run_cli, sand
     assert sha256_file(entry / f"{STEM}.tar.gz") == built["sha256"]
     (entry / "entry.json").unlink()  # as if a build died before the entry was complete
     assert _build(run_cli, ws)["reused"] is False
+    [entry] = _entries(sandbox)  # the incomplete entry gave way to a whole one, which the next build reuses
+    assert (entry / "entry.json").is_file() and _build(run_cli, ws)["reused"] is True
+    (entry / f"{STEM}.manifest.toml").unlink()  # as if a removal died halfway: the rest looks intact
+    assert _build(run_cli, ws)["reused"] is False
+    [entry] = _entries(sandbox)
+    assert (entry / f"{STEM}.manifest.toml").is_file()
 
 
 def test_inputs_that_change_the_bytes_are_not_reused_and_others_are(build_workspace, run_cli, tmp_path):
