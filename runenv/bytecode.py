@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Literal
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
 from runenv.platforms import Platform, is_host_runnable
+from runenv.proc import NotRun, output_tail, run_captured
 
 # Files per worker process. A fixed number, so which files share a process (and so the bytes) does not
 # depend on the CPU count; small enough that a large wheel (scipy: 546 files) spreads over every CPU
@@ -179,17 +179,15 @@ class ByteCompiler:
         assert self.python is not None
         items = [[str(path), path.relative_to(self.strip).as_posix()] for path in batch]
         try:
-            proc = subprocess.run(
+            proc = run_captured(
                 [str(self.python), "-s", "-S", "-B", "-c", _WORKER],
                 input=json.dumps(items),
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
                 env=isolated_env(),
+                log=False,
             )
-        except OSError as exc:
-            return [f"cannot run {self.python}: {exc.strerror or exc}"]
+        except NotRun as exc:
+            return [f"cannot run {self.python}: {exc}"]
         if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            last = output_tail(proc.stderr, lines=1) or "no output"
             return [f"{self.python} exited {proc.returncode} compiling {batch[0].name} and others: {last}"]
         return list(json.loads(proc.stdout))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import TYPE_CHECKING
 
-from runenv import progress
 from runenv.errors import BuildError
-from runenv.redact import redact
+from runenv.proc import NotRun, output_tail, run_captured
 
 if TYPE_CHECKING:
     from runenv.build import BuildContext
@@ -37,21 +35,10 @@ def run_before_pack(ctx: BuildContext) -> None:
     }
     where = f"{HOOK_PATH} for {ctx.platform.key} ({_describe(command)!r})"
     try:
-        proc = subprocess.run(
-            command,
-            shell=isinstance(command, str),
-            cwd=ctx.workspace.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-    except OSError as exc:
-        raise BuildError(f"{where} could not start: {exc.strerror}") from None
-    progress.ran(command, proc.returncode, proc.stdout)
+        proc = run_captured(command, cwd=ctx.workspace.root, env=env, merge_stderr=True)
+    except NotRun as exc:
+        raise BuildError(f"{where} could not start: {exc}") from None
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in proc.stdout.strip().splitlines()[-3:])
-        raise BuildError(f"{where} failed with exit code {proc.returncode}" + (f": {redact(tail)}" if tail else ""))
+        tail = output_tail(proc.stdout)
+        raise BuildError(f"{where} failed with exit code {proc.returncode}" + (f": {tail}" if tail else ""))
     ctx.manifest.build["before-pack-hook"] = command

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client
 from runenv.files import write_text_atomic
 from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import Platform, get_platform
+from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact, register_url
 from runenv.workspace import Runtime
 
@@ -323,13 +323,11 @@ def interpreter_version(executable: Path) -> str:
     code = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
     env = isolated_env()
     try:
-        proc = subprocess.run(
-            [str(executable), "-I", "-S", "-B", "-c", code], capture_output=True, text=True, timeout=60, env=env
-        )
-    except OSError as exc:
-        raise BuildError(f"cannot run {executable}: {exc.strerror or exc}") from None
+        proc = run_captured([str(executable), "-I", "-S", "-B", "-c", code], timeout=60, env=env, log=False)
+    except NotRun as exc:
+        raise BuildError(f"cannot run {executable}: {exc}") from None
     if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        detail = output_tail(proc.stderr, lines=1) or "no output"
         raise BuildError(f"{executable} failed to start (exit {proc.returncode}): {detail}")
     return proc.stdout.strip()
 

@@ -6,12 +6,12 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from runenv.errors import BuildError, ConfigError
+from runenv.proc import NotRun, run_captured
 
 # glibc and its companions, and the compiler runtime every Linux system carries: never copied in.
 SYSTEM_LIBS = re.compile(
@@ -104,7 +104,10 @@ def is_elf(path: Path) -> bool:
 def linked_libraries(path: Path) -> dict[str, Path]:
     """{soname: resolved path} of every shared library `path` loads (transitively), via ldd."""
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
-    proc = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env)
+    try:
+        proc = run_captured(["ldd", str(path)], env=env, log=False)
+    except NotRun as exc:
+        raise BuildError(f"cannot run ldd on {path}: {exc}") from None
     libs: dict[str, Path] = {}
     for line in proc.stdout.splitlines():
         match = re.match(r"^\s*(\S+)\s+=>\s+(/\S+)", line)
@@ -116,7 +119,10 @@ def linked_libraries(path: Path) -> dict[str, Path]:
 
 
 def set_runpath(path: Path, runpath: str) -> None:
-    proc = subprocess.run([patchelf(), "--set-rpath", runpath, str(path)], capture_output=True, text=True)
+    try:
+        proc = run_captured([patchelf(), "--set-rpath", runpath, str(path)], log=False)
+    except NotRun as exc:
+        raise BuildError(f"patchelf failed on {path}: {exc}") from None
     if proc.returncode != 0:
         raise BuildError(f"patchelf failed on {path}: {proc.stderr.strip() or proc.returncode}")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from runenv.errors import BuildError
 from runenv.files import move_into_place
 from runenv.platforms import Platform
+from runenv.proc import NotRun, run_captured
 from runenv.relocate import patchelf
 from runenv.vcs import is_pure
 from runenv.verify.policy import manylinux_policy
@@ -52,9 +53,9 @@ def repair_wheel(wheel: Path, platform: Platform, python_version: str, manylinux
     with tempfile.TemporaryDirectory(dir=wheel.parent, prefix=".repair-") as tmp:
         args = [sys.executable, "-m", "auditwheel", "repair", "--plat", plat, "--only-plat", "-w", tmp, str(wheel)]
         try:
-            proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BuildError(f"auditwheel repair of {wheel.name}: timed out after {timeout}s") from None
+            proc = run_captured(args, env=env, timeout=timeout, log=False)
+        except NotRun as exc:
+            raise BuildError(f"auditwheel repair of {wheel.name}: {exc}") from None
         repaired = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or len(repaired) != 1:
             return Repaired(wheel, f"auditwheel: {_reason(proc).replace(str(wheel), wheel.name)}")

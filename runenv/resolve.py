@@ -21,6 +21,7 @@ from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
+from runenv.proc import NotRun, run_captured
 from runenv.redact import redact
 from runenv.vcs import VcsRequirement, git_failure, parse_vcs, repository_key
 
@@ -154,11 +155,11 @@ def error_summary(text: str) -> str:
 
 def _run(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout * 4)
-    except subprocess.TimeoutExpired:
-        raise StepError(f"uv did not finish resolving within {timeout * 4}s") from None
-    progress.ran(args, proc.returncode, proc.stderr)
-    return proc
+        return run_captured(args, env=env, timeout=timeout * 4)
+    except NotRun as exc:
+        if exc.timed_out:
+            raise StepError(f"uv did not finish resolving within {timeout * 4}s") from None
+        raise StepError(f"cannot run uv: {exc}") from None
 
 
 def _environment(request: ResolveRequest) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -13,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runenv import progress
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
 from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
@@ -22,7 +20,7 @@ from runenv.errors import BuildError
 from runenv.files import move_into_place
 from runenv.lock import LockedPackage
 from runenv.platforms import DEFAULT_MANYLINUX, Platform, is_host_runnable
-from runenv.redact import redact
+from runenv.proc import NotRun, output_tail, run_captured
 from runenv.repair import repair_wheel
 from runenv.resolve import uv_bin
 from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
@@ -69,13 +67,11 @@ def _run(args: list[str], what: str, timeout: int) -> None:
     env = dict(os.environ)
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"{what}: timed out after {timeout}s") from None
-    progress.ran(args, proc.returncode, proc.stdout + proc.stderr)
+        proc = run_captured(args, env=env, timeout=timeout)
+    except NotRun as exc:
+        raise BuildError(f"{what}: {exc}") from None
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines()[-6:])
-        raise BuildError(f"{what}: {redact(tail)}")
+        raise BuildError(f"{what}: {output_tail(proc.stderr or proc.stdout, lines=6)}")
 
 
 def build_wheel(

@@ -17,10 +17,10 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from runenv import progress
 from runenv.errors import BuildError, FetchError
 from runenv.files import publish_dir
 from runenv.owner import discard
+from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact
 
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
@@ -105,20 +105,17 @@ def repository_key(url: str) -> str:
 def _git(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}  # never wait for a password
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
-        progress.ran(["git", *args], proc.returncode, proc.stderr)
-        return proc
-    except FileNotFoundError:
+        return run_captured(["git", *args], cwd=cwd, env=env, timeout=timeout)
+    except NotRun as exc:
+        if exc.timed_out:
+            raise FetchError(f"{what}: git did not finish within {timeout}s") from None
         raise FetchError(f"{what}: git is not installed", hint="install git") from None
-    except subprocess.TimeoutExpired:
-        raise FetchError(f"{what}: git did not finish within {timeout}s") from None
 
 
 def _git_ok(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> str:
     proc = _git(args, what, timeout, cwd)
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in proc.stderr.strip().splitlines()[-3:])
-        raise FetchError(f"{what}: {redact(tail) or 'git failed'}")
+        raise FetchError(f"{what}: {output_tail(proc.stderr) or 'git failed'}")
     return proc.stdout.strip()
 
 

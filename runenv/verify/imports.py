@@ -19,6 +19,7 @@ from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
+from runenv.proc import NotRun, run_captured
 from runenv.verify.discovery import Distribution
 from runenv.verify.launcher import Launcher
 from runenv.verify.report import Check, Failure, Kind
@@ -99,20 +100,9 @@ def _output(code: int, stdout: str, stderr: str) -> str:
 
 def _run(cmd: list[str], cwd: Path, timeout: int, env: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=env or isolated_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return -1, f"timed out after {timeout}s"
-    except OSError as exc:
-        return -1, f"cannot run {cmd[0]}: {exc.strerror or exc}"
+        proc = run_captured(cmd, cwd=cwd, env=env or isolated_env(), timeout=timeout, log=False)
+    except NotRun as exc:
+        return -1, str(exc) if exc.timed_out else f"cannot run {cmd[0]}: {exc}"
     return proc.returncode, _output(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -255,14 +245,12 @@ def smoke_test(launcher: Launcher, prefix: Path, platform: Platform, python_vers
     """The interpreter starts from `prefix` and knows it lives there."""
     python = prefix / platform.python_exe(python_version)
     try:
-        proc = subprocess.run(
+        proc = run_captured(
             launcher.python(python, "-I", "-c", _PREFIX),
             cwd=prefix,
             env=isolated_env(),
-            capture_output=True,
-            text=True,
-            errors="replace",
             timeout=SCRIPT_TIMEOUT,
+            log=False,
         )
         where = proc.stdout.strip()
         problem = (
@@ -270,7 +258,7 @@ def smoke_test(launcher: Launcher, prefix: Path, platform: Platform, python_vers
             if proc.returncode == 0
             else f"exits {proc.returncode}: {make_failure('', '', 'import', proc.stderr).error}"
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except NotRun as exc:
         where, problem = "", f"does not start: {exc}"
     if os.path.realpath(where or "/nonexistent") != os.path.realpath(prefix):
         emulated = f" ({launcher.emulator})" if launcher.emulator else ""
