@@ -100,10 +100,10 @@ def find(cache: Cache, key: str, stem: str) -> CachedArtifact | None:
     try:
         meta = json.loads((directory / "entry.json").read_text(encoding="utf-8"))
         tarball = directory / meta["tarball"]
+        if not (directory / meta["manifest"]).is_file() or not checksum_path(tarball).is_file():
+            raise ValueError("a sidecar is missing")  # checked first: it costs a stat, the hash a read of it all
         if not tarball.name.startswith(stem) or sha256_file(tarball) != meta["sha256"]:
             raise ValueError("tarball does not match its entry")
-        if not (directory / meta["manifest"]).is_file() or not checksum_path(tarball).is_file():
-            raise ValueError("a sidecar is missing")
         return CachedArtifact(
             directory, tarball, meta["sha256"], bool(meta["verified"]), meta.get("allowlistSha256"), meta.get("verify")
         )
