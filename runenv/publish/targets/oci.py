@@ -136,13 +136,14 @@ class OciTarget:
         what: str,
         blobs: tuple[tuple[Path | bytes, str], ...] = (),
     ) -> tuple[str, int]:
-        """PUT a manifest; when the registry reports one of its `blobs` unknown, push them again and retry.
+        """PUT a manifest; when the registry reports something it references unknown, push `blobs` again and retry.
 
-        Two publishers pushing the same blob at once (the empty config, a catalogue) can leave the registry
-        briefly without it.
+        Two publishers pushing the same blob or manifest at once (the empty config, a catalogue, the platform
+        manifest of one artifact published twice) can leave the registry briefly without it, so an index whose
+        children all exist can still be refused for a moment.
         """
         data = _canonical(document)
-        for attempt in retry.contended(BLOB_RETRIES if blobs else 1):
+        for attempt in retry.contended(BLOB_RETRIES):
             if attempt > 1:
                 for body, digest in blobs:
                     self._push_blob(body, digest, what)
@@ -156,9 +157,15 @@ class OciTarget:
             )
             if response.status_code == 201:
                 return _digest(data), len(data)
-            if not blobs or "BLOB_UNKNOWN" not in response.text:
+            if "BLOB_UNKNOWN" not in response.text:
                 break
         raise self.http.status_error(response, what)
+
+    def _has_manifest(self, digest: str, what: str) -> bool:
+        response = self.http.request(
+            "HEAD", self.base + f"manifests/{digest}", what, ok=(200, 404), headers={"Accept": f"{INDEX}, {MANIFEST}"}
+        )
+        return response.status_code == 200
 
     def _blob_size(self, digest: str, what: str) -> int | None:
         response = self.http.request("HEAD", self.base + f"blobs/{digest}", what, ok=(200, 404))
@@ -224,7 +231,8 @@ class OciTarget:
         manifest = layer_manifest(artifact, config_digest, artifact.manifest.stat().st_size)
         digest = _digest(_canonical(manifest))
         blobs = ((artifact.manifest, config_digest), (artifact.tarball, layer_digest))
-        self._put_manifest(digest, manifest, MANIFEST, what, blobs)
+        if not self._has_manifest(digest, what):  # rewriting it would unsettle another publisher's index
+            self._put_manifest(digest, manifest, MANIFEST, what, blobs)
         self._manifests[(artifact.runtime, artifact.platform)] = (digest, len(_canonical(manifest)))
         current = self._get_manifest(artifact.runtime, what)
         self._put_manifest(
