@@ -6,8 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from runenv.errors import StepError
 from runenv.platforms import PLATFORM_KEYS
+
+if TYPE_CHECKING:
+    from runenv.config.load import LoadedConfig
+    from runenv.workspace import Workspace
 
 # build.compression → tarball suffix; the first is the default.
 TARBALL_SUFFIXES = {"gz": ".tar.gz", "zst": ".tar.zst"}
@@ -88,3 +94,21 @@ ARTIFACT_RE = re.compile(
     rf"(?:(?:{_alternatives(TARBALL_SUFFIXES.values())})(?:{re.escape(CHECKSUM_SUFFIX)})?|{re.escape(MANIFEST_SUFFIX)})?"
     rf"(?:[.-][\w.-]*(?:{re.escape(OUTGOING_SUFFIX)}|{re.escape(PART_SUFFIX)}))?$"
 )
+
+
+def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
+    """`dist/python-<runtime>-<platform>.tar.gz` (`.tar.zst` with `build.compression: zst`); one built with the
+    other compression when only that one is there (it is reported as stale, not as missing)."""
+    stem, compression = loaded.runtime.artifact_stem(platform), loaded.config.build.compression
+    return find_tarball(ws.dist_dir, stem, compression) or ws.dist_dir / tarball_name(stem, compression)
+
+
+def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
+    """The built tarball, or a one-line error saying how to build it."""
+    path = artifact_path(ws, loaded, platform)
+    if not path.is_file():
+        raise StepError(
+            f"runtime {loaded.runtime.name} is not built for {platform}: {path} does not exist",
+            hint=f"run: runenv build {loaded.runtime.name} --platform {platform}",
+        )
+    return path

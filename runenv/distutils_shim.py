@@ -14,14 +14,24 @@ SHIM_REQUIREMENTS = ("setuptools", "wheel")
 DISABLE_ENV = settings.SHIM_ENV
 
 SHIM_SOURCE = f'''{MARKER} (written by runenv; delete this file to turn it off)
-"""Python 3.12 removed distutils; setuptools ships a replacement that this makes importable."""
+"""Python 3.12 removed distutils; setuptools ships a replacement that this makes importable.
+
+setuptools' import hook loads it when distutils is first imported; importing setuptools itself here would add
+a large fraction of a second to every start of this interpreter.
+"""
 import os
 
 os.environ.setdefault("SETUPTOOLS_USE_DISTUTILS", "local")
 try:
-    import setuptools  # noqa: F401  (installs the distutils import hook)
+    import _distutils_hack  # setuptools' hook, as its distutils-precedence.pth installs it
 except Exception:
-    pass
+    try:
+        import setuptools  # noqa: F401  (a setuptools without the hook module installs it on import)
+    except Exception:
+        pass
+else:
+    if _distutils_hack.enabled():
+        _distutils_hack.add_shim()
 '''
 
 

@@ -36,7 +36,7 @@ from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 # Bump when the same inputs would give other tarball bytes (layout, manifest, packing changes).
-ARTIFACT_FORMAT = 2  # 2: verify reports with static, closure and emulated checks
+ARTIFACT_FORMAT = 3  # 2: verify reports with static, closure and emulated checks; 3: lazy distutils shim
 # Config keys that never change a tarball's bytes.
 _IRRELEVANT_BUILD_KEYS = ("timeout", "parallelDownloads", "enableLogging", "platforms")
 

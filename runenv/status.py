@@ -8,31 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from runenv import artifact_names
-from runenv.artifact_names import find_tarball, read_checksum, tarball_name
+from runenv.artifact_names import artifact_path, read_checksum
 from runenv.config.load import LoadedConfig
-from runenv.errors import StepError
 from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
 from runenv.lock import lock_is_fresh
 from runenv.plan import build_plan
 from runenv.workspace import Workspace
-
-
-def artifact_path(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
-    """`dist/python-<runtime>-<platform>.tar.gz` (`.tar.zst` with `build.compression: zst`); one built with the
-    other compression when only that one is there (it is reported as stale, not as missing)."""
-    stem, compression = loaded.runtime.artifact_stem(platform), loaded.config.build.compression
-    return find_tarball(ws.dist_dir, stem, compression) or ws.dist_dir / tarball_name(stem, compression)
-
-
-def require_artifact(ws: Workspace, loaded: LoadedConfig, platform: str) -> Path:
-    """The built tarball, or a one-line error saying how to build it."""
-    path = artifact_path(ws, loaded, platform)
-    if not path.is_file():
-        raise StepError(
-            f"runtime {loaded.runtime.name} is not built for {platform}: {path} does not exist",
-            hint=f"run: runenv build {loaded.runtime.name} --platform {platform}",
-        )
-    return path
 
 
 def lock_freshness(loaded: LoadedConfig, platform: str) -> bool:

@@ -76,6 +76,16 @@ def test_import_distutils_works_in_a_312_runtime_with_the_shim(package_index: Te
     out = subprocess.run(probe, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "local"
+    where = [
+        runtime_python,
+        "-c",
+        "import sys; print('setuptools' in sys.modules); import distutils; print(distutils.__file__)",
+    ]
+    lazy = subprocess.run(where, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert lazy.returncode == 0, lazy.stderr
+    imported_at_start, distutils_file = lazy.stdout.split()
+    assert imported_at_start == "False"  # setuptools loads when distutils is imported, not at every start
+    assert Path(distutils_file).parent.parent.name == "setuptools"  # setuptools/_distutils/__init__.py
     show = [runtime_python, "-c", "import os; print(os.environ['SETUPTOOLS_USE_DISTUTILS'])"]
     keep = subprocess.run(
         show, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "SETUPTOOLS_USE_DISTUTILS": "stdlib"}

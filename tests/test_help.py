@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 import typer
 
 from runenv import __version__
+from runenv.cli import COMMAND_MODULES, register_commands
 from runenv.cli.app import app
 from runenv.platforms import PLATFORM_KEYS
+from tests.conftest import REPO
 
 
 def command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -20,6 +24,7 @@ def command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, .
     return paths
 
 
+register_commands([])  # every command, as `runenv --help` sees them
 PATHS = command_paths(typer.main.get_command(app))
 TYPE_LABELS = re.compile(r"<(list|int|float|text|path|integer|string|boolean|choice)[^>]*>", re.I)
 OPTION_LINE = re.compile(r"^\s+(?:-\w, )?--[\w-]+ (\S+)")
@@ -28,6 +33,8 @@ OPTION_LINE = re.compile(r"^\s+(?:-\w, )?--[\w-]+ (\S+)")
 def test_the_walk_finds_every_command(run_cli) -> None:
     names = {" ".join(p) for p in PATHS}
     assert {"build", "lock", "verify", "check", "cleanup", "publish", "config show", "python pin", "ci github"} <= names
+    # Each command is found by the module that registers it (a command runs with only its own module imported).
+    assert {p[0] for p in PATHS} == set(COMMAND_MODULES)
     top = run_cli("--help").stdout
     assert "-V, --version" in top and "-o, --output text|json" in top
     assert "..." not in top.split("Commands:", 1)[1]  # every summary whole
@@ -96,3 +103,18 @@ def test_version(run_cli) -> None:
     for flag in ("--version", "-V"):
         result = run_cli(flag)
         assert result.code == 0 and result.stdout == f"runenv {__version__}\n"
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_MODULES))
+def test_each_command_runs_with_only_its_own_module_imported(name: str) -> None:
+    """`runenv NAME --help` in a fresh interpreter imports NAME's module and no other command module."""
+    probe = (
+        "import sys; from runenv.cli import main\n"
+        f"try: main([{name!r}, '--help'])\n"
+        "except SystemExit as exc: code = exc.code\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('runenv.cli.') and m.endswith('_cmds')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    code, modules = out.stdout.splitlines()[-1].split(" ", 1)
+    assert code == "0"
+    assert modules == str([f"runenv.cli.{COMMAND_MODULES[name]}"])

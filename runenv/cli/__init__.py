@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import signal
 import sys
@@ -11,21 +13,30 @@ from typing import Any, NoReturn
 import typer
 
 from runenv import settings
-from runenv.cli import (  # noqa: F401  (register commands)
-    build_cmds,
-    ci_cmds,
-    config_cmds,
-    lock_cmds,
-    ops_cmds,
-    publish_cmds,
-    python_cmds,
-    shell_cmds,
-)
-from runenv.cli.app import app
+from runenv.cli.app import COMPLETE_VAR, app
 from runenv.cli.help import polish
 from runenv.errors import RunenvError
 from runenv.redact import redact
 
+# The module that registers each command; all of them, in this order, for help and completion. A command
+# imports only its own module, so that `runenv run` or `--version` does not pay for the build pipeline.
+COMMAND_MODULES = {
+    "build": "build_cmds",
+    "matrix": "ci_cmds",
+    "ci": "ci_cmds",
+    "versions": "config_cmds",
+    "config": "config_cmds",
+    "lock": "lock_cmds",
+    "verify": "ops_cmds",
+    "check": "ops_cmds",
+    "cleanup": "ops_cmds",
+    "new": "ops_cmds",
+    "run": "run_cmds",
+    "activate": "run_cmds",
+    "publish": "publish_cmds",
+    "python": "python_cmds",
+    "completion": "shell_cmds",
+}
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
 _GLOBAL_FLAGS = {"--quiet", "-q", "--verbose", "--no-progress"}
 
@@ -84,6 +95,22 @@ class _Signals:
         sys.exit(128 + self.received)
 
 
+def register_commands(args: list[str]) -> None:
+    """Import the module of the command `args` name (global options first, as hoisted), or every command
+    module when they name none (help, completion); none for `--version`."""
+    front = list(args)
+    while front and front[0].startswith("-") and front[0] != "--":
+        option = front.pop(0)
+        if option in ("--version", "-V"):
+            return
+        if option in _GLOBAL_WITH_VALUE and front:
+            front.pop(0)
+    name = front[0] if front and not os.environ.get(COMPLETE_VAR) else None
+    wanted = [COMMAND_MODULES[name]] if name in COMMAND_MODULES else COMMAND_MODULES.values()
+    for module in dict.fromkeys(wanted):
+        importlib.import_module(f"runenv.cli.{module}")
+
+
 def _usage_error(exc: Any) -> str:
     """click's usage errors in runenv's own form: `error: …` and a hint naming the command's help."""
     message = exc.format_message().replace("Value error, ", "").replace("Input should be ", "must be ")
@@ -95,6 +122,7 @@ def _usage_error(exc: Any) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; runenv errors become one line on stderr and their exit code."""
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    register_commands(args)
     with _Signals() as signals, settings.use(settings.Settings.from_environ()):  # the environment, read once
         try:
             code = polish(typer.main.get_command(app)).main(args=args, prog_name="runenv", standalone_mode=False)

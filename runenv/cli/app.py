@@ -10,18 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from runenv import __version__, progress
-from runenv.cli import progress_ui
-from runenv.config import LoadedConfig
 from runenv.errors import UsageError
-from runenv.plan import configured_platforms
 from runenv.platforms import PlatformKey, get_platform, host_platform_key
 from runenv.redact import redact
 from runenv.workspace import Workspace, find_workspace
+
+if TYPE_CHECKING:
+    from runenv.config import LoadedConfig
+
+
+COMPLETE_VAR = "_RUNENV_COMPLETE"  # what click reads to answer a completion request
 
 
 class OutputFormat(str, Enum):
@@ -40,6 +43,8 @@ class Options:
 
     def reporter(self) -> contextlib.AbstractContextManager[progress.Reporter]:
         """Where this command's progress goes: a live area on a terminal, phase lines elsewhere, none with -q."""
+        from runenv.cli import progress_ui  # rich's live display: not loaded by commands that show no progress
+
         return progress_ui.reporter(self.verbosity, self.no_progress)
 
     def workspace(self) -> Workspace:
@@ -126,6 +131,8 @@ def target_platforms(
     loaded: LoadedConfig, platforms: list[str], all_platforms: bool, note: Callable[[str], None] | None = None
 ) -> list[PlatformKey]:
     """Platforms a command acts on: --platform keys, --all-platforms (build.platforms), else the host."""
+    from runenv.plan import configured_platforms  # the plan's imports are not every command's start-up
+
     if all_platforms and platforms:
         raise UsageError("give --platform or --all-platforms, not both")
     if all_platforms:

@@ -1,30 +1,26 @@
-"""CLI commands: `verify`, `run`, `activate`, `check`, `cleanup`, `new`."""
+"""CLI commands: `verify`, `check`, `cleanup`, `new`."""
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 import typer
 
 from runenv import progress
+from runenv.artifact_names import require_artifact
 from runenv.cache import default_cache_dir
 from runenv.cleanup import CleanupPlan, execute, plan_cleanup
-from runenv.cli.app import Options, app, options
+from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.plan import configured_platforms
-from runenv.platforms import Platform, get_platform, host_platform_key
-from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
+from runenv.platforms import get_platform, host_platform_key
 from runenv.scaffold import scaffold_runtime
 from runenv.scratch import scratch_root
-from runenv.status import ArtifactStatus, artifact_status, require_artifact
-from runenv.unpack import unpack_cached
+from runenv.status import ArtifactStatus, artifact_status
 from runenv.verify import VerifyError, VerifyReport, settings_for, verify_tarball
 from runenv.workspace import Workspace
-
-PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
 
 
 def human_size(size: int | None) -> str:
@@ -45,16 +41,6 @@ def human_age(seconds: float | None) -> str:
         if seconds >= length:
             return f"{int(seconds // length)}{unit}"
     return f"{int(seconds)}s"
-
-
-def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> tuple[Path, Platform, str]:
-    """The runtime's prefix unpacked in the cache, its platform, and its Python version."""
-    ws = opts.workspace()
-    loaded = load_runtime_config(ws, ws.runtime(runtime))
-    platform = host_runnable_platform(platform_key, verb)
-    tarball = require_artifact(ws, loaded, platform.key)
-    opts.debug(f"using {tarball}")
-    return unpack_cached(tarball, default_cache_dir()), platform, loaded.runtime.version
 
 
 def _report_text(report: VerifyReport) -> str:
@@ -125,37 +111,6 @@ def verify(
     opts.emit(data if all_platforms or len(data) > 1 else data[0], lambda: "\n".join(map(_report_text, reports)))
     if error is not None:
         raise error
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(
-    ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
-    command: list[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
-    platform: str | None = PLATFORM_OPTION,
-) -> None:
-    """Run a command with a built runtime: `runenv run 3.12.10 -- python script.py`."""
-    opts = options(ctx)
-    if not command:
-        raise UsageError("no command given", hint=f"runenv run {runtime} -- python -c 'print(1)'")
-    prefix, target, version = _unpacked(opts, runtime, platform, "run")
-    env = runtime_env(prefix, target)
-    argv = resolve_command(prefix, target, version, list(command), env)
-    opts.debug(f"running {argv}")
-    code = subprocess.run(argv, env=env).returncode
-    raise typer.Exit(code if code >= 0 else 128 - code)
-
-
-@app.command()
-def activate(
-    ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
-) -> None:
-    """Print shell lines that put a built runtime first on PATH: eval "$(runenv activate 3.12.10)"."""
-    opts = options(ctx)
-    prefix, target, _version = _unpacked(opts, runtime, None, "activate")
-    lines = activation_lines(prefix, target, runtime.removeprefix("python-"))
-    opts.emit({"runtime": runtime, "prefix": str(prefix), "lines": lines}, "\n".join(lines))
 
 
 def _check_text(rows: list[ArtifactStatus], root: Path) -> str:

@@ -7,10 +7,9 @@ from enum import Enum
 import typer
 from typer._completion_shared import get_completion_script  # typer's own scripts, matched to its protocol
 
-from runenv.cli.app import app
+from runenv.cli.app import COMPLETE_VAR, app
 
 PROG = "runenv"
-COMPLETE_VAR = "_RUNENV_COMPLETE"  # what click reads to answer a completion request
 
 
 class Shell(str, Enum):

@@ -1,0 +1,72 @@
+"""CLI commands: `run` and `activate`, which use a built runtime; kept apart so that they start fast."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import typer
+
+from runenv.artifact_names import TARBALL_SUFFIXES, require_artifact
+from runenv.cache import default_cache_dir
+from runenv.cli.app import Options, app, options
+from runenv.errors import UsageError
+from runenv.platforms import Platform
+from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
+from runenv.unpack import unpack_cached
+from runenv.workspace import Runtime, Workspace
+
+PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
+
+
+def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> tuple[Path, Platform, str]:
+    """The runtime's prefix unpacked in the cache, its platform, and its Python version."""
+    ws = opts.workspace()
+    found = ws.runtime(runtime)
+    platform = host_runnable_platform(platform_key, verb)
+    tarball = _built_tarball(ws, found, platform.key)
+    opts.debug(f"using {tarball}")
+    return unpack_cached(tarball, default_cache_dir()), platform, found.version
+
+
+def _built_tarball(ws: Workspace, runtime: Runtime, platform: str) -> Path:
+    """The runtime's tarball in dist/. The config (a good part of a start-up) is read only when it decides:
+    both compressions built, or none (the error then says how to build it)."""
+    stem = runtime.artifact_stem(platform)
+    built = [path for suffix in TARBALL_SUFFIXES.values() if (path := ws.dist_dir / (stem + suffix)).is_file()]
+    if len(built) == 1:
+        return built[0]
+    from runenv.config import load_runtime_config
+
+    return require_artifact(ws, load_runtime_config(ws, runtime), platform)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    command: list[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
+    platform: str | None = PLATFORM_OPTION,
+) -> None:
+    """Run a command with a built runtime: `runenv run 3.12.10 -- python script.py`."""
+    opts = options(ctx)
+    if not command:
+        raise UsageError("no command given", hint=f"runenv run {runtime} -- python -c 'print(1)'")
+    prefix, target, version = _unpacked(opts, runtime, platform, "run")
+    env = runtime_env(prefix, target)
+    argv = resolve_command(prefix, target, version, list(command), env)
+    opts.debug(f"running {argv}")
+    code = subprocess.run(argv, env=env).returncode
+    raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+@app.command()
+def activate(
+    ctx: typer.Context,
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+) -> None:
+    """Print shell lines that put a built runtime first on PATH: eval "$(runenv activate 3.12.10)"."""
+    opts = options(ctx)
+    prefix, target, _version = _unpacked(opts, runtime, None, "activate")
+    lines = activation_lines(prefix, target, runtime.removeprefix("python-"))
+    opts.emit({"runtime": runtime, "prefix": str(prefix), "lines": lines}, "\n".join(lines))
