@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from runenv.errors import BuildError, FetchError
 from runenv.files import publish_dir
-from runenv.owner import discard
+from runenv.owner import discard, owned_dir
 from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact
 
@@ -141,8 +140,8 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
         raise FetchError(f"offline, and the checkout of {shown} is not cached", hint="run the build once while online")
     tmp_root = cache_root / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=tmp_root, prefix="vcs-"))
-    try:
+    with owned_dir(tmp_root, "vcs-") as staging:  # what a killed fetch left is swept by the next one
+        tmp = staging / "checkout"
         _git_ok(["init", "-q", str(tmp)], what, timeout)
         shallow = _git(["fetch", "-q", "--depth", "1", url, commit], what, timeout, cwd=tmp)
         if shallow.returncode != 0:  # servers that refuse a fetch by commit id: fetch every branch and tag
@@ -153,8 +152,6 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
         if not _head_is(tmp, commit, timeout):
             raise FetchError(f"{what}: the checkout is not at the locked commit")
         publish_dir(tmp, final, lambda tree: _head_is(tree, commit, timeout))  # or another build's, at `commit`
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -173,12 +170,11 @@ def cached_wheel(directory: Path) -> Path | None:
 def store_wheel(directory: Path, wheel: Path) -> Path:
     """Keep `wheel` as the entry `directory` (written beside, renamed into place); returns the cached wheel."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".part-"))
-    try:
-        shutil.copyfile(wheel, tmp / wheel.name)
-        publish_dir(tmp, directory, lambda entry: cached_wheel(entry) is not None)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with owned_dir(directory.parent, ".part-") as staging:  # swept by the next store when a run was killed
+        entry = staging / "entry"
+        entry.mkdir()
+        shutil.copyfile(wheel, entry / wheel.name)
+        publish_dir(entry, directory, lambda found: cached_wheel(found) is not None)
     found = cached_wheel(directory)
     if found is None:
         raise BuildError(f"wheel cache entry {directory} is incomplete")

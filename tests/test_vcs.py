@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from runenv.lock import read_lock
 from runenv.plan import build_plan
 from runenv.vcs import git_failure, parse_vcs, strip_credentials
 from runenv.workspace import find_workspace
+from tests.conftest import REPO
 from tests.helpers import HOST
 from tests.helpers.built import read_manifest, tar_names, unpack
 from tests.helpers.git import GitProject, GitServer, make_project
@@ -249,6 +251,38 @@ def test_second_build_uses_the_cached_checkout_offline(
     assert errors == [
         f"error: offline, and the checkout of {url_of(git_server, project)}@{project.commit[:12]} is not cached"
     ]
+
+
+def _left_by_a_killed_run(parent: Path, prefix: str) -> Path:
+    """A staging directory as a runenv process killed mid-fetch leaves it: owner-marked, its lock free."""
+    code = (
+        "import sys; from pathlib import Path; from runenv import owner; "
+        "print(owner.make_owned_dir(Path(sys.argv[1]), sys.argv[2])[0])"
+    )
+    parent.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(parent), prefix], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    left = Path(out.stdout.strip())
+    assert left.is_dir() and left.parent == parent
+    return left
+
+
+def test_staging_dirs_of_a_killed_fetch_are_swept_by_the_next_one(
+    index, repos, git_server, build_workspace, run_cli, sandbox
+) -> None:
+    cache = sandbox / "runenv-cache"
+    checkout = _left_by_a_killed_run(cache / "tmp", "vcs-")
+    wheel = _left_by_a_killed_run(cache / "vcs-wheels", ".part-")
+    project = make_project(repos, "vcs-demo", "1.0", "vcs_demo")
+    dep = f"vcs-demo @ git+{url_of(git_server, project)}@{project.tag}"
+    ws = build_workspace(runtimes={VERSION: {"packages": {"dependencies": [dep]}}})
+    built = run_cli("-w", ws, "build", VERSION, "--no-verify")
+    assert built.code == 0, built.stderr
+    assert not checkout.exists() and not wheel.exists()
+    assert not list((cache / "tmp").glob("vcs-*")) and not list((cache / "vcs-wheels").glob(".part-*"))
+    assert [p.name for p in (cache / "vcs").glob("*/*")] == [project.commit]  # the checkout, without an owner file
+    assert not list((cache / "vcs").glob("*/*/.runenv-owner"))
 
 
 def test_a_branch_and_credentials_never_reach_a_file(index, repos, git_server, build_workspace, run_cli) -> None:
