@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from runenv.errors import BuildError, ConfigError
-from runenv.proc import NotRun, run_captured
+from runenv.proc import NotRun, output_tail, run_captured
 
 # glibc and its companions, and the compiler runtime every Linux system carries: never copied in.
 SYSTEM_LIBS = re.compile(
@@ -124,7 +124,7 @@ def set_runpath(path: Path, runpath: str) -> None:
     except NotRun as exc:
         raise BuildError(f"patchelf failed on {path}: {exc}") from None
     if proc.returncode != 0:
-        raise BuildError(f"patchelf failed on {path}: {proc.stderr.strip() or proc.returncode}")
+        raise BuildError(f"patchelf failed on {path}: {output_tail(proc.stderr) or f'exit {proc.returncode}'}")
 
 
 def elf_files(prefix: Path, minor: str) -> list[Path]:

@@ -21,7 +21,7 @@ from runenv.compat import tomllib
 from runenv.errors import StepError
 from runenv.owner import temp_dir
 from runenv.platforms import Platform
-from runenv.proc import NotRun, run_captured
+from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact
 from runenv.vcs import VcsRequirement, git_failure, parse_vcs, repository_key
 
@@ -43,7 +43,13 @@ def uv_bin() -> str:
 @lru_cache(maxsize=1)
 def uv_version() -> str:
     """`uv --version` without the program name, e.g. `0.13.8`."""
-    return parse_uv_version(subprocess.run([uv_bin(), "--version"], capture_output=True, text=True, check=True).stdout)
+    try:
+        proc = run_captured([uv_bin(), "--version"], timeout=60, log=False)
+    except NotRun as exc:
+        raise StepError(f"cannot run uv --version: {exc}") from None
+    if proc.returncode != 0:
+        raise StepError(f"uv --version failed: {output_tail(proc.stderr) or f'exit {proc.returncode}'}")
+    return parse_uv_version(proc.stdout)
 
 
 def parse_uv_version(out: str) -> str:
