@@ -1,4 +1,4 @@
-"""Where a runtime's artifact is and whether it is built and fresh (for `check`, `run`, `verify`)."""
+"""Whether a runtime's artifact is built and fresh, and which input changed (for `check` and `publish`)."""
 
 from __future__ import annotations
 
