@@ -32,7 +32,7 @@ SERVED = verify_imports.served_imports
 
 def one_run(prefix: Path, platform_key: str, version: str, workers: int | None, served: bool) -> tuple[float, float]:
     """Wall and CPU seconds of one check_prefix; fails loudly when the runtime does not check clean."""
-    verify_imports.served_imports = SERVED if served else lambda *args: {}
+    verify_imports.served_imports = SERVED if served else lambda *args: verify_imports.Served({}, {})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     report = check_prefix(prefix, get_platform(platform_key), version, workers=workers)

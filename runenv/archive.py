@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import posixpath
@@ -11,11 +12,18 @@ import tarfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Protocol, TypeVar
 
 from runenv.budget import UnpackBudget
-from runenv.cache import CHUNK
+from runenv.cache import CHUNK, sha256_file
 from runenv.errors import IntegrityError
+
+
+class Hasher(Protocol):
+    """What a member's bytes are also written to (hashlib's objects)."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
 
 # O_EXCL also refuses an existing symlink at the path, so a file is never written through one.
 CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -104,13 +112,15 @@ class ReadAhead:
         self._pos += len(data)
         return data
 
-    def write_to(self, fd: int, size: int) -> None:
-        """Write the next `size` bytes to the file `fd`, straight from the blocks (no copy)."""
+    def write_to(self, fd: int, size: int, hasher: Hasher | None = None) -> None:
+        """Write the next `size` bytes to the file `fd`, straight from the blocks (no copy), and to `hasher`."""
         while size > 0:
             if self._at == len(self._block) and not self._next_block():
                 raise tarfile.ReadError("unexpected end of data")
             with memoryview(self._block) as block:
                 written = os.write(fd, block[self._at : self._at + size])
+                if hasher is not None:
+                    hasher.update(block[self._at : self._at + written])
             self._at += written
             self._pos += written
             size -= written
@@ -197,8 +207,12 @@ def _check(member: tarfile.TarInfo, rel: str) -> None:
         raise ValueError("device, fifo or other special file")
 
 
-def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "python") -> None:
-    """Unpack `archive` into `dest` (made if missing), dropping the top-level `strip/` directory.
+def extract(
+    archive: Path, dest: Path, *, label: str, strip: str | None = "python", digests: dict[str, str] | None = None
+) -> None:
+    """Unpack `archive` into `dest` (made if missing), dropping the top-level `strip/` directory. With
+    `digests`, the sha256 of each regular file's bytes goes there as they are written, under its POSIX path
+    relative to `dest` (a symlink's under `symlink:` and its target; a sparse member's is left out).
 
     A hostile member (absolute path, `..`, link leaving the tree, special file) raises IntegrityError
     naming the archive and the member; so do damaged data and members declaring more bytes than the
@@ -233,7 +247,9 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
                 if member.isfile():
                     budget.take(member.name, member.size)
-                _write_member(tar, member, root, rel, label, verified)
+                digest = _write_member(tar, member, root, rel, label, verified, digests is not None)
+                if digests is not None and digest is not None:
+                    digests[rel] = digest
                 if member.issym():
                     links.append((os.path.join(root, rel), member.name))
             # A link judged by its text when written can be redirected by links written after it.
@@ -254,8 +270,15 @@ def extract(archive: Path, dest: Path, *, label: str, strip: str | None = "pytho
 
 
 def _write_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, root: str, rel: str, label: str, verified: set[str]
-) -> None:
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    root: str,
+    rel: str,
+    label: str,
+    verified: set[str],
+    hashed: bool = False,
+) -> str | None:
+    """Write one member; with `hashed`, returns the digest of what it holds (None for a directory)."""
     target = os.path.join(root, rel)
     # Links already written may redirect a later member; judge by where the bytes would really land.
     parent = os.path.dirname(target)
@@ -281,6 +304,7 @@ def _write_member(
                 verified.add(target)
     elif member.issym():
         _create(target, lambda path: os.symlink(member.linkname, path), member, label)
+        return "symlink:" + member.linkname if hashed else None
     elif member.islnk():
         source = os.path.join(root, member.linkname)
 
@@ -292,14 +316,18 @@ def _write_member(
             os.link(source, path)
 
         _create(target, link, member, label)
+        return sha256_file(Path(source)) if hashed else None
     else:
         mode = 0o755 if member.mode & 0o111 else 0o644
         fd = _create(target, lambda path: os.open(path, CREATE_FILE, mode), member, label)
+        hasher = hashlib.sha256() if hashed and member.sparse is None else None
         try:
-            _copy_data(tar, member, fd)
+            _copy_data(tar, member, fd, hasher)
         finally:
             os.close(fd)
         os.chmod(target, mode)  # exactly this mode, whatever the umask
+        return None if hasher is None else hasher.hexdigest()
+    return None
 
 
 def _create(target: str, make: Callable[[str], T], member: tarfile.TarInfo, label: str) -> T:
@@ -313,13 +341,13 @@ def _create(target: str, make: Callable[[str], T], member: tarfile.TarInfo, labe
         return make(target)
 
 
-def _copy_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
-    """Write the member's bytes to `fd`."""
+def _copy_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int, hasher: Hasher | None = None) -> None:
+    """Write the member's bytes to `fd` (and to `hasher`, for a member that is not sparse)."""
     stream = tar.fileobj
     assert isinstance(stream, ReadAhead)
     if member.sparse is None:
         stream.seek(member.offset_data)
-        stream.write_to(fd, member.size)
+        stream.write_to(fd, member.size, hasher)
     else:  # tarfile knows where the holes go
         with tar.extractfile(member) as source, open(fd, "wb", closefd=False) as out:  # type: ignore[union-attr]
             shutil.copyfileobj(source, out, CHUNK)

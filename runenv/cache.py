@@ -18,7 +18,19 @@ from runenv.files import move_into_place, usable_dir, write_text_atomic
 
 CHUNK = 1 << 20
 # What runenv creates inside its cache directory; cleanup removes these and nothing else there.
-CACHE_ENTRIES = ("sha256", "refs", "tmp", "runtimes", "artifacts", "stamps", "vcs", "vcs-wheels", "trees", "verified")
+CACHE_ENTRIES = (
+    "sha256",
+    "refs",
+    "tmp",
+    "runtimes",
+    "artifacts",
+    "stamps",
+    "vcs",
+    "vcs-wheels",
+    "trees",
+    "verified",
+    "verified-imports",
+)
 PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked by its writer)
 ARTIFACT_PREFIX = "artifact-"  # `<cache>/tmp/artifact-*/`: an artifact being stored for reuse (owned)
 

@@ -13,9 +13,10 @@ from runenv.stamps import known_sha256
 UNPACK_PREFIX = ".unpack-"  # `<cache>/runtimes/.unpack-*`: a runtime being unpacked
 
 
-def extract_tarball(tarball: Path, dest: Path) -> None:
-    """Extract `tarball` (keeping its top directory) into `dest`, refusing members that would escape it."""
-    archive.extract(tarball, dest, label=str(tarball), strip=None)
+def extract_tarball(tarball: Path, dest: Path, digests: dict[str, str] | None = None) -> None:
+    """Extract `tarball` (keeping its top directory) into `dest`, refusing members that would escape it; with
+    `digests`, each file's sha256 by its path relative to `dest`."""
+    archive.extract(tarball, dest, label=str(tarball), strip=None, digests=digests)
 
 
 def single_top_dir(root: Path, tarball: Path) -> Path:

@@ -7,9 +7,18 @@ import json
 import os
 from pathlib import Path
 
+from runenv.verify.proven import source_of, top_level_name
 from tests.helpers import HOST
 from tests.helpers.pbs import VERSION
-from tests.helpers.runtime_prefix import PLATFORM, PY_VERSION, copy_tree, pack_runtime
+from tests.helpers.runtime_prefix import (
+    PLATFORM,
+    PY_MINOR,
+    PY_VERSION,
+    copy_tree,
+    install_wheel,
+    make_wheel,
+    pack_runtime,
+)
 
 ALLOW = {"brokenext": {"brokenext": "ELF"}, "raisepkg": {"raisepkg": "refuses to import"}}
 
@@ -97,3 +106,92 @@ def test_a_built_runtime_is_verified_once(build_workspace, run_cli):
     assert report["reused"] is True and report["ok"] == artifact["verify"]["ok"] is True
     rebuilt = run_cli("-w", ws, "-o", "json", "build", VERSION, "--rebuild")
     assert rebuilt.code == 0 and "reused" not in rebuilt.json()[0]["verify"]  # --rebuild checks again too
+
+
+# Import results kept per distribution (runenv/verify/proven.py): a new tarball imports only what changed.
+
+
+def _runtime_with(template: Path, where: Path, ws: Path, wheels: list[Path], edits: dict[str, str]) -> None:
+    """The template prefix plus `wheels`, with files (relative to the prefix) replaced by `edits`, packed into
+    the workspace's dist/ (the template's files are hard links: each edit writes a new file in their place)."""
+    prefix = copy_tree(template, where / f"python-{PY_VERSION}-{PLATFORM}")
+    for wheel in wheels:
+        install_wheel(prefix, wheel)
+    for relative, text in edits.items():
+        (prefix / relative).unlink(missing_ok=True)
+        (prefix / relative).write_text(text)
+    pack_runtime(prefix, ws / "dist")
+
+
+def _pair(dest: Path, helper_version: str, helper_source: str) -> list[Path]:
+    """helperpkg, and userpkg whose import reads helperpkg.VALUE (a dependency its metadata does not declare)."""
+    return [
+        make_wheel(dest, "helperpkg", helper_version, {"helperpkg/__init__.py": helper_source}),
+        make_wheel(dest, "userpkg", "1.0", {"userpkg/__init__.py": "import helperpkg\n\nX = helperpkg.VALUE\n"}),
+    ]
+
+
+SITE_FILE = f"lib/python{PY_MINOR}/site-packages"
+
+
+def test_a_new_tarball_imports_only_the_distributions_whose_bytes_changed(
+    runtime_workspace, runtime_template, run_cli, tmp_path
+):
+    _allow(runtime_workspace, ALLOW)
+    wheels = _pair(tmp_path / "wheels", "1.0", "VALUE = 1\n")
+    _runtime_with(runtime_template, tmp_path / "one", runtime_workspace, wheels, {})
+    first = _verify(run_cli, runtime_workspace)
+    assert first["ok"] and "reusedModules" not in first["imports"]
+    edit = {f"{SITE_FILE}/goodpkg/__init__.py": "__version__ = '1.0'  # edited, RECORD left alone\n"}
+    _runtime_with(runtime_template, tmp_path / "two", runtime_workspace, wheels, edit)
+    second = _verify(run_cli, runtime_workspace)
+    assert "reused" not in second and second["ok"]  # other tarball bytes: checked, not the kept report
+    assert second["imports"]["modules"] == first["imports"]["modules"]
+    # helperpkg and userpkg passed with these bytes; goodpkg changed; failures (allowed here) are never kept
+    assert second["imports"]["reusedModules"] == 2
+    text = run_cli("-w", runtime_workspace, "verify", PY_VERSION, "--recheck")
+    assert text.code == 0 and "passed before" not in text.stdout  # --recheck imports everything again
+
+
+def test_a_changed_dependency_imports_its_importers_again(runtime_workspace, runtime_template, run_cli, tmp_path):
+    _allow(runtime_workspace, ALLOW)
+    _runtime_with(
+        runtime_template, tmp_path / "one", runtime_workspace, _pair(tmp_path / "w1", "1.0", "VALUE = 1\n"), {}
+    )
+    assert _verify(run_cli, runtime_workspace)["ok"]
+    # helperpkg 2.0 still imports, but userpkg (the same bytes) no longer does
+    helper2 = _pair(tmp_path / "w2", "2.0", "RENAMED = 1\n")
+    _runtime_with(runtime_template, tmp_path / "two", runtime_workspace, helper2, {})
+    failed = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION)
+    assert failed.code == 1
+    [failure] = failed.json()["failures"]
+    assert (failure["distribution"], failure["module"]) == ("userpkg", "userpkg")
+    assert "VALUE" in failure["error"]
+
+
+def test_a_change_outside_every_distribution_imports_everything_again(
+    runtime_workspace, runtime_template, run_cli, tmp_path
+):
+    _allow(runtime_workspace, ALLOW)
+    wheels = _pair(tmp_path / "wheels", "1.0", "VALUE = 1\n")
+    _runtime_with(runtime_template, tmp_path / "one", runtime_workspace, wheels, {})
+    assert _verify(run_cli, runtime_workspace)["ok"]
+    hook = {f"{SITE_FILE}/extra.pth": "# runs at every start: it could change any import\n"}
+    _runtime_with(runtime_template, tmp_path / "two", runtime_workspace, wheels, hook)
+    again = _verify(run_cli, runtime_workspace)
+    assert again["ok"] and "reusedModules" not in again["imports"]
+
+
+def test_files_are_owned_by_their_source_and_their_top_level_module():
+    assert (
+        source_of("lib/python3.12/site-packages/a/__pycache__/m.cpython-312.pyc")
+        == "lib/python3.12/site-packages/a/m.py"
+    )
+    assert source_of("a/__pycache__/m.cpython-312.opt-1.pyc") == "a/m.py"
+    assert source_of("a/m.pyc") is None and source_of("a/__pycache__/m.py") is None
+    assert top_level_name("numpy/core/_multiarray_umath.cpython-312-x86_64-linux-gnu.so") == "numpy"
+    assert top_level_name("six.py") == "six" and top_level_name("_cffi_backend.cpython-312-x86_64-linux-gnu.so")
+    assert top_level_name("numpy-2.2.6.dist-info/RECORD") is None
+    assert (
+        top_level_name("distutils-precedence.pth") is None and top_level_name("__pycache__/six.cpython-312.pyc") is None
+    )

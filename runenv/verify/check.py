@@ -23,6 +23,7 @@ from runenv.verify.closure import check_closure
 from runenv.verify.discovery import find_distributions, manifest_skipped, native_files, startup_hooks
 from runenv.verify.imports import run_imports, smoke_test
 from runenv.verify.launcher import Launcher, find_launcher
+from runenv.verify.proven import ProvenImports, digests_of
 from runenv.verify.report import Check, VerifyError, VerifyReport
 from runenv.verify.static import Floors, check_native_files
 
@@ -54,8 +55,13 @@ def check_prefix(
     settings: VerifySettings | None = None,
     workers: int | None = None,
     launcher: Launcher | None = None,
+    files: dict[str, str] | None = None,
+    cache_root: Path | None = None,
+    reuse: bool = True,
 ) -> VerifyReport:
-    """Every check of an unpacked runtime at `prefix`; the report holds failures and allowed failures."""
+    """Every check of an unpacked runtime at `prefix`; the report holds failures and allowed failures. With
+    `files` (each file's sha256, as unpacked) and `cache_root`, import results are kept per distribution and
+    reused (runenv.verify.proven) unless `reuse` is false."""
     settings = settings or VerifySettings()
     started = time.monotonic()
     report = VerifyReport(platform.key)
@@ -74,7 +80,12 @@ def check_prefix(
         if found is not None and settings.run:
             run = report.checks[imports]
             run.ran, run.note = True, how
-            failed, run.counts = run_imports(found, prefix, platform, python_version, dists, imports, workers)
+            kept = None
+            if files is not None and cache_root is not None:
+                site = platform.site_packages(python_version)
+                digests = digests_of(files, dists, site, platform.key, python_version, how)
+                kept = ProvenImports(cache_root, digests, reuse=reuse)
+            failed, run.counts = run_imports(found, prefix, platform, python_version, dists, imports, workers, kept)
             failures += failed
         else:
             report.checks["imports"].note = how if settings.run else "not asked for"
@@ -129,8 +140,10 @@ def verify_tarball(
     with scratch_dir(scratch, "verify") as work:
         unpacked = work / "unpacked"
         unpacked.mkdir()
-        extract_tarball(tarball, unpacked)
+        digests: dict[str, str] | None = {} if cache_root is not None else None
+        extract_tarball(tarball, unpacked, digests)
         top = single_top_dir(unpacked, tarball)
+        files = None if digests is None else {p.split("/", 1)[1]: d for p, d in digests.items() if "/" in p}
         relocated = work / "relocated" / top.name
         relocated.parent.mkdir()
         os.rename(top, relocated)
@@ -142,7 +155,16 @@ def verify_tarball(
                 if launcher is not None and settings.run
                 else None
             )
-            report = check_prefix(relocated, platform, python_version, settings, launcher=launcher)
+            report = check_prefix(
+                relocated,
+                platform,
+                python_version,
+                settings,
+                launcher=launcher,
+                files=files,
+                cache_root=cache_root,
+                reuse=reuse,
+            )
             if smoke is not None:
                 smoke.result()  # a runtime that does not know where it lives fails with that first
         report.relocated = runs

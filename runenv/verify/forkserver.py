@@ -15,7 +15,8 @@ after its import (forking then could deadlock) leaves, and its parent forks its 
 state; so it does for the children of a node that failed to import, so each reports its own error.
 
 At most WORKERS processes import at once: each takes a token from a pipe before it is forked and gives it back
-once imported (a parent gives it back for a child that died importing). One line per module on stdout:
+once imported (a parent gives it back for a child that died importing). A good import also leaves
+OUT_DIR/MODULE.ok naming the top-level modules it loaded. One line per module on stdout:
 "MODULE EXIT_CODE" (negative: the signal that killed it) or "MODULE timeout". gc.freeze() keeps the children's
 collections off the server's objects.
 """
@@ -84,8 +85,12 @@ class Server:
         os.write(self.results, f"{module} {result}\n".encode())
 
     def imported(self, module: str) -> None:
-        """In a child whose import worked: say so and give the token back."""
-        _mark(self.out, module, ".ok")
+        """In a child whose import worked: write the top-level modules it loaded to MODULE.ok, say so, and give
+        the token back."""
+        loaded = " ".join(sorted({name.partition(".")[0] for name in list(sys.modules)}))
+        file = os.open(_path(self.out, module, ".ok"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(file, loaded.encode())
+        os.close(file)
         self.answer(module, 0)
         os.write(self.tokens[1], b"x")
 

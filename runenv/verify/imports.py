@@ -22,6 +22,7 @@ from runenv.platforms import Platform
 from runenv.proc import NotRun, run_captured
 from runenv.verify.discovery import Distribution
 from runenv.verify.launcher import Launcher
+from runenv.verify.proven import ProvenImports
 from runenv.verify.report import Check, Failure, Kind
 
 IMPORT_TIMEOUT = 300
@@ -130,9 +131,17 @@ def _end_session(leader: int) -> None:
         os.killpg(leader, signal.SIGKILL)
 
 
-def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportPlan, workers: int) -> dict[str, str]:
-    """Each module's output ("" when it imported) from the fork server, for the modules it answered; none when
-    it cannot start."""
+@dataclass(frozen=True)
+class Served:
+    """What the fork server answered: each module's output ("" when it imported), and for each module that
+    imported, the top-level modules its import loaded."""
+
+    outputs: dict[str, str]
+    loaded: dict[str, frozenset[str]]
+
+
+def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportPlan, workers: int) -> Served:
+    """The fork server's answers for the modules it answered; none when it cannot start."""
     rounds = -(-len(plan.owner) // workers)
     with temp_dir("imports") as out:
         Path(out, "plan").write_text("\n".join(plan.tree()) + "\n", encoding="utf-8")
@@ -160,9 +169,11 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
                     _end_session(server.pid)
                     reader.join()
         except OSError:
-            return {}
-        answered = (_ANSWER.fullmatch(line) for line in lines)
-        return {m[1]: _served_output(out, m[1], m[2]) for m in answered if m and m[1] in plan.owner}
+            return Served({}, {})
+        answered = [m for m in (_ANSWER.fullmatch(line) for line in lines) if m and m[1] in plan.owner]
+        outputs = {m[1]: _served_output(out, m[1], m[2]) for m in answered}
+        loaded = {m[1]: frozenset(_read(out / f"{m[1]}.ok").split()) for m in answered if m[2] == "0"}
+        return Served(outputs, loaded)
 
 
 def _read_answers(server: subprocess.Popen[str], plan: ImportPlan, lines: list[str], meter: progress.Phase) -> None:
@@ -202,11 +213,15 @@ def run_imports(
     dists: list[Distribution],
     check: Check,
     workers: int | None = None,
+    kept: ProvenImports | None = None,
 ) -> tuple[list[Failure], dict[str, int]]:
     """Import every top-level and extension module, each in its own process, and run one console script per
-    distribution, in parallel; returns the failures and what was counted."""
+    distribution, in parallel; returns the failures and what was counted. With `kept`, the distributions it
+    proved before are not imported again, and those whose every module imported now are kept."""
     python = prefix / platform.python_exe(python_version)
-    plan = ImportPlan.of(dists)
+    proven = kept.proven(d.name for d in dists) if kept is not None else set()
+    every = ImportPlan.of(dists)
+    plan = ImportPlan.of([d for d in dists if d.name not in proven])
     exe = ".exe" if platform.is_windows else ""
     scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
@@ -216,24 +231,40 @@ def run_imports(
         script_jobs = [pool.submit(_script, launcher, python, s, prefix, dist, check) for s, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
         served = (
-            served_imports(launcher, python, prefix, plan, workers) if plan.owner and not platform.is_windows else {}
+            served_imports(launcher, python, prefix, plan, workers)
+            if plan.owner and not platform.is_windows
+            else Served({}, {})
         )
         jobs = {
             module: pool.submit(_import, launcher, python, prefix, dist, module)
             for module, dist in plan.owner.items()
-            if module not in served
+            if module not in served.outputs
         }
         for job in jobs.values():
             job.add_done_callback(lambda _job: meter.advance())
-        outputs = {m: served[m] if m in served else _fresh(jobs[m].result()) for m in plan.owner}
+        outputs = {m: served.outputs[m] if m in served.outputs else _fresh(jobs[m].result()) for m in plan.owner}
         failures = [
             make_failure(plan.owner[m], m, "import", output, plan.files.get(m), check)
             for m, output in sorted(outputs.items())
             if output
         ]
         failures += [f for f in (job.result() for job in script_jobs) if f]
-    counts = {"modules": len(plan.owner), "extensionModules": len(plan.files), "scripts": len(scripts)}
+    if kept is not None:
+        _keep(kept, plan, served)
+    counts = {"modules": len(every.owner), "extensionModules": len(every.files), "scripts": len(scripts)}
+    if proven:
+        counts["reusedModules"] = sum(dist in proven for dist in every.owner.values())
     return failures, counts
+
+
+def _keep(kept: ProvenImports, plan: ImportPlan, served: Served) -> None:
+    """Keep each distribution whose every module imported in the fork server (which says what it loaded)."""
+    modules: dict[str, list[str]] = {}
+    for module, dist in plan.owner.items():
+        modules.setdefault(dist, []).append(module)
+    for dist, names in modules.items():
+        if all(m in served.loaded and served.outputs.get(m) == "" for m in names):
+            kept.remember(dist, set().union(*(served.loaded[m] for m in names)))
 
 
 def _fresh(result: tuple[int, str]) -> str:

@@ -167,8 +167,11 @@ class VerifyReport:
         imports: Check = "emulatedImports" if self.checks["emulatedImports"].ran else "imports"
         parts = []
         if self.checks[imports].ran:
+            reused = self.count(imports, "reusedModules")
             parts.append(
-                f"{self.count(imports, 'modules')} modules ({self.count(imports, 'extensionModules')} native), "
+                f"{self.count(imports, 'modules')} modules ({self.count(imports, 'extensionModules')} native"
+                + (f"; {reused} of them passed before with the same bytes" if reused else "")
+                + "), "
                 f"{self.count(imports, 'scripts')} console scripts"
                 + (" under emulation" if imports == "emulatedImports" else "")
             )
