@@ -4,16 +4,20 @@ start-up hooks and seed-format allowlists, over real runtime prefixes with real 
 from __future__ import annotations
 
 import json
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+from runenv.cache import sha256_file
 from runenv.platforms import get_platform
 from runenv.verify import VerifySettings, allowances, check_prefix
 from runenv.verify.allowlist import names_distribution
+from runenv.verify.binaries import NativeFile
 from runenv.verify.closure import check_closure
-from runenv.verify.discovery import Distribution
-from runenv.verify.static import Floors
+from runenv.verify.discovery import Distribution, NativeCandidate
+from runenv.verify.static import Floors, ParsedFiles
+from tests.helpers import HOST
 from tests.helpers.index import build_wheel
 from tests.helpers.native import (
     EXT_SUFFIX,
@@ -333,3 +337,25 @@ def test_report_json_is_camel_case_and_says_what_ran(runtime_prefix):
     assert data["emulatedImports"] == {"ran": False, "note": "not needed", "failed": 0, "allowed": []}
     assert data["static"]["nativeFiles"] > data["static"]["packageFiles"] == 1
     json.dumps(data)
+
+
+def test_a_native_file_is_parsed_once_by_its_content(tmp_path):
+    """ParsedFiles keeps what a file said by its sha256: the same bytes anywhere are not parsed again, a
+    damaged entry is parsed again and replaced, and a file that does not parse is never kept."""
+    arch = get_platform(HOST).arch
+    library = next(Path(sysconfig.get_config_var("DESTSHARED")).glob("*.so"))
+    good = NativeCandidate(library, "lib/good.so", "pkg", True)
+    junk_file = tmp_path / "junk.so"
+    junk_file.write_bytes(b"\x7fELF" + b"\0" * 60)
+    junk = NativeCandidate(junk_file, "lib/junk.so", "pkg", True)
+    parsed = ParsedFiles(tmp_path / "cache", {"lib/good.so": sha256_file(library), "lib/junk.so": "0" * 64})
+    first = parsed.read(good, "elf", arch)
+    assert first.format == "elf" and first.error is None and first.needed
+    [entry] = (tmp_path / "cache" / "native").iterdir()
+    assert NativeFile.from_json(json.loads(entry.read_text())) == first
+    moved = NativeCandidate(tmp_path / "gone.so", "lib/good.so", "other", True)  # the same bytes, said the digests
+    assert parsed.read(moved, "elf", arch) == first  # from the entry: the path is not even opened
+    entry.write_text("{not json")
+    assert parsed.read(good, "elf", arch) == first and json.loads(entry.read_text())["format"] == "elf"
+    assert parsed.read(junk, "elf", arch).error is not None
+    assert len(list((tmp_path / "cache" / "native").iterdir())) == 1

@@ -11,7 +11,7 @@ import contextlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Format = Literal["elf", "macho", "pe"]
 
@@ -46,6 +46,33 @@ class NativeFile:
     @property
     def arch(self) -> str | None:
         return self.archs[0] if len(self.archs) == 1 else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "archs": list(self.archs),
+            "needed": [[n.name, n.optional] for n in self.needed],
+            "rpaths": list(self.rpaths),
+            "versions": [list(v) for v in self.versions],
+            "minOs": self.min_os,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NativeFile:
+        """The file `as_json` described (KeyError, TypeError or ValueError when it is not one)."""
+        found = data["format"]
+        if found not in (None, "elf", "macho", "pe"):
+            raise ValueError(f"unknown format {found!r}")
+        return cls(
+            found,
+            tuple(str(a) for a in data["archs"]),
+            tuple(Needed(str(name), bool(optional)) for name, optional in data["needed"]),
+            tuple(str(p) for p in data["rpaths"]),
+            tuple((str(library), str(version)) for library, version in data["versions"]),
+            None if data["minOs"] is None else str(data["minOs"]),
+            None if data["error"] is None else str(data["error"]),
+        )
 
 
 def sniff(path: Path) -> Format | None:

@@ -25,7 +25,7 @@ from runenv.verify.imports import run_imports, smoke_test
 from runenv.verify.launcher import Launcher, find_launcher
 from runenv.verify.proven import ProvenImports, digests_of
 from runenv.verify.report import Check, VerifyError, VerifyReport
-from runenv.verify.static import Floors, check_native_files
+from runenv.verify.static import Floors, ParsedFiles, check_native_files
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def check_prefix(
 ) -> VerifyReport:
     """Every check of an unpacked runtime at `prefix`; the report holds failures and allowed failures. With
     `files` (each file's sha256, as unpacked) and `cache_root`, import results are kept per distribution and
-    reused (runenv.verify.proven) unless `reuse` is false."""
+    reused (runenv.verify.proven) unless `reuse` is false, and native files are parsed once by content."""
     settings = settings or VerifySettings()
     started = time.monotonic()
     report = VerifyReport(platform.key)
@@ -76,7 +76,10 @@ def check_prefix(
     failures = []
     with ThreadPoolExecutor(max_workers=1) as pool:  # static checks read files while the imports run processes
         candidates = native_files(prefix, platform, python_version, dists)
-        static = pool.submit(check_native_files, prefix, platform, python_version, candidates, settings.floors)
+        parsed = ParsedFiles(cache_root, files) if files is not None and cache_root is not None else None
+        static = pool.submit(
+            check_native_files, prefix, platform, python_version, candidates, settings.floors, parsed_files=parsed
+        )
         if found is not None and settings.run:
             run = report.checks[imports]
             run.ran, run.note = True, how

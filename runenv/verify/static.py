@@ -3,18 +3,22 @@ and the glibc / macOS floors, judged for the target platform from any host."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from runenv.files import write_text_atomic
 from runenv.platforms import Platform
-from runenv.verify.binaries import NativeFile, read_native
+from runenv.verify.binaries import Format, NativeFile, read_native
 from runenv.verify.discovery import FORMAT_OF, NativeCandidate
 from runenv.verify.policy import DEFAULT_MACOSX, ManylinuxPolicy, is_system_library, manylinux_policy, version_tuple
 from runenv.verify.report import Failure
 
+PARSED_FORMAT = 1  # bump when read_native reads more or other facts
 ARCH_NAMES = {"x86_64": {"linux": "x86-64", "macos": "x86_64", "windows": "AMD64"}, "aarch64": {"macos": "arm64"}}
 
 
@@ -154,6 +158,40 @@ def floors_name(platform: Platform, floors: Floors) -> str:
     return f"manylinux_{floors.manylinux}" if platform.os == "linux" else "Windows"
 
 
+class ParsedFiles:
+    """What native files said about themselves, kept by their content at `<cache>/native/<key>.json` (key: the
+    file's sha256, the format and architecture asked for, PARSED_FORMAT): a file is parsed once, whichever
+    runtime or platform ships it. Only what parsed without error is kept; an entry that does not read back
+    is parsed again."""
+
+    def __init__(self, cache_root: Path, digests: dict[str, str]) -> None:
+        self.directory = cache_root / "native"
+        self.digests = digests  # path relative to the prefix → sha256 of the file
+
+    def _entry(self, candidate: NativeCandidate, expected: Format, arch: str) -> Path | None:
+        digest = self.digests.get(candidate.relative)
+        if digest is None:
+            return None
+        key = hashlib.sha256(f"{PARSED_FORMAT} {digest} {expected} {arch}".encode()).hexdigest()
+        return self.directory / f"{key}.json"
+
+    def read(self, candidate: NativeCandidate, expected: Format, arch: str) -> NativeFile:
+        entry = self._entry(candidate, expected, arch)
+        if entry is not None:
+            try:
+                return NativeFile.from_json(json.loads(entry.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        native = read_native(candidate.path, expected, arch)
+        if entry is not None and native.error is None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(entry, json.dumps(native.as_json()))
+            except OSError:
+                pass  # the next verification parses it again
+        return native
+
+
 def check_native_files(
     prefix: Path,
     platform: Platform,
@@ -161,14 +199,21 @@ def check_native_files(
     candidates: list[NativeCandidate],
     floors: Floors,
     workers: int = 4,
+    parsed_files: ParsedFiles | None = None,
 ) -> list[Failure]:
-    """One failure per problem of every native file; files are parsed in parallel."""
-    expected = FORMAT_OF[platform.os]
+    """One failure per problem of every native file; files are parsed in parallel (or found in `parsed_files`)."""
+    expected: Format = FORMAT_OF[platform.os]  # type: ignore[assignment]
     policy = manylinux_policy(floors.manylinux, platform.arch) if platform.os == "linux" else None
     python = prefix / platform.python_exe(python_version)
     resolver = Resolver(prefix, platform, python, policy)
+
+    def parse(candidate: NativeCandidate) -> NativeFile:
+        if parsed_files is not None:
+            return parsed_files.read(candidate, expected, platform.arch)
+        return read_native(candidate.path, expected, platform.arch)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        parsed = list(pool.map(lambda c: read_native(c.path, expected, platform.arch), candidates))  # type: ignore[arg-type]
+        parsed = list(pool.map(parse, candidates))
     by_path = dict(zip((c.path for c in candidates), parsed, strict=True))
     resolver.index((c.path for c in candidates), by_path.get(python.resolve()) or by_path.get(python))
     site = platform.site_packages(python_version)
