@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -34,18 +35,10 @@ from runenv.proc import NotRun, output_tail, run_captured
 # instead of finishing last on one, large enough that start-up (~15 ms) stays negligible.
 BATCH_FILES = 100
 
-# Reads `[[source, shown-as], …]` as JSON on stdin; writes the list of errors as JSON.
-_WORKER = """
-import json, py_compile, sys
-mode = py_compile.PycInvalidationMode.CHECKED_HASH
-errors = []
-for source, shown in json.load(sys.stdin):
-    try:
-        py_compile.compile(source, dfile=shown, doraise=True, invalidation_mode=mode)
-    except Exception as exc:
-        errors.append(" ".join(str(exc).split()))
-json.dump(errors, sys.stdout)
-"""
+
+def worker_code() -> str:
+    """The compile worker's source (runenv/compile_worker.py), run with `-c` by the compiling interpreter."""
+    return resources.files("runenv").joinpath("compile_worker.py").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -180,7 +173,7 @@ class ByteCompiler:
         items = [[str(path), path.relative_to(self.strip).as_posix()] for path in batch]
         try:
             proc = run_captured(
-                [str(self.python), "-s", "-S", "-B", "-c", _WORKER],
+                [str(self.python), "-s", "-S", "-B", "-c", worker_code()],
                 input=json.dumps(items),
                 env=isolated_env(),
                 log=False,

@@ -30,7 +30,7 @@ from runenv.owner import discard, owned_dir
 from runenv.platforms import Platform
 
 # Bump when the same wheel would install or compile to other files (installer options, compile flags, layout).
-TREE_FORMAT = 1
+TREE_FORMAT = 2  # 2: the compile worker became runenv/compile_worker.py (its names can change marshal's FLAG_REF bits)
 TREE_STAGING = "tree-"  # `<cache>/tmp/tree-*/`: an entry being made, or a damaged one being removed (owned)
 ENTRY = "entry.json"
 
