@@ -21,7 +21,7 @@ from runenv.config.load import LoadedConfig
 from runenv.credentials import IndexCredentials
 from runenv.distutils_shim import shim_enabled, write_shim
 from runenv.errors import BuildError, Cancelled, ConfigError, UsageError
-from runenv.fetch import AnyOf, fetch_all
+from runenv.fetch import AnyOf, Downloader
 from runenv.files import write_text_atomic
 from runenv.freshness import current_inputs
 from runenv.hooks import run_before_pack
@@ -94,6 +94,12 @@ class BuildContext:
     def version(self) -> str:
         return self.loaded.runtime.version
 
+    @property
+    def downloader(self) -> Downloader:
+        """This build's downloads: its cache, its config's timeout and parallelism, `--offline`, its stop flag."""
+        build = self.loaded.config.build
+        return Downloader(self.cache, build.timeout, self.options.offline, build.parallel_downloads, self.stop)
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -145,10 +151,7 @@ def _provision(ctx: BuildContext) -> None:
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
         ctx.mtime = source_date_epoch(None)
     else:
-        timeout = ctx.loaded.config.build.timeout
-        pbs, path = fetch_pbs_archive(
-            ctx.loaded, ctx.platform, ctx.sums, ctx.cache, timeout=timeout, offline=ctx.options.offline, stop=ctx.stop
-        )
+        pbs, path = fetch_pbs_archive(ctx.loaded, ctx.platform, ctx.sums, ctx.downloader)
         archive.extract(path, ctx.prefix, label=pbs.name)
         info = InterpreterInfo(
             "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name
@@ -195,7 +198,6 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
 
     Needs no interpreter, so it runs beside provisioning; installing starts with the first blob.
     """
-    build = ctx.loaded.config.build
     try:
         with progress.phase("lock") as step:
             result = ensure_lock(
@@ -216,14 +218,9 @@ def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
             step.detail = f"{len(blobs)} files, {cached} cached" if blobs else "nothing to download"
             if cached:
                 progress.reused(f"{cached}/{len(blobs)} downloads")
-            fetch_all(
+            ctx.downloader.fetch(
                 lock.downloads(),
-                ctx.cache,
-                timeout=build.timeout,
-                parallel=build.parallel_downloads,
-                offline=ctx.options.offline,
                 on_done=lambda sha, path: blobs[sha].set_result(path),
-                stop=ctx.stop,
                 auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
             )
     except BaseException as exc:  # the first error, once every other download has finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -231,3 +232,43 @@ def fetch_all(
     if errors:
         raise errors[0]
     return done
+
+
+@dataclass(frozen=True)
+class Downloader:
+    """How one operation downloads: into which cache, with what timeout, offline or not, in parallel or not,
+    and when to give up. What the stages take instead of those settings one by one."""
+
+    cache: Cache
+    timeout: float = 300
+    offline: bool = False
+    parallel: bool = True
+    stop: StopFlag | None = None
+
+    def fetch(
+        self,
+        items: list[Download],
+        *,
+        on_done: Callable[[str, Path], None] = lambda _sha, _path: None,
+        auth_for: AuthFor = no_auth,
+    ) -> dict[str, Path]:
+        """`fetch_all` with these settings."""
+        return fetch_all(
+            items,
+            self.cache,
+            timeout=self.timeout,
+            parallel=self.parallel,
+            offline=self.offline,
+            on_done=on_done,
+            stop=self.stop,
+            auth_for=auth_for,
+        )
+
+    def text(self, url: str) -> str:
+        """`fetch_text` with these settings."""
+        with make_client(self.timeout) as client:
+            return fetch_text(client, url, self.cache, offline=self.offline)
+
+    def stopping(self, stop: StopFlag | None) -> Downloader:
+        """The same settings, giving up once `stop` is set."""
+        return dataclasses.replace(self, stop=stop)

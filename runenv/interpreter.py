@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runenv import settings
-from runenv.cache import Cache
 from runenv.config.load import LoadedConfig, read_json
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError, ConfigError, FetchError, IntegrityError, StepError
-from runenv.fetch import Download, StopFlag, fetch_all, fetch_text, make_client
+from runenv.fetch import Download, Downloader
 from runenv.files import write_text_atomic
 from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import Platform, get_platform
@@ -166,10 +165,10 @@ class SumsSource:
     fetched again, at most once per run.
     """
 
-    def __init__(self, cache: Cache, *, timeout: float, offline: bool) -> None:
-        self.cache = cache
-        self.timeout = timeout
-        self.offline = offline
+    def __init__(self, downloader: Downloader) -> None:
+        self.downloader = downloader
+        self.cache = downloader.cache
+        self.offline = downloader.offline
         self._sums: dict[str, dict[str, str]] = {}
         self._fetched: set[str] = set()  # URLs read from the mirror in this run
         self._lock = threading.Lock()  # builds running in threads fetch each SHA256SUMS once
@@ -195,11 +194,10 @@ class SumsSource:
             return True
 
     def _fetch(self, mirror: Mirror, url: str) -> dict[str, str]:
-        with make_client(self.timeout) as client:
-            try:
-                text = fetch_text(client, url, self.cache, offline=self.offline)
-            except FetchError as exc:
-                raise mirror_error(exc, mirror, self.offline, url.removeprefix(f"{mirror.url}/")) from None
+        try:
+            text = self.downloader.text(url)
+        except FetchError as exc:
+            raise mirror_error(exc, mirror, self.offline, url.removeprefix(f"{mirror.url}/")) from None
         self._fetched.add(url)
         self._sums[url] = parse_sums(text)
         return self._sums[url]
@@ -229,37 +227,29 @@ def pbs_archive(loaded: LoadedConfig, platform: Platform, sums: SumsSource) -> P
     return PbsArchive(name, url, release, python.flavor, table[name], redact(sums_url), mirror)
 
 
-def fetch_archive(
-    archive: PbsArchive, cache: Cache, *, timeout: float, offline: bool, stop: StopFlag | None = None
-) -> Path:
-    """The archive's path in the cache, downloading and verifying it when missing (given up once `stop` is set)."""
+def fetch_archive(archive: PbsArchive, downloader: Downloader) -> Path:
+    """The archive's path in the cache, downloading and verifying it when missing."""
     try:
-        paths = fetch_all([archive.download], cache, timeout=timeout, offline=offline, stop=stop)
+        paths = downloader.fetch([archive.download])
     except (FetchError, IntegrityError) as exc:
-        raise mirror_error(exc, archive.mirror, offline, f"{archive.release}/{archive.name}", archive) from None
+        where = f"{archive.release}/{archive.name}"
+        raise mirror_error(exc, archive.mirror, downloader.offline, where, archive) from None
     return paths[archive.sha256]
 
 
 def fetch_pbs_archive(
-    loaded: LoadedConfig,
-    platform: Platform,
-    sums: SumsSource,
-    cache: Cache,
-    *,
-    timeout: float,
-    offline: bool,
-    stop: StopFlag | None = None,
+    loaded: LoadedConfig, platform: Platform, sums: SumsSource, downloader: Downloader
 ) -> tuple[PbsArchive, Path]:
     """The archive and its cache path; a hash mismatch against a cached `SHA256SUMS` fetches the list once more."""
     archive = pbs_archive(loaded, platform, sums)
     try:
-        return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
+        return archive, fetch_archive(archive, downloader)
     except IntegrityError:
         from_sums = archive.hash_origin.endswith(SUMS_NAME)  # not a config pin or the catalogue
         if not from_sums or not sums.refresh(archive.mirror, archive.release):
             raise
     archive = pbs_archive(loaded, platform, sums)
-    return archive, fetch_archive(archive, cache, timeout=timeout, offline=offline, stop=stop)
+    return archive, fetch_archive(archive, downloader)
 
 
 def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: Sequence[str] | None = None) -> Pins:

@@ -14,6 +14,7 @@ from runenv.cli.app import app, options, target_platforms
 from runenv.cli.progress_ui import duration
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
+from runenv.fetch import Downloader
 from runenv.files import usable_dir
 from runenv.interpreter import SumsSource
 from runenv.redact import redact
@@ -69,7 +70,7 @@ def build(
     out_dir = usable_dir(out, "--out") if out is not None else ws.dist_dir
     cache = Cache()
     timeout = max(loaded.config.build.timeout for loaded, _ in work)
-    sums = SumsSource(cache, timeout=timeout, offline=offline)
+    sums = SumsSource(Downloader(cache, timeout, offline))
     build_options = BuildOptions(
         out_dir,
         offline=offline,

@@ -11,6 +11,7 @@ from runenv.cache import Cache
 from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.fetch import Downloader
 from runenv.interpreter import SumsSource, pin_runtime
 from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import PLATFORMS, get_platform
@@ -107,7 +108,7 @@ def pin(
     ws = opts.workspace()
     loaded = load_runtime_config(ws, ws.runtime(runtime))
     keys = [get_platform(key).key for key in dict.fromkeys(platform)]
-    sums = SumsSource(Cache(), timeout=loaded.config.build.timeout, offline=offline)
+    sums = SumsSource(Downloader(Cache(), loaded.config.build.timeout, offline))
     pins = pin_runtime(loaded, sums, keys or None)
     for key, why in pins.missing.items():
         opts.warn(f"{key} not pinned: {why}")
