@@ -27,7 +27,7 @@ from runenv.files import COPY_CHUNK, atomic_file
 from runenv.lock import LockedPackage
 from runenv.manifest import PackageEntry
 from runenv.owner import temp_dir
-from runenv.platforms import Platform
+from runenv.platforms import Platform, RuntimeLayout
 from runenv.relocate import sh_trampoline
 
 if TYPE_CHECKING:
@@ -83,13 +83,12 @@ class RuntimeDestination(SchemeDictionaryDestination):
 
 def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[str, str]:
     """installer's scheme paths for the runtime prefix."""
-    site = str(prefix / platform.site_packages(python_version))
-    include = "Include" if platform.is_windows else f"include/python{'.'.join(python_version.split('.')[:2])}"
+    layout = RuntimeLayout(prefix, platform, python_version)
     return {
-        "purelib": site,
-        "platlib": site,
-        "headers": str(prefix / include),
-        "scripts": str(prefix / platform.scripts_dir),
+        "purelib": str(layout.site_packages),
+        "platlib": str(layout.site_packages),
+        "headers": str(layout.include),
+        "scripts": str(layout.scripts),
         "data": str(prefix),
     }
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
-from runenv.platforms import Platform, is_host_runnable
+from runenv.platforms import Platform, is_host_runnable, major_minor
 from runenv.proc import NotRun, output_tail, run_captured
 
 # Files per worker process. A fixed number, so which files share a process (and so the bytes) does not
@@ -53,17 +53,16 @@ def compiler_for(prefix: Path, platform: Platform, python_version: str) -> Compi
     """The runtime's own interpreter in `prefix` when the host can run it, else the host's Python if it is the same
     minor version, else None (nothing is compiled)."""
     runtime_python = prefix / platform.python_exe(python_version)
-    minor = tuple(int(p) for p in python_version.split(".")[:2])
     if is_host_runnable(platform.key) and runtime_python.exists():
         return Compiler(runtime_python, python_version)
-    if sys.version_info[:2] == minor:
+    if sys.version_info[:2] == major_minor(python_version):
         return Compiler(Path(sys.executable), ".".join(map(str, sys.version_info[:3])))
     return None
 
 
 def cache_tag(python_version: str) -> str:
     """CPython's `__pycache__` tag for a version (`cpython-312`)."""
-    major, minor = python_version.split(".")[:2]
+    major, minor = major_minor(python_version)
     return f"cpython-{major}{minor}"
 
 

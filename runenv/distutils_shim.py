@@ -8,6 +8,7 @@ from pathlib import Path
 from runenv import settings
 from runenv.config.models import RuntimeConfig
 from runenv.files import write_text_atomic
+from runenv.platforms import major_minor
 
 MARKER = "# runenv: distutils shim"
 SHIM_REQUIREMENTS = ("setuptools", "wheel")
@@ -38,8 +39,7 @@ else:
 def shim_configured(config: RuntimeConfig, python_version: str) -> bool:
     """Whether the config asks for the shim (Python >= 3.12 and `build.distutilsShim`): what the lock follows,
     so setuptools and wheel are locked whatever the environment of the one who locks."""
-    major, minor = (int(p) for p in python_version.split(".")[:2])
-    return (major, minor) >= (3, 12) and config.build.distutils_shim
+    return major_minor(python_version) >= (3, 12) and config.build.distutils_shim
 
 
 def shim_enabled(config: RuntimeConfig, python_version: str) -> bool:

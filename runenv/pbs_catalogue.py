@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runenv import settings
 from runenv.errors import ConfigError
+from runenv.platforms import minor_of
 
 CATALOGUE_ENV = settings.CATALOGUE_ENV
 BUILTIN_CATALOGUE = Path(__file__).resolve().parent / "data" / "pbs-catalogue.json"
@@ -100,11 +101,11 @@ class PbsCatalogue:
 
     def minors(self) -> list[str]:
         """Catalogued `X.Y` series, newest first."""
-        return list(dict.fromkeys(".".join(v.split(".")[:2]) for v in self.versions()))
+        return list(dict.fromkeys(minor_of(v) for v in self.versions()))
 
     def not_catalogued(self, version: str) -> str:
         """Why `version` cannot default its release: it is not here; and what is, in its minor series."""
-        minor = ".".join(version.split(".")[:2])
+        minor = minor_of(version)
         newest = self.newest_patches(minor)
         known = (
             f"newest catalogued {minor} releases: {', '.join(newest)}"

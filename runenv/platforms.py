@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform as _platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 
 PlatformKey = Literal["linux-x64", "linux-aarch64", "macosx-x64", "macosx-aarch64", "windows-x64"]
@@ -12,6 +13,17 @@ PLATFORM_KEYS: tuple[PlatformKey, ...] = get_args(PlatformKey)
 
 DEFAULT_MANYLINUX = "2_28"
 UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # glibc floors uv resolves for
+
+
+def minor_of(version: str) -> str:
+    """`3.12` of `3.12.10`: the X.Y that names directories, cache tags and markers."""
+    return ".".join(version.split(".")[:2])
+
+
+def major_minor(version: str) -> tuple[int, int]:
+    """(3, 12) of `3.12.10`."""
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
 
 
 @dataclass(frozen=True)
@@ -38,18 +50,30 @@ class Platform:
     def scripts_dir(self) -> str:
         return "Scripts" if self.is_windows else "bin"
 
+    @property
+    def exe_suffix(self) -> str:
+        """What the names of programs end with (`.exe` on Windows)."""
+        return ".exe" if self.is_windows else ""
+
+    @property
+    def extension_suffix(self) -> str:
+        """The file suffix of native extension modules (`.pyd` on Windows)."""
+        return ".pyd" if self.is_windows else ".so"
+
     def site_packages(self, python_version: str) -> str:
         """Relative path of site-packages inside the runtime prefix."""
         if self.is_windows:
             return "Lib/site-packages"
-        major, minor = python_version.split(".")[:2]
-        return f"lib/python{major}.{minor}/site-packages"
+        return f"lib/python{minor_of(python_version)}/site-packages"
 
     def stdlib(self, python_version: str) -> str:
         if self.is_windows:
             return "Lib"
-        major, minor = python_version.split(".")[:2]
-        return f"lib/python{major}.{minor}"
+        return f"lib/python{minor_of(python_version)}"
+
+    def include_dir(self, python_version: str) -> str:
+        """Relative path of the C headers directory (where wheels' `.data/headers` go)."""
+        return "Include" if self.is_windows else f"include/python{minor_of(python_version)}"
 
     def python_exe(self, python_version: str) -> str:
         """Relative path of the interpreter executable inside the runtime prefix."""
@@ -71,7 +95,7 @@ class Platform:
             "platform_system": system,
             "platform_version": "",
             "python_full_version": python_version,
-            "python_version": ".".join(python_version.split(".")[:2]),
+            "python_version": minor_of(python_version),
             "sys_platform": {"linux": "linux", "macos": "darwin", "windows": "win32"}[self.os],
         }
 
@@ -82,6 +106,50 @@ class Platform:
         minor = int(manylinux.split("_")[1])
         known = max((m for m in UV_MANYLINUX_MINORS if m <= minor), default=UV_MANYLINUX_MINORS[0])
         return f"{self.arch}-manylinux_2_{known}"
+
+
+@dataclass(frozen=True)
+class RuntimeLayout:
+    """One runtime prefix as its platform lays it out for one Python version: where each part is, so callers
+    ask the layout instead of branching on the OS."""
+
+    prefix: Path
+    platform: Platform
+    version: str
+
+    @property
+    def python(self) -> Path:
+        return self.prefix / self.platform.python_exe(self.version)
+
+    @property
+    def site_packages(self) -> Path:
+        return self.prefix / self.platform.site_packages(self.version)
+
+    @property
+    def scripts(self) -> Path:
+        return self.prefix / self.platform.scripts_dir
+
+    @property
+    def include(self) -> Path:
+        return self.prefix / self.platform.include_dir(self.version)
+
+    @property
+    def path_dirs(self) -> list[Path]:
+        """Directories to put first on PATH: the scripts directory, and on Windows the prefix (python.exe)."""
+        return [self.scripts, self.prefix] if self.platform.is_windows else [self.scripts]
+
+    def script(self, name: str) -> Path:
+        """Where the console script `name` is installed."""
+        return self.scripts / f"{name}{self.platform.exe_suffix}"
+
+    def is_python(self, command: str) -> bool:
+        """Whether `command` names the interpreter (`python`, `python3`, `python3.12`, with `.exe` on Windows)."""
+        major = self.version.split(".")[0]
+        return command.removesuffix(self.platform.exe_suffix) in (
+            "python",
+            f"python{major}",
+            f"python{minor_of(self.version)}",
+        )
 
 
 PLATFORMS: dict[str, Platform] = {

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-from pathlib import Path
 
 from runenv.errors import UsageError
-from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.platforms import Platform, RuntimeLayout, get_platform, host_platform_key, is_host_runnable
 
 
 def host_runnable_platform(key: str | None, verb: str) -> Platform:
@@ -25,44 +24,34 @@ def host_runnable_platform(key: str | None, verb: str) -> Platform:
     return platform
 
 
-def bin_dirs(prefix: Path, platform: Platform) -> list[Path]:
-    """Directories to put first on PATH: the scripts dir, and on Windows the prefix holding python.exe."""
-    dirs = [prefix / platform.scripts_dir]
-    return [*dirs, prefix] if platform.is_windows else dirs
-
-
-def runtime_env(prefix: Path, platform: Platform, base: dict[str, str] | None = None) -> dict[str, str]:
+def runtime_env(layout: RuntimeLayout, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a command: the runtime's bin dirs first on PATH, no PYTHONHOME."""
     env = dict(os.environ if base is None else base)
     env.pop("PYTHONHOME", None)
-    env["PATH"] = os.pathsep.join([*map(str, bin_dirs(prefix, platform)), env.get("PATH", "")]).rstrip(os.pathsep)
+    env["PATH"] = os.pathsep.join([*map(str, layout.path_dirs), env.get("PATH", "")]).rstrip(os.pathsep)
     return env
 
 
-def resolve_command(
-    prefix: Path, platform: Platform, python_version: str, argv: list[str], env: dict[str, str]
-) -> list[str]:
+def resolve_command(layout: RuntimeLayout, argv: list[str], env: dict[str, str]) -> list[str]:
     """`python…` is the runtime's interpreter; other names are looked up in its bin dirs, then on PATH."""
     head, rest = argv[0], argv[1:]
-    exe = ".exe" if platform.is_windows else ""
-    major, minor = python_version.split(".")[:2]
-    if head.removesuffix(exe) in ("python", f"python{major}", f"python{major}.{minor}"):
-        return [str(prefix / platform.python_exe(python_version)), *rest]
+    if layout.is_python(head):
+        return [str(layout.python), *rest]
     if os.sep in head or "/" in head:
         return argv
     found = shutil.which(head, path=env["PATH"])
     if found is None:
-        raise UsageError(f"command {head!r} not found in {prefix / platform.scripts_dir} or on PATH")
+        raise UsageError(f"command {head!r} not found in {layout.scripts} or on PATH")
     return [found, *rest]
 
 
-def activation_lines(prefix: Path, platform: Platform, runtime: str) -> list[str]:
+def activation_lines(layout: RuntimeLayout, runtime: str) -> list[str]:
     """POSIX shell lines that put the runtime first on PATH (for `eval "$(runenv activate …)"`)."""
-    dirs = ":".join(shlex.quote(str(d)) for d in bin_dirs(prefix, platform))
+    dirs = ":".join(shlex.quote(str(d)) for d in layout.path_dirs)
     return [
         f'export PATH={dirs}:"$PATH"',
         "unset PYTHONHOME",
         f"export RUNENV_RUNTIME={shlex.quote(runtime)}",
-        f"export RUNENV_RUNTIME_PREFIX={shlex.quote(str(prefix))}",
+        f"export RUNENV_RUNTIME_PREFIX={shlex.quote(str(layout.prefix))}",
         "hash -r 2>/dev/null || true",
     ]

@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from runenv.errors import BuildError, FetchError
 from runenv.files import publish_dir
 from runenv.owner import discard, owned_dir
+from runenv.platforms import major_minor
 from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact
 
@@ -183,7 +184,7 @@ def store_wheel(directory: Path, wheel: Path) -> Path:
 
 def is_pure(wheel: Path, python_version: str) -> bool:
     """The wheel installs on any platform for this Python (`py3-none-any` and the like)."""
-    major, minor = python_version.split(".")[:2]
+    major, minor = major_minor(python_version)
     tags = parse_wheel_filename(wheel.name)[3]
     return any(
         t.abi == "none" and t.platform == "any" and t.interpreter in (f"py{major}", f"py{major}{minor}") for t in tags

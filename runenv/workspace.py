@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runenv.artifact_names import artifact_stem
 from runenv.errors import UsageError
+from runenv.platforms import minor_of
 
 SHARED_CONFIG = "shared-config.json"
 RUNTIME_CONFIG = "config.json"
@@ -37,7 +38,7 @@ class Runtime:
     @property
     def minor(self) -> str:
         """`X.Y` of the runtime's Python version."""
-        return ".".join(self.version.split(".")[:2])
+        return minor_of(self.version)
 
     def lock_path(self, platform: str) -> Path:
         return self.directory / f"pylock.{platform}.toml"

@@ -11,7 +11,7 @@ from runenv.artifact_names import TARBALL_SUFFIXES, require_artifact
 from runenv.cache import default_cache_dir
 from runenv.cli.app import Options, app, options
 from runenv.errors import UsageError
-from runenv.platforms import Platform
+from runenv.platforms import RuntimeLayout
 from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.unpack import unpack_cached
 from runenv.workspace import Runtime, Workspace
@@ -19,14 +19,14 @@ from runenv.workspace import Runtime, Workspace
 PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
 
 
-def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> tuple[Path, Platform, str]:
-    """The runtime's prefix unpacked in the cache, its platform, and its Python version."""
+def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> RuntimeLayout:
+    """The runtime unpacked in the cache, for this host's platform (or `platform_key`)."""
     ws = opts.workspace()
     found = ws.runtime(runtime)
     platform = host_runnable_platform(platform_key, verb)
     tarball = _built_tarball(ws, found, platform.key)
     opts.debug(f"using {tarball}")
-    return unpack_cached(tarball, default_cache_dir()), platform, found.version
+    return RuntimeLayout(unpack_cached(tarball, default_cache_dir()), platform, found.version)
 
 
 def _built_tarball(ws: Workspace, runtime: Runtime, platform: str) -> Path:
@@ -52,9 +52,9 @@ def run(
     opts = options(ctx)
     if not command:
         raise UsageError("no command given", hint=f"runenv run {runtime} -- python -c 'print(1)'")
-    prefix, target, version = _unpacked(opts, runtime, platform, "run")
-    env = runtime_env(prefix, target)
-    argv = resolve_command(prefix, target, version, list(command), env)
+    layout = _unpacked(opts, runtime, platform, "run")
+    env = runtime_env(layout)
+    argv = resolve_command(layout, list(command), env)
     opts.debug(f"running {argv}")
     code = subprocess.run(argv, env=env).returncode
     raise typer.Exit(code if code >= 0 else 128 - code)
@@ -67,6 +67,6 @@ def activate(
 ) -> None:
     """Print shell lines that put a built runtime first on PATH: eval "$(runenv activate 3.12.10)"."""
     opts = options(ctx)
-    prefix, target, _version = _unpacked(opts, runtime, None, "activate")
-    lines = activation_lines(prefix, target, runtime.removeprefix("python-"))
-    opts.emit({"runtime": runtime, "prefix": str(prefix), "lines": lines}, "\n".join(lines))
+    layout = _unpacked(opts, runtime, None, "activate")
+    lines = activation_lines(layout, runtime.removeprefix("python-"))
+    opts.emit({"runtime": runtime, "prefix": str(layout.prefix), "lines": lines}, "\n".join(lines))

@@ -14,7 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from runenv.platforms import Platform
+from runenv.platforms import Platform, minor_of
 from runenv.verify.discovery import Distribution
 from runenv.verify.report import Failure
 
@@ -40,7 +40,7 @@ def target_environment(platform: Platform, python_version: str) -> dict[str, str
         "platform_system": system,
         "platform_version": "",
         "python_full_version": python_version,
-        "python_version": ".".join(python_version.split(".")[:2]),
+        "python_version": minor_of(python_version),
         "sys_platform": sys_platform,
     }
 

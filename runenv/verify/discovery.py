@@ -156,7 +156,7 @@ def manifest_skipped(prefix: Path) -> dict[str, str]:
 
 def extension_module(relative: PurePosixPath, platform: Platform) -> str | None:
     """The dotted module name of a file in site-packages when its name is an extension module's, else None."""
-    suffix = ".pyd" if platform.is_windows else ".so"
+    suffix = platform.extension_suffix
     if relative.suffix != suffix or relative.parts[0].endswith((".dist-info", ".data", ".libs")):
         return None
     parts = [*relative.parts[:-1], relative.name.split(".")[0]]

@@ -18,7 +18,7 @@ from runenv import progress
 from runenv.errors import BuildError
 from runenv.interpreter import isolated_env
 from runenv.owner import temp_dir
-from runenv.platforms import Platform
+from runenv.platforms import Platform, RuntimeLayout
 from runenv.proc import NotRun, run_captured
 from runenv.verify.discovery import Distribution
 from runenv.verify.launcher import Launcher
@@ -218,12 +218,12 @@ def run_imports(
     """Import every top-level and extension module, each in its own process, and run one console script per
     distribution, in parallel; returns the failures and what was counted. With `kept`, the distributions it
     proved before are not imported again, and those whose every module imported now are kept."""
-    python = prefix / platform.python_exe(python_version)
+    layout = RuntimeLayout(prefix, platform, python_version)
+    python = layout.python
     proven = kept.proven(d.name for d in dists) if kept is not None else set()
     every = ImportPlan.of(dists)
     plan = ImportPlan.of([d for d in dists if d.name not in proven])
-    exe = ".exe" if platform.is_windows else ""
-    scripts = [(prefix / platform.scripts_dir / f"{d.console_script}{exe}", d.name) for d in dists if d.console_script]
+    scripts = [(layout.script(d.console_script), d.name) for d in dists if d.console_script]
     workers = workers or min(32, (os.cpu_count() or 2) * 2)
     meter = progress.current_phase()  # modules imported, for the verify phase that runs this
     meter.expect(len(plan.owner))
