@@ -48,7 +48,8 @@ def ext_index(tmp_path_factory: pytest.TempPathFactory, host_lib: Path) -> Itera
 
 
 @pytest.fixture
-def index(ext_index: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def ext_only_index(ext_index: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The extension index as the only one uv and pip see in this test."""
     uv_env(monkeypatch, tmp_path, ext_index)
     return ext_index
 
@@ -59,7 +60,7 @@ def _wheel_entry(ws: Path, name: str) -> dict:
 
 
 def test_a_host_library_an_sdist_links_is_bundled_and_the_runtime_imports_it_without_the_host_copy(
-    index, build_workspace, run_cli, host_lib, tmp_path
+    ext_only_index, build_workspace, run_cli, host_lib, tmp_path
 ):
     packages = {"dependencies": ["hostlib"], **SOURCE_ONLY}
     ws = build_workspace(runtimes={VERSION: {"packages": packages, "build": {"platforms": [HOST]}}})
@@ -84,7 +85,7 @@ def test_a_host_library_an_sdist_links_is_bundled_and_the_runtime_imports_it_wit
 
 
 def test_a_built_wheel_needing_a_glibc_above_the_floor_fails_the_build_naming_the_symbol_until_the_floor_allows_it(
-    index, build_workspace, run_cli
+    ext_only_index, build_workspace, run_cli
 ):
     packages = {"dependencies": ["newsym"], **SOURCE_ONLY}
     ws = build_workspace(runtimes={VERSION: {"packages": packages, "build": {"platforms": [HOST]}}})

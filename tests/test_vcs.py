@@ -152,8 +152,8 @@ def test_uv_git_errors_become_one_line_naming_the_dependency() -> None:
 
 
 @pytest.fixture
-def index(index: TestIndex) -> TestIndex:
-    """The session index, which must hold setuptools (the projects' build backend)."""
+def setuptools_index(index: TestIndex) -> TestIndex:
+    """The loopback index, which must hold setuptools (the projects' build backend)."""
     index.require("setuptools")
     return index
 
@@ -184,7 +184,7 @@ def lock_of(ws: Path, platform: str = HOST) -> dict:
 
 
 def test_bare_dependency_locks_the_commit_and_builds_into_the_runtime(
-    index, repos, git_server, build_workspace, run_cli, tmp_path
+    setuptools_index, repos, git_server, build_workspace, run_cli, tmp_path
 ) -> None:
     project = make_project(repos, "vcs-demo", "1.0", "vcs_demo", repo="demo-repo")
     dep = f"git+{url_of(git_server, project)}@{project.short}"  # as the seed writes it: no name, a short commit
@@ -223,7 +223,7 @@ def test_bare_dependency_locks_the_commit_and_builds_into_the_runtime(
 
 
 def test_second_build_uses_the_cached_checkout_offline(
-    index, repos, git_server, build_workspace, run_cli, sandbox
+    setuptools_index, repos, git_server, build_workspace, run_cli, sandbox
 ) -> None:
     project = make_project(repos, "vcs-demo", "1.0", "vcs_demo")
     dep = f"vcs-demo @ git+{url_of(git_server, project)}@{project.tag}"  # the PEP 508 form, a tag
@@ -269,7 +269,7 @@ def _left_by_a_killed_run(parent: Path, prefix: str) -> Path:
 
 
 def test_staging_dirs_of_a_killed_fetch_are_swept_by_the_next_one(
-    index, repos, git_server, build_workspace, run_cli, sandbox
+    setuptools_index, repos, git_server, build_workspace, run_cli, sandbox
 ) -> None:
     cache = sandbox / "runenv-cache"
     checkout = _left_by_a_killed_run(cache / "tmp", "vcs-")
@@ -285,7 +285,9 @@ def test_staging_dirs_of_a_killed_fetch_are_swept_by_the_next_one(
     assert not list((cache / "vcs").glob("*/*/.runenv-owner"))
 
 
-def test_a_branch_and_credentials_never_reach_a_file(index, repos, git_server, build_workspace, run_cli) -> None:
+def test_a_branch_and_credentials_never_reach_a_file(
+    setuptools_index, repos, git_server, build_workspace, run_cli
+) -> None:
     project = make_project(repos, "vcs-demo", "1.0", "vcs_demo")
     dep = f"git+{url_of(git_server, project, 'deploy:s3cret@')}@{project.branch}"
     ws = build_workspace(runtimes={VERSION: {"packages": {"dependencies": [dep]}}})
@@ -298,7 +300,7 @@ def test_a_branch_and_credentials_never_reach_a_file(index, repos, git_server, b
 
 
 def test_an_unknown_revision_is_one_line_naming_the_dependency(
-    index, repos, git_server, build_workspace, run_cli
+    setuptools_index, repos, git_server, build_workspace, run_cli
 ) -> None:
     project = make_project(repos, "vcs-demo", "1.0", "vcs_demo")
     for dep in (
@@ -317,7 +319,7 @@ def test_an_unknown_revision_is_one_line_naming_the_dependency(
 
 
 def test_metadata_that_needs_a_build_names_a_bare_dependency(
-    index, repos, git_server, build_workspace, run_cli
+    setuptools_index, repos, git_server, build_workspace, run_cli
 ) -> None:
     project = make_project(repos, "dyn-demo", "0.3", "dyn_demo", repo="dyn", static=False)
     dep = f"git+{project.file_url()}@{project.short}"  # git+file:// works too
@@ -329,7 +331,7 @@ def test_metadata_that_needs_a_build_names_a_bare_dependency(
 
 
 def test_cross_build_takes_a_pure_git_package_and_refuses_a_platform_one(
-    index, repos, git_server, build_workspace, run_cli
+    setuptools_index, repos, git_server, build_workspace, run_cli
 ) -> None:
     pure = make_project(repos, "vcs-demo", "1.0", "vcs_demo")
     native = make_project(repos, "native-demo", "2.0", "native_demo", platform_wheel=True)
