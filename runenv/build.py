@@ -94,6 +94,18 @@ class BuildContext:
     def version(self) -> str:
         return self.loaded.runtime.version
 
+    def started_manifest(self) -> Manifest:
+        """The manifest the interpreter step started, which every later step extends."""
+        if self.manifest is None:
+            raise BuildError(f"internal error: {self.stem}: a build step ran before the interpreter step")
+        return self.manifest
+
+    def lock_future(self) -> Future[LockedArtifacts]:
+        """The lock and its downloads, made beside the interpreter step."""
+        if self.packages is None:
+            raise BuildError(f"internal error: {self.stem}: packages installed before the lock was started")
+        return self.packages
+
     @property
     def downloader(self) -> Downloader:
         """This build's downloads: its cache, its config's timeout and parallelism, `--offline`, its stop flag."""
@@ -134,9 +146,9 @@ def provision_interpreter(ctx: BuildContext) -> None:
     """Put the interpreter prefix in place (PBS archive or local prefix) and start the manifest."""
     with progress.phase("interpreter", unit="B") as step:
         _provision(ctx)
-        assert ctx.manifest is not None
-        step.detail = ctx.manifest.interpreter.archive or ctx.manifest.interpreter.path or ""
-        if ctx.manifest.interpreter.archive and not step.done:
+        manifest = ctx.started_manifest()
+        step.detail = manifest.interpreter.archive or manifest.interpreter.path or ""
+        if manifest.interpreter.archive and not step.done:
             step.detail += ", cached"
             progress.reused("interpreter archive")
 
@@ -171,8 +183,8 @@ def _provision(ctx: BuildContext) -> None:
 def verify_interpreter(ctx: BuildContext) -> None:
     """The prefix has the platform's layout; on a host that can run it, it reports the runtime's version."""
     exe = ctx.prefix / ctx.platform.python_exe(ctx.version)
-    assert ctx.manifest is not None
-    origin = ctx.manifest.interpreter.archive or ctx.manifest.interpreter.path or "the interpreter"
+    manifest = ctx.started_manifest()
+    origin = manifest.interpreter.archive or manifest.interpreter.path or "the interpreter"
     if not (exe.is_file() or exe.is_symlink()):
         raise BuildError(f"{origin} has no {ctx.platform.python_exe(ctx.version)} for {ctx.platform.key}")
     stdlib = ctx.prefix / ctx.platform.stdlib(ctx.version)
@@ -260,9 +272,9 @@ def _shim_over_layers(ctx: BuildContext, trees: list[InstalledTree], overlay: Pa
 def install_packages(ctx: BuildContext) -> None:
     """Build sdists, install wheels (each as soon as it is downloaded, as installed-tree cache entries), copy files,
     add the distutils shim, byte-compile what the build wrote; the layers to pack go to `ctx.layers`."""
-    assert ctx.manifest is not None and ctx.packages is not None
+    manifest, locked_future = ctx.started_manifest(), ctx.lock_future()
     build, version = ctx.loaded.config.build, ctx.version
-    locked = ctx.packages.result()
+    locked = locked_future.result()
     lock, blobs = locked.lock, locked.blobs
     # Bare git dependencies under the names the lock learned from their metadata.
     plan = build_plan(ctx.loaded, ctx.platform.key, vcs_names=lock.vcs_names) if lock.vcs_names else ctx.plan
@@ -350,14 +362,14 @@ def install_packages(ctx: BuildContext) -> None:
         excluded_only=ctx.options.verify,
     )
     for entry in [*installed, *shipped]:
-        ctx.manifest.packages.append(replace(entry, requested=entry.name in requested))
-    ctx.manifest.skipped.extend(
+        manifest.packages.append(replace(entry, requested=entry.name in requested))
+    manifest.skipped.extend(
         SkippedEntry(p.name, p.reason or "skipped by config", plan.platform)
         for p in plan.packages
         if p.action == "skip"
     )
-    ctx.manifest.skipped.extend(lock.skipped)
-    ctx.manifest.kept.extend(lock.kept)
+    manifest.skipped.extend(lock.skipped)
+    manifest.kept.extend(lock.kept)
 
 
 def materialise_for_hook(ctx: BuildContext) -> None:

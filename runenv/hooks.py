@@ -26,7 +26,7 @@ def run_before_pack(ctx: BuildContext) -> None:
     command = ctx.loaded.config.build.hooks.before_pack_for(ctx.platform.key)
     if command is None:
         return
-    assert ctx.manifest is not None
+    manifest = ctx.started_manifest()
     env = {
         **os.environ,
         "RUNENV_PREFIX": str(ctx.prefix),
@@ -41,4 +41,4 @@ def run_before_pack(ctx: BuildContext) -> None:
     if proc.returncode != 0:
         tail = output_tail(proc.stdout)
         raise BuildError(f"{where} failed with exit code {proc.returncode}" + (f": {tail}" if tail else ""))
-    ctx.manifest.build["before-pack-hook"] = command
+    manifest.build["before-pack-hook"] = command
