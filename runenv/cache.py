@@ -30,6 +30,7 @@ CACHE_ENTRIES = (
     "trees",
     "verified",
     "verified-imports",
+    "native",
 )
 PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked by its writer)
 ARTIFACT_PREFIX = "artifact-"  # `<cache>/tmp/artifact-*/`: an artifact being stored for reuse (owned)

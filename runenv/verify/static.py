@@ -3,7 +3,9 @@ and the glibc / macOS floors, judged for the target platform from any host."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 from collections.abc import Iterable
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import runenv
 from runenv.files import write_text_atomic
 from runenv.platforms import Platform
 from runenv.verify.binaries import Format, NativeFile, read_native
@@ -19,6 +22,20 @@ from runenv.verify.policy import DEFAULT_MACOSX, ManylinuxPolicy, is_system_libr
 from runenv.verify.report import Failure
 
 PARSED_FORMAT = 1  # bump when read_native reads more or other facts
+
+
+@functools.cache
+def parsers() -> str:
+    """The parsers' versions: an upgrade that reads a file differently parses it again."""
+    found = []
+    for name in ("pyelftools", "macholib", "pefile"):
+        try:
+            found.append(f"{name}-{importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name}-missing")
+    return " ".join(found)
+
+
 ARCH_NAMES = {"x86_64": {"linux": "x86-64", "macos": "x86_64", "windows": "AMD64"}, "aarch64": {"macos": "arm64"}}
 
 
@@ -172,7 +189,8 @@ class ParsedFiles:
         digest = self.digests.get(candidate.relative)
         if digest is None:
             return None
-        key = hashlib.sha256(f"{PARSED_FORMAT} {digest} {expected} {arch}".encode()).hexdigest()
+        facts = f"{PARSED_FORMAT} {runenv.__version__} {parsers()} {digest} {expected} {arch}"
+        key = hashlib.sha256(facts.encode()).hexdigest()
         return self.directory / f"{key}.json"
 
     def read(self, candidate: NativeCandidate, expected: Format, arch: str) -> NativeFile:
