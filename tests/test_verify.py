@@ -69,7 +69,7 @@ def _dists(prefix: Path):
 
 def _served(prefix: Path, modules: dict[str, str]) -> dict[str, str]:
     plan = ImportPlan(modules, {})
-    return served_imports(Launcher(), prefix / LINUX.python_exe(PY_VERSION), prefix, plan, 4).outputs
+    return served_imports(Launcher(), prefix / LINUX.python_exe(PY_VERSION), prefix, plan, 4, LINUX, PY_VERSION).outputs
 
 
 def test_distributions_and_modules_come_from_top_level_record_or_files(runtime_prefix):

@@ -195,3 +195,59 @@ def test_files_are_owned_by_their_source_and_their_top_level_module():
     assert (
         top_level_name("distutils-precedence.pth") is None and top_level_name("__pycache__/six.cpython-312.pyc") is None
     )
+
+
+OPTIONAL_IMPORT = "try:\n    import optdep\nexcept ImportError:\n    optdep = None\nX = optdep.VALUE if optdep else 1\n"
+
+
+OPTIONAL_IMPORT = (
+    "try:\n    import optdep\nexcept ImportError:\n    optdep = None\n\nX = optdep.VALUE if optdep else 1\n"
+)
+
+
+def test_a_distribution_installed_later_that_an_importer_asks_for_imports_it_again(
+    runtime_workspace, runtime_template, run_cli, tmp_path
+):
+    """userpkg imports optdep when it is there: adding an optdep that does not fit must fail userpkg."""
+    _allow(runtime_workspace, ALLOW)
+    user = make_wheel(
+        tmp_path / "w",
+        "userpkg",
+        "1.0",
+        {"userpkg/__init__.py": OPTIONAL_IMPORT},
+    )
+    exiter = make_wheel(tmp_path / "w", "exiter", "1.0", {"exiter/__init__.py": "import sys\n\nsys.exit(0)\n"})
+    _runtime_with(runtime_template, tmp_path / "one", runtime_workspace, [user, exiter], {})
+    assert _verify(run_cli, runtime_workspace)["ok"]
+    optdep = make_wheel(tmp_path / "w", "optdep", "1.0", {"optdep/__init__.py": "OTHER = 1\n"})
+    _runtime_with(runtime_template, tmp_path / "two", runtime_workspace, [user, exiter, optdep], {})
+    failed = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION)
+    assert failed.code == 1
+    assert [(f["distribution"], f["module"]) for f in failed.json()["failures"]] == [("userpkg", "userpkg")]
+
+
+def test_what_an_import_reads_without_importing_it_is_a_dependency(
+    runtime_workspace, runtime_template, run_cli, tmp_path
+):
+    """userpkg checks helperpkg's version through its metadata (never importing it): a new helperpkg fails it;
+    a module that leaves by sys.exit(0) while importing is never kept."""
+    _allow(runtime_workspace, ALLOW)
+    check = "from importlib.metadata import version\n\nassert version('helperpkg') == '1.0', version('helperpkg')\n"
+
+    def wheels(helper: str) -> list[Path]:
+        return [
+            make_wheel(tmp_path / helper, "helperpkg", helper, {"helperpkg/__init__.py": "VALUE = 1\n"}),
+            make_wheel(tmp_path / helper, "userpkg", "1.0", {"userpkg/__init__.py": check}),
+            make_wheel(tmp_path / helper, "exiter", "1.0", {"exiter/__init__.py": "import sys\n\nsys.exit(0)\n"}),
+        ]
+
+    _runtime_with(runtime_template, tmp_path / "one", runtime_workspace, wheels("1.0"), {})
+    assert _verify(run_cli, runtime_workspace)["ok"]
+    edit = {f"{SITE_FILE}/goodpkg/__init__.py": "__version__ = '1.0'  # other bytes\n"}
+    _runtime_with(runtime_template, tmp_path / "same", runtime_workspace, wheels("1.0"), edit)
+    again = _verify(run_cli, runtime_workspace)
+    assert again["imports"]["reusedModules"] == 2  # helperpkg and userpkg; not exiter, not goodpkg
+    _runtime_with(runtime_template, tmp_path / "two", runtime_workspace, wheels("2.0"), {})
+    failed = run_cli("-w", runtime_workspace, "-o", "json", "verify", PY_VERSION)
+    assert failed.code == 1
+    assert [(f["distribution"], f["module"]) for f in failed.json()["failures"]] == [("userpkg", "userpkg")]

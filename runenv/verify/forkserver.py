@@ -1,7 +1,7 @@
 """The import checks' fork server. This file runs inside the runtime being verified, with the runtime's own
-interpreter, as `python -I -c <this file's text> OUT_DIR WORKERS TIMEOUT`; it imports nothing from runenv and
-only `gc`, `os`, `sys` and `time` from the stdlib, so the children start as clean as a fresh
-`python -I -c "import MODULE"`.
+interpreter, as `python -I -c <this file's text> OUT_DIR WORKERS TIMEOUT SITE_PACKAGES`; it imports nothing
+from runenv and only `gc`, `os`, `sys` and `time` from the stdlib, so the children start as clean as a fresh
+`python -I -c "import MODULE"` (but for a note-taking finder first on sys.meta_path and an audit hook).
 
 OUT_DIR/plan is a tree of modules, one per line as "DEPTH MODULE" in preorder: each top-level module, the
 packages on the way to each extension module, and the extension modules. The server forks one child per node;
@@ -16,7 +16,7 @@ state; so it does for the children of a node that failed to import, so each repo
 
 At most WORKERS processes import at once: each takes a token from a pipe before it is forked and gives it back
 once imported (a parent gives it back for a child that died importing). A good import also leaves
-OUT_DIR/MODULE.ok naming the top-level modules it loaded. One line per module on stdout:
+OUT_DIR/MODULE.ok saying what it used (class Used). One line per module on stdout:
 "MODULE EXIT_CODE" (negative: the signal that killed it) or "MODULE timeout". gc.freeze() keeps the children's
 collections off the server's objects.
 """
@@ -85,11 +85,10 @@ class Server:
         os.write(self.results, f"{module} {result}\n".encode())
 
     def imported(self, module: str) -> None:
-        """In a child whose import worked: write the top-level modules it loaded to MODULE.ok, say so, and give
-        the token back."""
-        loaded = " ".join(sorted({name.partition(".")[0] for name in list(sys.modules)}))
+        """In a child whose import worked: write what its import used to MODULE.ok (`Used.lines`), say so, and
+        give the token back."""
         file = os.open(_path(self.out, module, ".ok"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(file, loaded.encode())
+        os.write(file, "\n".join(USED.lines()).encode("utf-8", "surrogateescape"))
         os.close(file)
         self.answer(module, 0)
         os.write(self.tokens[1], b"x")
@@ -131,6 +130,52 @@ class Server:
         return None
 
 
+class Used:
+    """What the imports of this process used, beyond the modules they loaded: every top-level module name
+    asked for (found or not, so that a distribution installed later is noticed), and the first path component
+    under site-packages of every file or directory opened or listed and of every mapped shared library (a
+    library loaded through RUNPATH, metadata read with importlib.metadata, data files)."""
+
+    def __init__(self, site: str) -> None:
+        self.site = site.rstrip("/") + "/"
+        self.asked: set[str] = set()
+        self.components: set[str] = set()
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if path is None:  # a top-level import; the finder itself finds nothing
+            self.asked.add(name)
+
+    def audit(self, event: str, args: tuple[object, ...]) -> None:
+        if event in ("open", "os.listdir", "os.scandir") and args:
+            self.touched(args[0])
+
+    def touched(self, path: object) -> None:
+        if isinstance(path, bytes):
+            path = path.decode("utf-8", "surrogateescape")
+        if isinstance(path, str) and path.startswith(self.site):
+            first = path[len(self.site) :].split("/", 1)[0]
+            if first:
+                self.components.add(first)
+
+    def lines(self) -> list[str]:
+        """`module NAME` for each top-level module loaded or asked for, `site COMPONENT` for each path, and
+        `unknown maps` when the shared libraries mapped could not be read."""
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="surrogateescape") as maps:
+                for line in maps:
+                    fields = line.split(None, 5)
+                    if len(fields) == 6:
+                        self.touched(fields[5].strip())
+            known = []
+        except OSError:
+            known = ["unknown maps"]
+        names = self.asked | {name.partition(".")[0] for name in list(sys.modules)}
+        return [*(f"module {n}" for n in sorted(names)), *(f"site {c}" for c in sorted(self.components)), *known]
+
+
+USED = Used(sys.argv[4] if len(sys.argv) > 4 else "\0")
+
+
 def _tree(lines: Iterable[str]) -> list[Node]:
     root: Node = ("", [])
     path = [root]
@@ -147,6 +192,8 @@ def main() -> tuple[Server, Node | None]:
     server = Server(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
     with open(os.path.join(server.out, "plan"), encoding="utf-8") as plan:
         jobs = _tree(line for line in plan if line.strip())
+    sys.meta_path.insert(0, USED)  # a finder that only takes note
+    sys.addaudithook(USED.audit)
     gc.freeze()
     return server, server.serve(jobs)
 

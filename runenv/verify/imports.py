@@ -140,12 +140,22 @@ class Served:
     loaded: dict[str, frozenset[str]]
 
 
-def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportPlan, workers: int) -> Served:
+def served_imports(
+    launcher: Launcher,
+    python: Path,
+    prefix: Path,
+    plan: ImportPlan,
+    workers: int,
+    platform: Platform,
+    python_version: str,
+) -> Served:
     """The fork server's answers for the modules it answered; none when it cannot start."""
     rounds = -(-len(plan.owner) // workers)
     with temp_dir("imports") as out:
         Path(out, "plan").write_text("\n".join(plan.tree()) + "\n", encoding="utf-8")
-        cmd = launcher.python(python, "-I", "-c", server_code(), str(out), str(workers), str(IMPORT_TIMEOUT))
+        site = prefix / platform.site_packages(python_version)
+        args = (str(out), str(workers), str(IMPORT_TIMEOUT), str(site))
+        cmd = launcher.python(python, "-I", "-c", server_code(), *args)
         try:
             with subprocess.Popen(
                 cmd,
@@ -172,7 +182,9 @@ def served_imports(launcher: Launcher, python: Path, prefix: Path, plan: ImportP
             return Served({}, {})
         answered = [m for m in (_ANSWER.fullmatch(line) for line in lines) if m and m[1] in plan.owner]
         outputs = {m[1]: _served_output(out, m[1], m[2]) for m in answered}
-        loaded = {m[1]: frozenset(_read(out / f"{m[1]}.ok").split()) for m in answered if m[2] == "0"}
+        # A module that exited 0 without finishing its import (sys.exit at import time) leaves no .ok.
+        ok = {m[1]: out / f"{m[1]}.ok" for m in answered if m[2] == "0"}
+        loaded = {module: frozenset(_read(path).splitlines()) for module, path in ok.items() if path.is_file()}
         return Served(outputs, loaded)
 
 
@@ -231,7 +243,7 @@ def run_imports(
         script_jobs = [pool.submit(_script, launcher, python, s, prefix, dist, check) for s, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
         served = (
-            served_imports(launcher, python, prefix, plan, workers)
+            served_imports(launcher, python, prefix, plan, workers, platform, python_version)
             if plan.owner and not platform.is_windows
             else Served({}, {})
         )
@@ -250,21 +262,20 @@ def run_imports(
         ]
         failures += [f for f in (job.result() for job in script_jobs) if f]
     if kept is not None:
-        _keep(kept, plan, served)
+        _keep(kept, [d for d in dists if d.name not in proven], served)
     counts = {"modules": len(every.owner), "extensionModules": len(every.files), "scripts": len(scripts)}
     if proven:
         counts["reusedModules"] = sum(dist in proven for dist in every.owner.values())
     return failures, counts
 
 
-def _keep(kept: ProvenImports, plan: ImportPlan, served: Served) -> None:
-    """Keep each distribution whose every module imported in the fork server (which says what it loaded)."""
-    modules: dict[str, list[str]] = {}
-    for module, dist in plan.owner.items():
-        modules.setdefault(dist, []).append(module)
-    for dist, names in modules.items():
-        if all(m in served.loaded and served.outputs.get(m) == "" for m in names):
-            kept.remember(dist, set().union(*(served.loaded[m] for m in names)))
+def _keep(kept: ProvenImports, dists: list[Distribution], served: Served) -> None:
+    """Keep each distribution whose every own module (also one listed by another distribution too) imported in
+    the fork server this time, which says what each import used."""
+    for dist in dists:
+        modules = [*dist.modules, *dist.extensions]
+        if modules and all(m in served.loaded and served.outputs.get(m) == "" for m in modules):
+            kept.remember(dist.name, set().union(*(served.loaded[m] for m in modules)))
 
 
 def _fresh(result: tuple[int, str]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,10 +56,21 @@ class Digests:
     context: str
     dists: dict[str, str]  # distribution → digest of its files
     top_level: dict[str, tuple[str, ...]]  # top-level module → the distributions that install files of it
+    components: dict[str, tuple[str, ...]]  # first path component in site-packages → distributions with files there
 
-    def loaded_by(self, names: Iterable[str]) -> set[str]:
-        """The distributions whose top-level modules are among `names`."""
-        return {dist for name in names for dist in self.top_level.get(name, ())}
+    def used_by(self, used: Iterable[str]) -> set[str] | None:
+        """The distributions that what an import used (the fork server's `Used.lines`) belongs to; None when
+        that is not fully known."""
+        found: set[str] = set()
+        for line in used:
+            kind, _, name = line.partition(" ")
+            if kind == "module":
+                found.update(self.top_level.get(name, ()))
+            elif kind == "site":
+                found.update(self.components.get(name, ()))
+            else:
+                return None
+        return found
 
 
 def digests_of(
@@ -67,27 +79,48 @@ def digests_of(
     """The digests of `dists` and of the rest of the runtime, from `files` (path relative to the prefix → sha256)."""
     owners = {file: dist.name for dist in dists for file in dist.files}
     lines: dict[str, list[str]] = {dist.name: [] for dist in dists}
-    context = [f"{PROVEN_FORMAT} {runenv.__version__} {platform} {python_version} {runs_how}"]
+    context = [f"{PROVEN_FORMAT} {runenv.__version__} {platform} {python_version} {runs_how} {_host_libc()}"]
     for path, digest in sorted(files.items()):
         source = source_of(path)
         owner = owners.get(path) or (owners.get(source) if source else None)
         if owner is not None:
             lines[owner].append(f"{path}\0{digest}")
-        elif path not in NOT_READ_BY_IMPORTS:
-            context.append(f"{path}\0{digest}")
+        if (owner is None and path not in NOT_READ_BY_IMPORTS) or _is_startup_hook(path, site):
+            context.append(f"{path}\0{digest}")  # a start-up hook runs before every import, whoever installs it
     for dist in dists:
         lines[dist.name] += [f"{file}\0missing" for file in dist.files if file not in files]
     top_level: dict[str, list[str]] = {}
+    components: dict[str, list[str]] = {}
     for dist in dists:
         for file in dist.files:
-            name = top_level_name(file[len(site) + 1 :]) if file.startswith(site + "/") else None
-            if name is not None and dist.name not in top_level.setdefault(name, []):
-                top_level[name].append(dist.name)
+            if not file.startswith(site + "/"):
+                continue
+            inside = file[len(site) + 1 :]
+            for table, key in ((top_level, top_level_name(inside)), (components, inside.split("/", 1)[0])):
+                if key is not None and dist.name not in table.setdefault(key, []):
+                    table[key].append(dist.name)
     return Digests(
         _digest(context),
         {name: _digest(sorted(entries)) for name, entries in lines.items()},
-        {name: tuple(owners_) for name, owners_ in top_level.items()},
+        {name: tuple(found) for name, found in top_level.items()},
+        {name: tuple(found) for name, found in components.items()},
     )
+
+
+def _is_startup_hook(path: str, site: str) -> bool:
+    """A file site.py runs at every start: a `.pth` in site-packages, `sitecustomize` or `usercustomize`."""
+    if not path.startswith(site + "/") or "/" in path[len(site) + 1 :]:
+        return False
+    name = path[len(site) + 1 :]
+    return name.endswith(".pth") or name in ("sitecustomize.py", "usercustomize.py")
+
+
+def _host_libc() -> str:
+    """This host's C library (what natively run imports load besides the runtime's files)."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or "libc unknown"
+    except (AttributeError, ValueError, OSError):
+        return "libc unknown"
 
 
 def _digest(lines: list[str]) -> str:
@@ -111,17 +144,25 @@ class ProvenImports:
         found: set[str] = set()
         for dist in dists if self.reuse else ():
             try:
-                loaded = json.loads(self._entry(dist).read_text(encoding="utf-8"))["loaded"]
-            except (OSError, ValueError, KeyError, TypeError):
+                record = json.loads(self._entry(dist).read_text(encoding="utf-8"))
+                loaded, used = record["loaded"], record["used"]
+                now = self.digests.used_by(used) if isinstance(used, list) else None
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
-            if isinstance(loaded, dict) and all(self.digests.dists.get(d) == digest for d, digest in loaded.items()):
+            same = isinstance(loaded, dict) and all(self.digests.dists.get(d) == h for d, h in loaded.items())
+            # What the imports used then belongs to no distribution that was not there: none added or moved in.
+            if same and now is not None and now <= loaded.keys():
                 found.add(dist)
         return found
 
-    def remember(self, dist: str, loaded_names: Iterable[str]) -> None:
-        """Keep that every module of `dist` imported, loading the top-level modules `loaded_names`."""
-        loaded = self.digests.loaded_by(loaded_names) | {dist}
-        record = {"loaded": {d: self.digests.dists[d] for d in sorted(loaded)}}
+    def remember(self, dist: str, used: Iterable[str]) -> None:
+        """Keep that every module of `dist` imported, using `used` (the fork server's lines); not when what
+        they used is not fully known."""
+        used = sorted(used)
+        loaded = self.digests.used_by(used)
+        if loaded is None:
+            return
+        record = {"loaded": {d: self.digests.dists[d] for d in sorted(loaded | {dist})}, "used": used}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self._entry(dist), json.dumps(record, sort_keys=True))

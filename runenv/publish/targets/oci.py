@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ class OciTarget:
     def _put_manifest(
         self,
         reference: str,
-        document: dict[str, Any],
+        document: dict[str, Any] | Callable[[], dict[str, Any]],
         media_type: str,
         what: str,
         blobs: tuple[tuple[Path | bytes, str], ...] = (),
@@ -142,11 +143,11 @@ class OciTarget:
         manifest of one artifact published twice) can leave the registry briefly without it, so an index whose
         children all exist can still be refused for a moment.
         """
-        data = _canonical(document)
         for attempt in retry.contended(BLOB_RETRIES):
             if attempt > 1:
                 for body, digest in blobs:
                     self._push_blob(body, digest, what)
+            data = _canonical(document() if callable(document) else document)  # a shared index: read again
             response = self.http.request(
                 "PUT",
                 self.base + f"manifests/{reference}",
@@ -233,14 +234,14 @@ class OciTarget:
         blobs = ((artifact.manifest, config_digest), (artifact.tarball, layer_digest))
         if not self._has_manifest(digest, what):  # rewriting it would unsettle another publisher's index
             self._put_manifest(digest, manifest, MANIFEST, what, blobs)
-        self._manifests[(artifact.runtime, artifact.platform)] = (digest, len(_canonical(manifest)))
-        current = self._get_manifest(artifact.runtime, what)
-        self._put_manifest(
-            artifact.runtime,
-            index_with(current[0] if current else None, artifact.platform, digest, len(_canonical(manifest))),
-            INDEX,
-            what,
-        )
+        manifest_size = len(_canonical(manifest))
+        self._manifests[(artifact.runtime, artifact.platform)] = (digest, manifest_size)
+
+        def index() -> dict[str, Any]:
+            current = self._get_manifest(artifact.runtime, what)
+            return index_with(current[0] if current else None, artifact.platform, digest, manifest_size)
+
+        self._put_manifest(artifact.runtime, index, INDEX, what)
         size = self._blob_size(layer_digest, f"verifying {artifact.filename}")
         if size is None:
             raise PublishError(f"verifying {artifact.filename}: {self.display} lacks blob {layer_digest} after upload")
