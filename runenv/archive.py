@@ -44,7 +44,7 @@ def open_compressed(path: Path) -> IO[bytes]:
             import zstandard
         except ImportError:
             raise IntegrityError(f"{path.name}: zstd archives need the 'zstandard' package") from None
-        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"))
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"), read_across_frames=True)
     return path.open("rb")
 
 

@@ -36,7 +36,15 @@ from runenv.interpreter import (
 from runenv.layers import Layer, materialise
 from runenv.lock import Lock, LockedPackage, ensure_lock
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import PackedArtifact, move_artifact, outgoing_dir, pack, require_compression, source_date_epoch
+from runenv.pack import (
+    KeptRuns,
+    PackedArtifact,
+    move_artifact,
+    outgoing_dir,
+    pack,
+    require_compression,
+    source_date_epoch,
+)
 from runenv.plan import RuntimePlan, build_plan
 from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
 from runenv.redact import redact
@@ -530,6 +538,7 @@ def pack_staged(ctx: BuildContext, manifest: Manifest, outgoing: Path) -> Packed
             cancel=ctx.options.cancel,
             compression=ctx.loaded.config.build.compression,
             layers=ctx.layers,
+            kept=KeptRuns(ctx.cache.root),
         )
         packing.advance(packed.size)
     return packed

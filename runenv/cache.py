@@ -31,6 +31,7 @@ CACHE_ENTRIES = (
     "verified",
     "verified-imports",
     "native",
+    "packed",
 )
 PART_PREFIX = "part-"  # `<cache>/tmp/part-*`: a download being written (locked by its writer)
 ARTIFACT_PREFIX = "artifact-"  # `<cache>/tmp/artifact-*/`: an artifact being stored for reuse (owned)

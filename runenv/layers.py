@@ -24,10 +24,12 @@ FLAG_REF = 0x80  # marshal's "an object referenced again later" bit on a type co
 @dataclass(frozen=True)
 class Layer:
     """One directory tree laid over the ones before it; `pyc_sources` maps the .pyc compiled under TREE_TOP
-    (relative posix paths) to their sources."""
+    (relative posix paths) to their sources. `key` names a layer whose files never change (an installed-tree
+    cache entry), so that what is packed of it can be kept."""
 
     root: Path
     pyc_sources: Mapping[str, str] = field(default_factory=dict)
+    key: str | None = None
 
     def read(self, rel: str, top: str) -> bytes | None:
         """The bytes of `rel` as they belong under `top`, when they differ from the file's; else None."""
@@ -70,20 +72,54 @@ def _entries(directory: Path) -> dict[str, os.DirEntry[str]]:
         return {entry.name: entry for entry in it}
 
 
-def walk_layers(layers: list[Layer], rel: str = "") -> Iterator[tuple[str, os.stat_result, Layer]]:
-    """(relative posix path, lstat, layer it comes from) of the merged tree, depth first, names sorted bytewise."""
-    found: dict[str, list[tuple[os.DirEntry[str], os.stat_result, Layer]]] = {}
-    for layer in layers:
-        directory = layer.root / rel if rel else layer.root
+@dataclass(frozen=True)
+class Entry:
+    """One path of the merged tree: its lstat and layer (the last that has it), the layer whose run holds it
+    (`placed`: that one, or for a directory the first layer where it is one), and every layer that has it."""
+
+    rel: str
+    st: os.stat_result
+    layer: int
+    placed: int
+    present: tuple[int, ...]
+
+
+def walk_entries(layers: list[Layer], rel: str = "", among: tuple[int, ...] | None = None) -> Iterator[Entry]:
+    """The merged tree of `layers` (indices into it), depth first, names sorted bytewise."""
+    found: dict[str, list[tuple[os.stat_result, int]]] = {}
+    for index in among if among is not None else range(len(layers)):
+        directory = layers[index].root / rel if rel else layers[index].root
         for name, entry in _entries(directory).items():
-            found.setdefault(name, []).append((entry, entry.stat(follow_symlinks=False), layer))
+            found.setdefault(name, []).append((entry.stat(follow_symlinks=False), index))
     for name in sorted(found, key=lambda n: n.encode("utf-8", "surrogateescape")):
-        entry, st, layer = found[name][-1]
+        st, index = found[name][-1]
         path = f"{rel}/{name}" if rel else name
-        yield path, st, layer
+        present = tuple(i for _s, i in found[name])
         if stat.S_ISDIR(st.st_mode):
-            below = [lay for _e, s, lay in found[name] if stat.S_ISDIR(s.st_mode)]
-            yield from walk_layers(below, path)
+            below = tuple(i for s, i in found[name] if stat.S_ISDIR(s.st_mode))
+            yield Entry(path, st, index, below[0], present)
+            yield from walk_entries(layers, path, below)
+        else:
+            yield Entry(path, st, index, index, present)
+
+
+def walk_layers(layers: list[Layer]) -> Iterator[tuple[str, os.stat_result, Layer]]:
+    """(relative posix path, lstat, layer it comes from) of the merged tree, depth first, names sorted bytewise."""
+    for entry in walk_entries(layers):
+        yield entry.rel, entry.st, layers[entry.layer]
+
+
+def runs(layers: list[Layer]) -> list[tuple[list[Entry], list[str]]]:
+    """The merged tree cut into one run per layer, each in walk order: a file or link goes in the run of the
+    layer it comes from, a directory in the run of the first layer where it is one. With each run, the paths
+    of its layer that another run holds (what the run of a kept layer depends on besides the layer)."""
+    cut: list[tuple[list[Entry], list[str]]] = [([], []) for _ in layers]
+    for entry in walk_entries(layers):
+        cut[entry.placed][0].append(entry)
+        for index in entry.present:
+            if index != entry.placed:
+                cut[index][1].append(entry.rel)
+    return cut
 
 
 def materialise(prefix: Path, layers: list[Layer]) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import io
+import hashlib
+import json
 import os
 import stat
 import tarfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from runenv import settings
 from runenv.artifact_names import (
@@ -25,10 +26,10 @@ from runenv.artifact_names import (
     outgoing_prefix,
     tarball_name,
 )
-from runenv.cache import HashingWriter
+from runenv.cache import CHUNK, HashingWriter, sha256_file
 from runenv.errors import BuildError, Cancelled, UsageError
-from runenv.files import atomic_file, move_into_place
-from runenv.layers import Layer, walk_layers
+from runenv.files import atomic_file, move_into_place, write_text_atomic
+from runenv.layers import Entry, Layer, runs
 from runenv.manifest import MANIFEST_NAME, Manifest
 from runenv.owner import owned_dir
 
@@ -41,6 +42,7 @@ GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the numb
 TAR_BUFFER = 1 << 16
 assert GZIP_BLOCK % TAR_BUFFER == 0
 ZSTD_LEVEL = 3
+PACK_FORMAT = 1  # bump when the same layers would pack to other bytes
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,15 @@ def require_compression(compression: str) -> None:
             ) from None
 
 
-def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd."""
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
+def compressor(fileobj: Sink, compression: str, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd; each one written to
+    `fileobj` is a whole gzip member or zstd frame, and members or frames one after another read as one."""
     require_compression(compression)
     if compression == "zst":
         import zstandard
@@ -133,6 +142,134 @@ def compressor(fileobj: HashingWriter, compression: str, threads: int) -> contex
     return gzip_open(fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK)
 
 
+class _Pieces:
+    """Passes bytes on in whole TAR_BUFFER pieces (the last one shorter): the compressed bytes depend on how
+    writes line up with the compressor's blocks, so they must not depend on how the tar is read."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        if self.pending:
+            need = TAR_BUFFER - len(self.pending)
+            self.pending += view[:need]
+            view = view[need:]
+            if len(self.pending) < TAR_BUFFER:
+                return
+            self.out.write(bytes(self.pending))
+            self.pending = bytearray()
+        whole = len(view) - len(view) % TAR_BUFFER
+        for at in range(0, whole, TAR_BUFFER):
+            self.out.write(view[at : at + TAR_BUFFER])
+        self.pending += view[whole:]
+
+    def close(self) -> None:
+        if self.pending:
+            self.out.write(bytes(self.pending))
+            self.pending = bytearray()
+
+
+class _Tee:
+    """Compressed bytes going to the tarball and to a kept run at once, hashed for the run's record."""
+
+    def __init__(self, first: Sink, second: IO[bytes]) -> None:
+        self.first, self.second = first, second
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.first.write(data)
+        self.second.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def flush(self) -> None:
+        self.first.flush()
+        self.second.flush()
+
+
+class KeptRuns:
+    """The packed run of each installed-tree layer, kept at `<cache>/packed/<key>` (the compressed bytes, with
+    `<key>.json`: their sha256 and size). The key digests the layer's cache key, the artifact's top directory
+    (its .pyc name their sources under it), the entry time, the compression and PACK_FORMAT, and the paths of
+    the layer that other runs hold; a run is used only when its bytes hash to its record."""
+
+    def __init__(self, cache_root: Path) -> None:
+        self.directory = cache_root / "packed"
+
+    def key(self, layer: str, top: str, mtime: int, compression: str, elsewhere: list[str]) -> str:
+        facts = json.dumps([PACK_FORMAT, layer, top, mtime, compression, GZIP_LEVEL, ZSTD_LEVEL, elsewhere])
+        return hashlib.sha256(facts.encode()).hexdigest()
+
+    def find(self, key: str) -> Path | None:
+        path, record = self.directory / key, self.directory / f"{key}.json"
+        try:
+            want = json.loads(record.read_text(encoding="utf-8"))
+            if path.stat().st_size == want["size"] and sha256_file(path) == want["sha256"]:
+                return path
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    @contextlib.contextmanager
+    def keeping(self, key: str, out: Sink) -> Iterator[Sink]:
+        """A sink writing to `out` and, once the block ends without error, kept under `key`."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_file(self.directory / key, suffix=PART_SUFFIX) as kept:
+            tee = _Tee(out, kept)
+            yield tee
+        write_text_atomic(
+            self.directory / f"{key}.json", json.dumps({"sha256": tee.digest.hexdigest(), "size": tee.size})
+        )
+
+
+def _write_run(
+    sink: Sink,
+    entries: list[Entry],
+    layers: list[Layer],
+    top: str,
+    mtime: int,
+    threads: int,
+    compression: str,
+    cancel: threading.Event | None,
+    first: tarfile.TarInfo | None = None,
+) -> None:
+    """`entries` as tar headers and data (no end-of-archive blocks), compressed as one member into `sink`."""
+    with compressor(sink, compression, threads) as packed:
+        pieces = _Pieces(packed)
+        if first is not None:
+            pieces.write(first.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        for entry in entries:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            layer = layers[entry.layer]
+            path = layer.root / entry.rel
+            link = os.readlink(path) if stat.S_ISLNK(entry.st.st_mode) else ""
+            info = tar_entry(f"{top}/{entry.rel}", entry.st, mtime, link)
+            data = layer.read(entry.rel, top) if info.isreg() else None
+            if data is not None:
+                info.size = len(data)
+            pieces.write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+            if not info.isreg():
+                continue
+            if data is not None:
+                pieces.write(data)
+                written = len(data)
+            else:
+                written = 0
+                with path.open("rb") as fh:
+                    while chunk := fh.read(CHUNK):
+                        pieces.write(chunk)
+                        written += len(chunk)
+                if written != info.size:
+                    raise OSError(f"{path} changed while it was packed")
+            if written % tarfile.BLOCKSIZE:
+                pieces.write(tarfile.NUL * (tarfile.BLOCKSIZE - written % tarfile.BLOCKSIZE))
+        pieces.close()
+
+
 def write_tar(
     prefix: Path,
     top: str,
@@ -142,27 +279,34 @@ def write_tar(
     cancel: threading.Event | None = None,
     compression: str = "gz",
     layers: Sequence[Layer] = (),
+    kept: KeptRuns | None = None,
 ) -> None:
-    """Stream `prefix`, with `layers` laid over it, as `top/…` into a compressed tar written to `fileobj`."""
-    with (
-        compressor(fileobj, compression, threads) as packed,
-        tarfile.open(fileobj=packed, mode="w|", format=tarfile.PAX_FORMAT, bufsize=TAR_BUFFER) as tar,
-    ):
-        tar.addfile(tar_entry(top, os.stat(prefix), mtime))
-        for rel, st, layer in walk_layers([Layer(prefix), *layers]):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            path = layer.root / rel
-            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-            info = tar_entry(f"{top}/{rel}", st, mtime, link)
-            if not info.isreg():
-                tar.addfile(info)
-            elif (data := layer.read(rel, top)) is not None:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
+    """Stream `prefix`, with `layers` laid over it, as `top/…` into a compressed tar written to `fileobj`.
+
+    The tar is one run of entries per layer (runenv.layers.runs), each compressed as its own gzip member or
+    zstd frame, then the end-of-archive blocks as one more: the run of an installed-tree layer is the same
+    bytes in every artifact with the same top directory, so with `kept` it is packed once and copied after.
+    """
+    stack = [Layer(prefix), *layers]
+    for index, (entries, elsewhere) in enumerate(runs(stack)):
+        first = tar_entry(top, os.stat(prefix), mtime) if index == 0 else None
+        if not entries and first is None:
+            continue
+        key = stack[index].key
+        if kept is None or key is None:
+            _write_run(fileobj, entries, stack, top, mtime, threads, compression, cancel, first)
+            continue
+        run_key = kept.key(key, top, mtime, compression, elsewhere)
+        found = kept.find(run_key)
+        if found is not None:
+            with found.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    fileobj.write(chunk)
+            continue
+        with kept.keeping(run_key, fileobj) as sink:
+            _write_run(sink, entries, stack, top, mtime, threads, compression, cancel, first)
+    with compressor(fileobj, compression, threads) as packed:
+        packed.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
 
 
 def pack(
@@ -176,6 +320,7 @@ def pack(
     cancel: threading.Event | None = None,
     compression: str = "gz",
     layers: Sequence[Layer] = (),
+    kept: KeptRuns | None = None,
 ) -> PackedArtifact:
     """Write `<stem>.tar.gz` (or `.tar.zst`), its `.sha256` and `<stem>.manifest.toml` into `out_dir`.
 
@@ -194,7 +339,7 @@ def pack(
         # Nested, so all three are written before any is renamed: the manifest first, the tarball last.
         with atomic_file(tarball, suffix=PART_SUFFIX) as raw:
             out = HashingWriter(raw)
-            write_tar(prefix, stem, out, mtime, threads, cancel, compression, layers)
+            write_tar(prefix, stem, out, mtime, threads, cancel, compression, layers, kept)
             sha256, size = out.digest.hexdigest(), out.size
             with atomic_file(sums, suffix=PART_SUFFIX) as sums_out, atomic_file(manifest_out, suffix=PART_SUFFIX) as fh:
                 sums_out.write(checksum_line(sha256, tarball).encode("utf-8"))

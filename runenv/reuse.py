@@ -36,7 +36,8 @@ from runenv.verify import settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 # Bump when the same inputs would give other tarball bytes (layout, manifest, packing changes).
-ARTIFACT_FORMAT = 3  # 2: verify reports with static, closure and emulated checks; 3: lazy distutils shim
+ARTIFACT_FORMAT = 4  # 2: verify reports with static, closure and emulated checks; 3: lazy distutils shim;
+# 4: one gzip member (zstd frame) per layer
 # Config keys that never change a tarball's bytes.
 _IRRELEVANT_BUILD_KEYS = ("timeout", "parallelDownloads", "enableLogging", "platforms")
 

@@ -48,7 +48,7 @@ class InstalledTree:
         return self.directory / TREE_TOP
 
     def layer(self) -> Layer:
-        return Layer(self.root, self.pyc_sources)
+        return Layer(self.root, self.pyc_sources, key=self.directory.name)
 
 
 def tree_key(item: WheelToInstall, platform: Platform, python_version: str, compiler: Compiler | None) -> str:

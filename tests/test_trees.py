@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -128,3 +129,26 @@ def test_a_build_killed_while_making_a_tree_leaves_nothing_trusted(index, build_
     assert fresh["sha256"] == built["sha256"]
     meta = json.loads(next((cache / "trees").iterdir()).joinpath(ENTRY).read_text())
     assert meta["pycSources"]  # setuptools was compiled into its tree
+
+
+def test_each_tree_is_packed_once_and_a_damaged_packed_run_is_packed_again(
+    index, build_workspace, run_cli, sandbox
+) -> None:
+    """A tree's run of the tarball (its own gzip member) is kept and copied into later tarballs of the same
+    top directory; a kept run that does not hash to its record is never copied."""
+    ws = build_workspace(runtimes={VERSION: PACKAGES})
+    [cold] = _build(run_cli, ws, VERSION)
+    packed = sandbox / "runenv-cache" / "packed"
+    runs = sorted(p for p in packed.iterdir() if not p.name.endswith(".json"))
+    assert len(runs) == 3  # one per tree: tool-a, helper-lib, datascripts
+    damaged = runs[0]
+    good = damaged.read_bytes()
+    damaged.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    [again] = _build(run_cli, ws, VERSION, "--rebuild")
+    assert again["sha256"] == cold["sha256"]
+    assert damaged.read_bytes() == good  # packed again, in place of the damaged one
+    shutil.rmtree(packed)
+    [fresh] = _build(run_cli, ws, VERSION, "--rebuild")
+    assert fresh["sha256"] == cold["sha256"]
+    with tarfile.open(ws / "dist" / f"{STEM}.tar.gz") as tar:  # one gzip stream of several members
+        assert f"{STEM}/{SITE}/tool_a/__init__.py" in tar.getnames()
