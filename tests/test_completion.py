@@ -1,4 +1,4 @@
-"""`runenv completion SHELL` (runenv/cli/shell_cmds.py): scripts a shell accepts, and that complete verbs."""
+"""`runenv completion SHELL` (runenv/cli/commands/shell.py): scripts a shell accepts, and that complete verbs."""
 
 from __future__ import annotations
 

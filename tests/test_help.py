@@ -112,9 +112,9 @@ def test_each_command_runs_with_only_its_own_module_imported(name: str) -> None:
         "import sys; from runenv.cli import main\n"
         f"try: main([{name!r}, '--help'])\n"
         "except SystemExit as exc: code = exc.code\n"
-        "print(code, sorted(m for m in sys.modules if m.startswith('runenv.cli.') and m.endswith('_cmds')))"
+        "print(code, sorted(m for m in sys.modules if m.startswith('runenv.cli.commands.')))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     code, modules = out.stdout.splitlines()[-1].split(" ", 1)
     assert code == "0"
-    assert modules == str([f"runenv.cli.{COMMAND_MODULES[name]}"])
+    assert modules == str([f"runenv.cli.commands.{COMMAND_MODULES[name]}"])

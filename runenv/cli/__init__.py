@@ -21,21 +21,21 @@ from runenv.redact import redact
 # The module that registers each command; all of them, in this order, for help and completion. A command
 # imports only its own module, so that `runenv run` or `--version` does not pay for the build pipeline.
 COMMAND_MODULES = {
-    "build": "build_cmds",
-    "matrix": "ci_cmds",
-    "ci": "ci_cmds",
-    "versions": "config_cmds",
-    "config": "config_cmds",
-    "lock": "lock_cmds",
-    "verify": "ops_cmds",
-    "check": "ops_cmds",
-    "cleanup": "ops_cmds",
-    "new": "ops_cmds",
-    "run": "run_cmds",
-    "activate": "run_cmds",
-    "publish": "publish_cmds",
-    "python": "python_cmds",
-    "completion": "shell_cmds",
+    "build": "build",
+    "matrix": "ci",
+    "ci": "ci",
+    "versions": "config",
+    "config": "config",
+    "lock": "lock",
+    "verify": "ops",
+    "check": "ops",
+    "cleanup": "ops",
+    "new": "ops",
+    "run": "run",
+    "activate": "run",
+    "publish": "publish",
+    "python": "python",
+    "completion": "shell",
 }
 _GLOBAL_WITH_VALUE = {"--workspace", "-w", "--output", "-o"}
 _GLOBAL_FLAGS = {"--quiet", "-q", "--verbose", "--no-progress"}
@@ -108,7 +108,7 @@ def register_commands(args: list[str]) -> None:
     name = front[0] if front and not os.environ.get(COMPLETE_VAR) else None
     wanted = [COMMAND_MODULES[name]] if name in COMMAND_MODULES else COMMAND_MODULES.values()
     for module in dict.fromkeys(wanted):
-        importlib.import_module(f"runenv.cli.{module}")
+        importlib.import_module(f"runenv.cli.commands.{module}")
 
 
 def _usage_error(exc: Any) -> str:
