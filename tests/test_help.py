@@ -105,16 +105,26 @@ def test_version(run_cli) -> None:
         assert result.code == 0 and result.stdout == f"runenv {__version__}\n"
 
 
-@pytest.mark.parametrize("name", sorted(COMMAND_MODULES))
-def test_each_command_runs_with_only_its_own_module_imported(name: str) -> None:
-    """`runenv NAME --help` in a fresh interpreter imports NAME's module and no other command module."""
+def _command_modules_after(args: list[str]) -> tuple[str, list[str]]:
+    """The exit code of `runenv ARGS` in a fresh interpreter, and the command modules it imported."""
     probe = (
         "import sys; from runenv.cli import main\n"
-        f"try: main([{name!r}, '--help'])\n"
+        f"try: main({args!r})\n"
         "except SystemExit as exc: code = exc.code\n"
-        "print(code, sorted(m for m in sys.modules if m.startswith('runenv.cli.commands.')))"
+        "print(code, ' '.join(sorted(m for m in sys.modules if m.startswith('runenv.cli.commands.'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
-    code, modules = out.stdout.splitlines()[-1].split(" ", 1)
-    assert code == "0"
-    assert modules == str([f"runenv.cli.commands.{COMMAND_MODULES[name]}"])
+    code, _, modules = out.stdout.splitlines()[-1].partition(" ")
+    return code, modules.split()
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_MODULES))
+def test_each_command_runs_with_only_its_own_module_imported(name: str) -> None:
+    """`runenv NAME --help` imports NAME's module and no other command module."""
+    assert _command_modules_after([name, "--help"]) == ("0", [f"runenv.cli.commands.{COMMAND_MODULES[name]}"])
+
+
+def test_version_imports_no_command_and_help_imports_every_one() -> None:
+    assert _command_modules_after(["-q", "--version"]) == ("0", [])
+    code, modules = _command_modules_after(["--help"])
+    assert code == "0" and modules == sorted({f"runenv.cli.commands.{m}" for m in COMMAND_MODULES.values()})
