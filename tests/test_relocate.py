@@ -168,6 +168,10 @@ def test_local_runtime_counts_for_the_host_only(make_workspace, run_cli) -> None
     assert f"only the host platform ({host}) counts" in validate.stderr
     data = run_cli("-w", ws, "-o", "json", "config", "validate").json()
     assert data["runtimes"] == [{"runtime": LOCAL.name, "valid": True, "platforms": [host]}]
+    config = {"python": {"source": "local", "path": str(LOCAL)}, "build": {"platforms": [host]}}
+    only_host = make_workspace(root=ws.parent / "only-host", runtimes={LOCAL.name: config})
+    validated = run_cli("-w", only_host, "config", "validate")  # nothing left out: no note, still the host only
+    assert validated.code == 0 and f"valid on {host}: {LOCAL.name}" in validated.stdout, validated.stdout
 
     missing = run_cli("-w", ws, "-o", "json", "check")
     assert missing.code == 1

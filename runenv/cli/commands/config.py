@@ -88,7 +88,8 @@ def validate(ctx: typer.Context) -> None:
             loaded = load_runtime_config(ws, rt)
             check_interpreter_config(loaded)
             keys, note = configured_platforms(loaded)
-            keys = keys if note else list(PLATFORM_KEYS)
+            local = loaded.config.python.source == "local"  # exists for the host only, whatever build.platforms says
+            keys = keys if note or local else list(PLATFORM_KEYS)
             for key in keys:
                 build_plan(loaded, key)
             results.append({"runtime": rt.name, "valid": True, "platforms": keys})
