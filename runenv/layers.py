@@ -109,16 +109,18 @@ def walk_layers(layers: list[Layer]) -> Iterator[tuple[str, os.stat_result, Laye
         yield entry.rel, entry.st, layers[entry.layer]
 
 
-def runs(layers: list[Layer]) -> list[tuple[list[Entry], list[str]]]:
+def runs(layers: list[Layer]) -> list[tuple[list[Entry], list[tuple[str, bool]]]]:
     """The merged tree cut into one run per layer, each in walk order: a file or link goes in the run of the
     layer it comes from, a directory in the run of the first layer where it is one. With each run, the paths
-    of its layer that another run holds (what the run of a kept layer depends on besides the layer)."""
-    cut: list[tuple[list[Entry], list[str]]] = [([], []) for _ in layers]
+    of its layer that another run holds, and whether the merged tree has a directory there (below one, the
+    layer's own files still count; below a file or link of another layer, they are hidden): what the run of
+    a kept layer depends on besides the layer."""
+    cut: list[tuple[list[Entry], list[tuple[str, bool]]]] = [([], []) for _ in layers]
     for entry in walk_entries(layers):
         cut[entry.placed][0].append(entry)
         for index in entry.present:
             if index != entry.placed:
-                cut[index][1].append(entry.rel)
+                cut[index][1].append((entry.rel, stat.S_ISDIR(entry.st.st_mode)))
     return cut
 
 

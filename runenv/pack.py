@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import stat
+import struct
 import tarfile
+import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,13 +42,14 @@ from runenv.owner import owned_dir
 FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every archive format can store
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
 GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the number of threads
+DICTIONARY = 1 << 15  # deflate's window: each block starts with the end of the one before as its dictionary
 # tarfile's stream mode appends every write to a bytes buffer of this size, copying it each time:
 # 64 KiB packs the bench runtime in ~2.2 s instead of ~3.0 s with 1 MiB, with the same bytes. The gzip
 # output depends on how writes line up with ISA-L's blocks, so the blocks must be whole buffers.
 TAR_BUFFER = 1 << 16
 assert GZIP_BLOCK % TAR_BUFFER == 0
 ZSTD_LEVEL = 3
-PACK_FORMAT = 1  # bump when the same layers would pack to other bytes
+PACK_FORMAT = 2  # bump when the same layers would pack to other bytes (2: one gzip member of deflate runs)
 
 
 @dataclass(frozen=True)
@@ -127,26 +134,21 @@ class Sink(Protocol):
 
 
 def compressor(fileobj: Sink, compression: str, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """A deterministic compressing writer: threaded ISA-L gzip, or multi-threaded zstd; each one written to
-    `fileobj` is a whole gzip member or zstd frame, and members or frames one after another read as one."""
+    """A writer of one zstd frame (multi-threaded; its bytes do not depend on the number of workers)."""
+    if compression != "zst":
+        raise ValueError(f"no frame writer for {compression!r}: gz runs are raw deflate (_Encoder)")
     require_compression(compression)
-    if compression == "zst":
-        import zstandard
+    import zstandard
 
-        # With at least one worker, zstd's output does not depend on the number of workers.
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
-        return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
-    from isal import igzip_threaded
-
-    gzip_open: Callable[..., IO[bytes]] = igzip_threaded.open  # isal's open has no annotations
-    return gzip_open(fileobj, "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=GZIP_BLOCK)
+    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
+    return cctx.stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
 
 
 class _Pieces:
-    """Passes bytes on in whole TAR_BUFFER pieces (the last one shorter): the compressed bytes depend on how
-    writes line up with the compressor's blocks, so they must not depend on how the tar is read."""
+    """Passes bytes on in whole TAR_BUFFER pieces (the last one shorter): zstd's frames must not depend on how
+    the tar is read."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: Sink) -> None:
         self.out = out
         self.pending = bytearray()
 
@@ -162,7 +164,7 @@ class _Pieces:
             self.pending = bytearray()
         whole = len(view) - len(view) % TAR_BUFFER
         for at in range(0, whole, TAR_BUFFER):
-            self.out.write(view[at : at + TAR_BUFFER])
+            self.out.write(bytes(view[at : at + TAR_BUFFER]))
         self.pending += view[whole:]
 
     def close(self) -> None:
@@ -171,58 +173,182 @@ class _Pieces:
             self.pending = bytearray()
 
 
+def _deflate_block(block: bytes, before: bytes) -> bytes:
+    """One block as raw deflate ending on a byte boundary (a sync flush, not the final block); `before` (the
+    end of the run's previous block) is its dictionary."""
+    from isal import isal_zlib
+
+    if before:
+        packer = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15, zdict=before)
+    else:
+        packer = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15)
+    return packer.compress(block) + packer.flush(isal_zlib.Z_SYNC_FLUSH)
+
+
+class _Encoder:
+    """One run's bytes compressed into `out`, with the CRC-32 and length of what went in.
+
+    gz: raw deflate in fixed GZIP_BLOCK blocks compressed in parallel, each ending byte-aligned, so runs
+    compressed apart (or kept and copied) make one deflate stream of one gzip member (write_tar adds the
+    header, the final block and the trailer). zst: one zstd frame per run."""
+
+    def __init__(self, out: Sink, compression: str, threads: int) -> None:
+        self.out, self.compression, self.threads = out, compression, max(1, threads)
+        self.crc, self.length = 0, 0
+        self.pending = bytearray()
+        self.before = b""  # the last DICTIONARY bytes of the previous block
+        self.jobs: collections.deque[Future[bytes]] = collections.deque()
+        self.pool = ThreadPoolExecutor(self.threads) if compression == "gz" else None
+        self.frame = self._frame() if compression == "zst" else None
+
+    def _frame(self) -> tuple[contextlib.ExitStack, _Pieces]:
+        stack = contextlib.ExitStack()
+        return stack, _Pieces(stack.enter_context(compressor(self.out, "zst", self.threads)))
+
+    def write(self, data: bytes) -> None:
+        self.crc = crc32(data, self.crc)
+        self.length += len(data)
+        if self.frame is not None:
+            self.frame[1].write(data)
+            return
+        self.pending += data
+        while len(self.pending) >= GZIP_BLOCK:
+            self._submit(bytes(self.pending[:GZIP_BLOCK]))
+            del self.pending[:GZIP_BLOCK]
+
+    def _submit(self, block: bytes) -> None:
+        assert self.pool is not None
+        self.jobs.append(self.pool.submit(_deflate_block, block, self.before))
+        self.before = block[-DICTIONARY:]
+        while len(self.jobs) > 2 * self.threads:  # bounded: a few blocks in flight, whatever the run's size
+            self.out.write(self.jobs.popleft().result())
+
+    def close(self) -> tuple[int, int]:
+        """Finish the run; its (CRC-32, length)."""
+        if self.frame is not None:
+            self.frame[1].close()
+            self.frame[0].close()
+        else:
+            if self.pending:
+                self._submit(bytes(self.pending))
+                self.pending = bytearray()
+            while self.jobs:
+                self.out.write(self.jobs.popleft().result())
+        return self.crc, self.length
+
+    def abandon(self) -> None:
+        if self.pool is not None:
+            for job in self.jobs:
+                job.cancel()
+            self.pool.shutdown(wait=True)
+
+    def __enter__(self) -> _Encoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abandon()
+
+
+def crc32(data: bytes, value: int = 0) -> int:
+    from isal import isal_zlib
+
+    return int(isal_zlib.crc32(data, value))
+
+
+def crc32_combine(first: int, second: int, second_length: int) -> int:
+    from isal import isal_zlib
+
+    return int(isal_zlib.crc32_combine(first, second, second_length))
+
+
 class _Tee:
-    """Compressed bytes going to the tarball and to a kept run at once, hashed for the run's record."""
+    """Compressed bytes going to the tarball and to a kept run at once, hashed for the run's record; a kept
+    side that cannot be written is given up, never the tarball."""
 
     def __init__(self, first: Sink, second: IO[bytes]) -> None:
         self.first, self.second = first, second
         self.digest = hashlib.sha256()
         self.size = 0
+        self.broken = False
 
     def write(self, data: bytes) -> None:
         self.first.write(data)
-        self.second.write(data)
+        if self.broken:
+            return
+        try:
+            self.second.write(data)
+        except OSError:
+            self.broken = True
         self.digest.update(data)
         self.size += len(data)
 
     def flush(self) -> None:
         self.first.flush()
-        self.second.flush()
 
 
 class KeptRuns:
     """The packed run of each installed-tree layer, kept at `<cache>/packed/<key>` (the compressed bytes, with
-    `<key>.json`: their sha256 and size). The key digests the layer's cache key, the artifact's top directory
-    (its .pyc name their sources under it), the entry time, the compression and PACK_FORMAT, and the paths of
-    the layer that other runs hold; a run is used only when its bytes hash to its record."""
+    `<key>.json`: their sha256, size, and the CRC-32 and length of the tar bytes in them). The key digests the
+    layer's cache key, the artifact's top directory (its .pyc name their sources under it), the entry time,
+    the compression, its level and library versions, PACK_FORMAT, and the paths of the layer that other runs
+    hold (with whether the merged tree has a directory there); a run is used only when its bytes hash to its
+    record. A cache that cannot be written costs the next build its time, never this one."""
 
     def __init__(self, cache_root: Path) -> None:
         self.directory = cache_root / "packed"
 
-    def key(self, layer: str, top: str, mtime: int, compression: str, elsewhere: list[str]) -> str:
-        facts = json.dumps([PACK_FORMAT, layer, top, mtime, compression, GZIP_LEVEL, ZSTD_LEVEL, elsewhere])
-        return hashlib.sha256(facts.encode()).hexdigest()
+    def key(self, layer: str, top: str, mtime: int, compression: str, elsewhere: list[tuple[str, bool]]) -> str:
+        facts = [PACK_FORMAT, layer, top, mtime, compression, GZIP_LEVEL, ZSTD_LEVEL, _libraries(), elsewhere]
+        return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
 
-    def find(self, key: str) -> Path | None:
+    def find(self, key: str) -> tuple[Path, int, int] | None:
+        """The kept run's path, CRC-32 and length, when its bytes are whole."""
         path, record = self.directory / key, self.directory / f"{key}.json"
         try:
             want = json.loads(record.read_text(encoding="utf-8"))
             if path.stat().st_size == want["size"] and sha256_file(path) == want["sha256"]:
-                return path
+                return path, int(want["crc32"]), int(want["length"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
         return None
 
-    @contextlib.contextmanager
-    def keeping(self, key: str, out: Sink) -> Iterator[Sink]:
-        """A sink writing to `out` and, once the block ends without error, kept under `key`."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_file(self.directory / key, suffix=PART_SUFFIX) as kept:
+    def keep(self, key: str, out: Sink, write: Callable[[Sink], tuple[int, int]]) -> tuple[int, int]:
+        """`write(sink)` into `out`, keeping what it wrote under `key` when the cache takes it."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=PART_SUFFIX)
+        except OSError:
+            return write(out)
+        kept = os.fdopen(fd, "wb")
+        try:
             tee = _Tee(out, kept)
-            yield tee
-        write_text_atomic(
-            self.directory / f"{key}.json", json.dumps({"sha256": tee.digest.hexdigest(), "size": tee.size})
-        )
+            result = write(tee)  # an error here is the build's: the tarball's side failed
+            try:
+                kept.close()
+                if not tee.broken:
+                    os.replace(temp, self.directory / key)
+                    record = {"sha256": tee.digest.hexdigest(), "size": tee.size}
+                    record |= {"crc32": result[0], "length": result[1]}
+                    write_text_atomic(self.directory / f"{key}.json", json.dumps(record))
+            except OSError:
+                pass  # not kept: the next build packs it again
+        finally:
+            kept.close()
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        return result
+
+
+@functools.cache
+def _libraries() -> str:
+    """The compressors' versions: another version may compress the same bytes differently."""
+    found = []
+    for name in ("isal", "zstandard"):
+        try:
+            found.append(f"{name}-{importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name}-missing")
+    return " ".join(found)
 
 
 def _write_run(
@@ -235,12 +361,13 @@ def _write_run(
     compression: str,
     cancel: threading.Event | None,
     first: tarfile.TarInfo | None = None,
-) -> None:
-    """`entries` as tar headers and data (no end-of-archive blocks), compressed as one member into `sink`."""
-    with compressor(sink, compression, threads) as packed:
-        pieces = _Pieces(packed)
+    tail: bytes = b"",
+) -> tuple[int, int]:
+    """`entries` as tar headers and data (then `tail`), compressed into `sink`; the CRC-32 and length of the
+    tar bytes."""
+    with _Encoder(sink, compression, threads) as packed:
         if first is not None:
-            pieces.write(first.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+            packed.write(first.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
         for entry in entries:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
@@ -251,23 +378,29 @@ def _write_run(
             data = layer.read(entry.rel, top) if info.isreg() else None
             if data is not None:
                 info.size = len(data)
-            pieces.write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+            packed.write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
             if not info.isreg():
                 continue
             if data is not None:
-                pieces.write(data)
+                packed.write(data)
                 written = len(data)
             else:
                 written = 0
                 with path.open("rb") as fh:
                     while chunk := fh.read(CHUNK):
-                        pieces.write(chunk)
+                        packed.write(chunk)
                         written += len(chunk)
                 if written != info.size:
                     raise OSError(f"{path} changed while it was packed")
             if written % tarfile.BLOCKSIZE:
-                pieces.write(tarfile.NUL * (tarfile.BLOCKSIZE - written % tarfile.BLOCKSIZE))
-        pieces.close()
+                packed.write(tarfile.NUL * (tarfile.BLOCKSIZE - written % tarfile.BLOCKSIZE))
+        if tail:
+            packed.write(tail)
+        return packed.close()
+
+
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
+FINAL_BLOCK = b"\x03\x00"  # an empty final deflate block, after the byte-aligned runs
 
 
 def write_tar(
@@ -283,30 +416,45 @@ def write_tar(
 ) -> None:
     """Stream `prefix`, with `layers` laid over it, as `top/…` into a compressed tar written to `fileobj`.
 
-    The tar is one run of entries per layer (runenv.layers.runs), each compressed as its own gzip member or
-    zstd frame, then the end-of-archive blocks as one more: the run of an installed-tree layer is the same
-    bytes in every artifact with the same top directory, so with `kept` it is packed once and copied after.
+    The tar is one run of entries per layer (runenv.layers.runs), each compressed on its own: for gz, raw
+    deflate ending byte-aligned, all in one gzip member (one header, one trailer whose CRC-32 combines the
+    runs'); for zst, one frame per run. The run of an installed-tree layer is the same bytes in every artifact
+    with the same top directory, so with `kept` it is packed once and copied after.
     """
+    require_compression(compression)
+    gz = compression == "gz"
+    if gz:
+        fileobj.write(GZIP_HEADER)
+    crc, length = 0, 0
     stack = [Layer(prefix), *layers]
-    for index, (entries, elsewhere) in enumerate(runs(stack)):
+    cut = runs(stack)
+    for index, (entries, elsewhere) in enumerate(cut):
         first = tar_entry(top, os.stat(prefix), mtime) if index == 0 else None
-        if not entries and first is None:
-            continue
+        last = index == len(cut) - 1
+        tail = tarfile.NUL * (2 * tarfile.BLOCKSIZE) if last else b""  # the end-of-archive blocks
         key = stack[index].key
-        if kept is None or key is None:
-            _write_run(fileobj, entries, stack, top, mtime, threads, compression, cancel, first)
+        if not entries and first is None and not tail:
             continue
-        run_key = kept.key(key, top, mtime, compression, elsewhere)
-        found = kept.find(run_key)
-        if found is not None:
-            with found.open("rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    fileobj.write(chunk)
-            continue
-        with kept.keeping(run_key, fileobj) as sink:
-            _write_run(sink, entries, stack, top, mtime, threads, compression, cancel, first)
-    with compressor(fileobj, compression, threads) as packed:
-        packed.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
+
+        def write(sink: Sink, entries: list[Entry] = entries, first: tarfile.TarInfo | None = first) -> tuple[int, int]:
+            return _write_run(sink, entries, stack, top, mtime, threads, compression, cancel, first)
+
+        if kept is None or key is None or last:
+            run = _write_run(fileobj, entries, stack, top, mtime, threads, compression, cancel, first, tail)
+        else:
+            run_key = kept.key(key, top, mtime, compression, elsewhere)
+            found = kept.find(run_key)
+            if found is not None:
+                path, run_crc, run_length = found
+                with path.open("rb") as fh:
+                    while chunk := fh.read(CHUNK):
+                        fileobj.write(chunk)
+                run = run_crc, run_length
+            else:
+                run = kept.keep(run_key, fileobj, write)
+        crc, length = crc32_combine(crc, run[0], run[1]), length + run[1]
+    if gz:
+        fileobj.write(FINAL_BLOCK + struct.pack("<II", crc, length & 0xFFFFFFFF))
 
 
 def pack(

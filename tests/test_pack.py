@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import tarfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
+from runenv.archive import open_compressed
 from runenv.compat import tomllib
 from runenv.errors import BuildError, UsageError
+from runenv.layers import Layer
 from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import FALLBACK_EPOCH, pack, source_date_epoch
+from runenv.pack import FALLBACK_EPOCH, KeptRuns, pack, source_date_epoch
 
 
 def make_tree(root: Path) -> Path:
@@ -169,3 +173,73 @@ def test_zstd_tarball_is_deterministic_and_unpacks(tmp_path: Path) -> None:
     assert a.path.read_bytes() == b.path.read_bytes()
     extract(a.path, tmp_path / "out", label=a.path.name, strip="rt")
     assert (tmp_path / "out" / "lib" / "python3.11" / "a.py").read_text() == "# a\n" * 100000
+
+
+def _layer(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("compression", ["gz", "zst"])
+def test_a_layered_tarball_reads_whole_everywhere_and_a_kept_run_packs_the_same_bytes(
+    tmp_path: Path, compression: str
+) -> None:
+    """Runs packed apart (one per layer, kept ones copied) make one archive every reader reads whole: one gzip
+    member (streaming readers stop after the first), or zstd frames; GNU tar and tarfile see every entry."""
+    if compression == "zst":
+        pytest.importorskip("zstandard")
+    stem = "python-3.11.7-linux-x64"
+    site = "lib/python3.11/site-packages"
+    tree = _layer(tmp_path / "tree", {f"{site}/pkg/__init__.py": "X = 1\n" * 50000, f"{site}/pkg/data.txt": "d"})
+    overlay = _layer(tmp_path / "overlay", {f"{site}/sitecustomize.py": "# shim\n"})
+    kept = KeptRuns(tmp_path / "cache")
+    base = make_tree(tmp_path / "base")
+
+    def packed(out: str) -> Path:
+        layers = [Layer(tree, key="tree-1"), Layer(overlay)]
+        return pack(
+            base, tmp_path / out / "dist", stem, manifest(), mtime=1234567890,
+            compression=compression, layers=layers, kept=kept,
+        ).path  # fmt: skip
+
+    first = packed("one")
+    assert len([p for p in (tmp_path / "cache" / "packed").iterdir() if p.suffix == ".json"]) == 1
+    second = packed("two")  # the tree's run copied from the cache
+    assert first.read_bytes() == second.read_bytes()
+    with open_compressed(first) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:  # runenv's own reader
+        names = tar.getnames()
+    assert f"{stem}/{site}/pkg/__init__.py" in names and f"{stem}/{site}/sitecustomize.py" in names
+    assert f"{stem}/bin/python3" in names
+    if compression == "gz":
+        with tarfile.open(first, "r|gz") as stream:
+            assert [m.name for m in stream] == names
+        whole = zlib.decompressobj(31)
+        data = whole.decompress(first.read_bytes())
+        assert whole.eof and whole.unused_data == b""  # one member, its CRC and length checked
+        assert data.endswith(tarfile.NUL * 1024) and len(data) % tarfile.BLOCKSIZE == 0
+    flag = {"gz": "-z", "zst": "--zstd"}[compression]
+    if shutil.which("tar") and (compression == "gz" or shutil.which("zstd")):
+        listed = subprocess.run(["tar", flag, "-tf", str(first)], capture_output=True, text=True, check=True).stdout
+        assert sorted(n.rstrip("/") for n in listed.splitlines()) == sorted(names)
+
+
+def test_a_kept_run_is_not_reused_where_another_layer_hides_part_of_its_tree(tmp_path: Path) -> None:
+    """The same tree under a prefix with `a/` and under an overlay whose file `a` hides the tree's `a/x`: two
+    different runs, and each tarball is the one packed without the cache."""
+    tree = _layer(tmp_path / "tree", {"a/x": "x", "b": "b"})
+    with_dir = _layer(tmp_path / "with-dir", {"a/y": "y"})
+    hiding = _layer(tmp_path / "hiding", {"a": "a file"})
+    kept = KeptRuns(tmp_path / "cache")
+
+    def packed(base: Path, layers: list[Layer], out: str, cache: KeptRuns | None) -> bytes:
+        return pack(base, tmp_path / out, "rt", manifest(), mtime=1, layers=layers, kept=cache).path.read_bytes()
+
+    other = _layer(tmp_path / "other", {"c": "c"})
+    packed(with_dir, [Layer(tree, key="t"), Layer(other)], "one", kept)
+    assert len(list((tmp_path / "cache" / "packed").glob("*.json"))) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cached = packed(empty, [Layer(tree, key="t"), Layer(hiding)], "two", kept)
+    assert cached == packed(empty, [Layer(tree, key="t"), Layer(hiding)], "three", None)
