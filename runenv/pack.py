@@ -173,16 +173,16 @@ class _Pieces:
             self.pending = bytearray()
 
 
-def _deflate_block(block: bytes, before: bytes) -> bytes:
-    """One block as raw deflate ending on a byte boundary (a sync flush, not the final block); `before` (the
-    end of the run's previous block) is its dictionary."""
+def _deflate_block(block: bytes, before: bytes) -> tuple[bytes, int]:
+    """One block as raw deflate ending on a byte boundary (a sync flush, not the final block), and its CRC-32;
+    `before` (the end of the run's previous block) is its dictionary."""
     from isal import isal_zlib
 
     if before:
         packer = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15, zdict=before)
     else:
         packer = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15)
-    return packer.compress(block) + packer.flush(isal_zlib.Z_SYNC_FLUSH)
+    return packer.compress(block) + packer.flush(isal_zlib.Z_SYNC_FLUSH), int(isal_zlib.crc32(block))
 
 
 class _Encoder:
@@ -197,7 +197,7 @@ class _Encoder:
         self.crc, self.length = 0, 0
         self.pending = bytearray()
         self.before = b""  # the last DICTIONARY bytes of the previous block
-        self.jobs: collections.deque[Future[bytes]] = collections.deque()
+        self.jobs: collections.deque[tuple[Future[tuple[bytes, int]], int]] = collections.deque()
         self.pool = ThreadPoolExecutor(self.threads) if compression == "gz" else None
         self.frame = self._frame() if compression == "zst" else None
 
@@ -206,9 +206,8 @@ class _Encoder:
         return stack, _Pieces(stack.enter_context(compressor(self.out, "zst", self.threads)))
 
     def write(self, data: bytes) -> None:
-        self.crc = crc32(data, self.crc)
-        self.length += len(data)
-        if self.frame is not None:
+        if self.frame is not None:  # zstd checks its frames itself: no CRC-32 to combine
+            self.length += len(data)
             self.frame[1].write(data)
             return
         self.pending += data
@@ -218,10 +217,16 @@ class _Encoder:
 
     def _submit(self, block: bytes) -> None:
         assert self.pool is not None
-        self.jobs.append(self.pool.submit(_deflate_block, block, self.before))
+        self.jobs.append((self.pool.submit(_deflate_block, block, self.before), len(block)))
         self.before = block[-DICTIONARY:]
         while len(self.jobs) > 2 * self.threads:  # bounded: a few blocks in flight, whatever the run's size
-            self.out.write(self.jobs.popleft().result())
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        job, size = self.jobs.popleft()
+        packed, block_crc = job.result()
+        self.out.write(packed)
+        self.crc, self.length = crc32_combine(self.crc, block_crc, size), self.length + size
 
     def close(self) -> tuple[int, int]:
         """Finish the run; its (CRC-32, length)."""
@@ -233,12 +238,12 @@ class _Encoder:
                 self._submit(bytes(self.pending))
                 self.pending = bytearray()
             while self.jobs:
-                self.out.write(self.jobs.popleft().result())
+                self._drain_one()
         return self.crc, self.length
 
     def abandon(self) -> None:
         if self.pool is not None:
-            for job in self.jobs:
+            for job, _size in self.jobs:
                 job.cancel()
             self.pool.shutdown(wait=True)
 
@@ -247,12 +252,6 @@ class _Encoder:
 
     def __exit__(self, *exc: object) -> None:
         self.abandon()
-
-
-def crc32(data: bytes, value: int = 0) -> int:
-    from isal import isal_zlib
-
-    return int(isal_zlib.crc32(data, value))
 
 
 def crc32_combine(first: int, second: int, second_length: int) -> int:
