@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
 from runenv.budget import UnpackBudget
-from runenv.cache import CHUNK, sha256_file
+from runenv.cache import CHUNK
 from runenv.errors import IntegrityError
 
 
@@ -248,7 +248,9 @@ def extract(
                 if member.isfile():
                     budget.take(member.name, member.size)
                 digest = _write_member(tar, member, root, rel, label, verified, digests is not None)
-                if digests is not None and digest is not None:
+                if digests is not None and member.islnk() and member.linkname in digests:
+                    digests[rel] = digests[member.linkname]  # the bytes of the file it links to
+                elif digests is not None and digest is not None:
                     digests[rel] = digest
                 if member.issym():
                     links.append((os.path.join(root, rel), member.name))
@@ -316,7 +318,6 @@ def _write_member(
             os.link(source, path)
 
         _create(target, link, member, label)
-        return sha256_file(Path(source)) if hashed else None
     else:
         mode = 0o755 if member.mode & 0o111 else 0o644
         fd = _create(target, lambda path: os.open(path, CREATE_FILE, mode), member, label)

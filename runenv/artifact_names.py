@@ -58,15 +58,17 @@ def outgoing_prefix(name: str) -> str:
     return f".{name}."
 
 
+def built_tarballs(directory: Path, stem: str) -> list[Path]:
+    """The artifact's tarballs in `directory`, one per compression that was built."""
+    return [path for suffix in TARBALL_SUFFIXES.values() if (path := directory / (stem + suffix)).is_file()]
+
+
 def find_tarball(directory: Path, stem: str, compression: str = "gz") -> Path | None:
     """The artifact's tarball in `directory`: the configured compression's first, else one with the other
     (built before the config changed: there, but stale), else None."""
-    preferred = TARBALL_SUFFIXES[compression]
-    for suffix in (preferred, *(s for s in TARBALL_SUFFIXES.values() if s != preferred)):
-        candidate = directory / (stem + suffix)
-        if candidate.is_file():
-            return candidate
-    return None
+    built = built_tarballs(directory, stem)
+    preferred = directory / tarball_name(stem, compression)
+    return preferred if preferred in built else next(iter(built), None)
 
 
 def checksum_line(sha256: str, tarball: Path) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import threading
@@ -46,6 +48,19 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("runenv", appauthor=False))
+
+
+@functools.cache
+def tool_versions(*distributions: str) -> str:
+    """`name-version` of each installed distribution (`name-missing` when absent), for the key of a cache
+    entry whose bytes those tools made: another version may make other bytes."""
+    found = []
+    for name in distributions:
+        try:
+            found.append(f"{name}-{importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name}-missing")
+    return " ".join(found)
 
 
 def sha256_file(path: Path) -> str:

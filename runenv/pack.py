@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import stat
@@ -32,7 +30,7 @@ from runenv.artifact_names import (
     outgoing_prefix,
     tarball_name,
 )
-from runenv.cache import CHUNK, HashingWriter, sha256_file
+from runenv.cache import CHUNK, HashingWriter, sha256_file, tool_versions
 from runenv.errors import BuildError, Cancelled, UsageError
 from runenv.files import atomic_file, move_into_place, write_text_atomic
 from runenv.layers import Entry, Layer, runs
@@ -43,11 +41,9 @@ FALLBACK_EPOCH = 315532800  # 1980-01-01T00:00:00Z: the earliest time every arch
 GZIP_LEVEL = 2  # ISA-L levels run 0..3; 2 is its speed/size trade-off
 GZIP_BLOCK = 1 << 20  # fixed block size: the output does not depend on the number of threads
 DICTIONARY = 1 << 15  # deflate's window: each block starts with the end of the one before as its dictionary
-# tarfile's stream mode appends every write to a bytes buffer of this size, copying it each time:
-# 64 KiB packs the bench runtime in ~2.2 s instead of ~3.0 s with 1 MiB, with the same bytes. The gzip
-# output depends on how writes line up with ISA-L's blocks, so the blocks must be whole buffers.
+# zstd frames are fed in whole pieces of this size (_Pieces), so their bytes do not depend on how the tar
+# is read; gz runs are cut into GZIP_BLOCK blocks whatever the writes (_Encoder).
 TAR_BUFFER = 1 << 16
-assert GZIP_BLOCK % TAR_BUFFER == 0
 ZSTD_LEVEL = 3
 PACK_FORMAT = 2  # bump when the same layers would pack to other bytes (2: one gzip member of deflate runs)
 
@@ -133,11 +129,8 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
 
-def compressor(fileobj: Sink, compression: str, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
+def _zstd_frame(fileobj: Sink, threads: int) -> contextlib.AbstractContextManager[IO[bytes]]:
     """A writer of one zstd frame (multi-threaded; its bytes do not depend on the number of workers)."""
-    if compression != "zst":
-        raise ValueError(f"no frame writer for {compression!r}: gz runs are raw deflate (_Encoder)")
-    require_compression(compression)
     import zstandard
 
     cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=max(1, threads), write_content_size=False)
@@ -203,7 +196,7 @@ class _Encoder:
 
     def _frame(self) -> tuple[contextlib.ExitStack, _Pieces]:
         stack = contextlib.ExitStack()
-        return stack, _Pieces(stack.enter_context(compressor(self.out, "zst", self.threads)))
+        return stack, _Pieces(stack.enter_context(_zstd_frame(self.out, self.threads)))
 
     def write(self, data: bytes) -> None:
         if self.frame is not None:  # zstd checks its frames itself: no CRC-32 to combine
@@ -297,7 +290,8 @@ class KeptRuns:
         self.directory = cache_root / "packed"
 
     def key(self, layer: str, top: str, mtime: int, compression: str, elsewhere: list[tuple[str, bool]]) -> str:
-        facts = [PACK_FORMAT, layer, top, mtime, compression, GZIP_LEVEL, ZSTD_LEVEL, _libraries(), elsewhere]
+        versions = tool_versions("isal", "zstandard")  # another version may compress the same bytes otherwise
+        facts = [PACK_FORMAT, layer, top, mtime, compression, GZIP_LEVEL, ZSTD_LEVEL, versions, elsewhere]
         return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
 
     def find(self, key: str) -> tuple[Path, int, int] | None:
@@ -336,18 +330,6 @@ class KeptRuns:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         return result
-
-
-@functools.cache
-def _libraries() -> str:
-    """The compressors' versions: another version may compress the same bytes differently."""
-    found = []
-    for name in ("isal", "zstandard"):
-        try:
-            found.append(f"{name}-{importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{name}-missing")
-    return " ".join(found)
 
 
 def _write_run(

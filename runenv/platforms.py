@@ -144,12 +144,8 @@ class RuntimeLayout:
 
     def is_python(self, command: str) -> bool:
         """Whether `command` names the interpreter (`python`, `python3`, `python3.12`, with `.exe` on Windows)."""
-        major = self.version.split(".")[0]
-        return command.removesuffix(self.platform.exe_suffix) in (
-            "python",
-            f"python{major}",
-            f"python{minor_of(self.version)}",
-        )
+        names = ("python", f"python{major_minor(self.version)[0]}", f"python{minor_of(self.version)}")
+        return command.removesuffix(self.platform.exe_suffix) in names
 
 
 PLATFORMS: dict[str, Platform] = {

@@ -37,7 +37,7 @@ from runenv.workspace import Workspace
 
 # Bump when the same inputs would give other tarball bytes (layout, manifest, packing changes).
 ARTIFACT_FORMAT = 4  # 2: verify reports with static, closure and emulated checks; 3: lazy distutils shim;
-# 4: one gzip member (zstd frame) per layer
+# 4: one run per layer (gz: all in one member; zst: a frame each)
 # Config keys that never change a tarball's bytes.
 _IRRELEVANT_BUILD_KEYS = ("timeout", "parallelDownloads", "enableLogging", "platforms")
 

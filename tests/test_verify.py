@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runenv.errors import BuildError, ConfigError
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from runenv.verify import VerifyError, VerifySettings, allowances, check_prefix, find_distributions, verify_tarball
 from runenv.verify import imports as verify_imports
 from runenv.verify.allowlist import load_allowances
@@ -69,7 +69,7 @@ def _dists(prefix: Path):
 
 def _served(prefix: Path, modules: dict[str, str]) -> dict[str, str]:
     plan = ImportPlan(modules, {})
-    return served_imports(Launcher(), prefix / LINUX.python_exe(PY_VERSION), prefix, plan, 4, LINUX, PY_VERSION).outputs
+    return served_imports(Launcher(), RuntimeLayout(prefix, LINUX, PY_VERSION), plan, 4).outputs
 
 
 def test_distributions_and_modules_come_from_top_level_record_or_files(runtime_prefix):

@@ -217,6 +217,13 @@ def find_distributions(prefix: Path, platform: Platform, python_version: str) ->
     return sorted(found, key=lambda d: d.name)
 
 
+def is_startup_hook(site_relative: str) -> bool:
+    """A file site.py runs at every interpreter start: a `.pth`, `sitecustomize` or `usercustomize` directly in
+    site-packages."""
+    name = site_relative
+    return "/" not in name and (name.endswith(".pth") or name in ("sitecustomize.py", "usercustomize.py"))
+
+
 def startup_hooks(dists: list[Distribution], platform: Platform, python_version: str) -> list[str]:
     """Warnings for `.pth` files and `sitecustomize`/`usercustomize` modules a distribution installs."""
     site = platform.site_packages(python_version) + "/"
@@ -224,8 +231,7 @@ def startup_hooks(dists: list[Distribution], platform: Platform, python_version:
     for dist in dists:
         for file in dist.files:
             name = file[len(site) :] if file.startswith(site) else ""
-            hook = name.endswith(".pth") or name in ("sitecustomize.py", "usercustomize.py")
-            if "/" not in name and hook and (dist.name, name) not in EXPECTED_HOOKS:
+            if name and is_startup_hook(name) and (dist.name, name) not in EXPECTED_HOOKS:
                 warnings.append(
                     f"distribution {dist.name!r} installs {name}: code that runs at every start of the "
                     f"{platform.key} interpreter (also during verify)"

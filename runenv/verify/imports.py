@@ -140,26 +140,17 @@ class Served:
     loaded: dict[str, frozenset[str]]
 
 
-def served_imports(
-    launcher: Launcher,
-    python: Path,
-    prefix: Path,
-    plan: ImportPlan,
-    workers: int,
-    platform: Platform,
-    python_version: str,
-) -> Served:
+def served_imports(launcher: Launcher, layout: RuntimeLayout, plan: ImportPlan, workers: int) -> Served:
     """The fork server's answers for the modules it answered; none when it cannot start."""
     rounds = -(-len(plan.owner) // workers)
     with temp_dir("imports") as out:
         Path(out, "plan").write_text("\n".join(plan.tree()) + "\n", encoding="utf-8")
-        site = prefix / platform.site_packages(python_version)
-        args = (str(out), str(workers), str(IMPORT_TIMEOUT), str(site))
-        cmd = launcher.python(python, "-I", "-c", server_code(), *args)
+        args = (str(out), str(workers), str(IMPORT_TIMEOUT), str(layout.site_packages))
+        cmd = launcher.python(layout.python, "-I", "-c", server_code(), *args)
         try:
             with subprocess.Popen(
                 cmd,
-                cwd=prefix,
+                cwd=layout.prefix,
                 env=_import_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -243,7 +234,7 @@ def run_imports(
         script_jobs = [pool.submit(_script, launcher, python, s, prefix, dist, check) for s, dist in scripts]
         # No fork on Windows; elsewhere, modules the server left unanswered get their own interpreter.
         served = (
-            served_imports(launcher, python, prefix, plan, workers, platform, python_version)
+            served_imports(launcher, layout, plan, workers)
             if plan.owner and not platform.is_windows
             else Served({}, {})
         )

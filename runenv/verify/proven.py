@@ -26,7 +26,7 @@ from pathlib import Path
 import runenv
 from runenv.files import write_text_atomic
 from runenv.manifest import MANIFEST_NAME
-from runenv.verify.discovery import Distribution
+from runenv.verify.discovery import Distribution, is_startup_hook
 
 PROVEN_FORMAT = 1  # bump when what a kept import result means changes
 # runenv's manifest lists every package, so it changes with any of them; no import reads it.
@@ -85,7 +85,8 @@ def digests_of(
         owner = owners.get(path) or (owners.get(source) if source else None)
         if owner is not None:
             lines[owner].append(f"{path}\0{digest}")
-        if (owner is None and path not in NOT_READ_BY_IMPORTS) or _is_startup_hook(path, site):
+        hook = path.startswith(site + "/") and is_startup_hook(path[len(site) + 1 :])
+        if (owner is None and path not in NOT_READ_BY_IMPORTS) or hook:
             context.append(f"{path}\0{digest}")  # a start-up hook runs before every import, whoever installs it
     for dist in dists:
         lines[dist.name] += [f"{file}\0missing" for file in dist.files if file not in files]
@@ -105,14 +106,6 @@ def digests_of(
         {name: tuple(found) for name, found in top_level.items()},
         {name: tuple(found) for name, found in components.items()},
     )
-
-
-def _is_startup_hook(path: str, site: str) -> bool:
-    """A file site.py runs at every start: a `.pth` in site-packages, `sitecustomize` or `usercustomize`."""
-    if not path.startswith(site + "/") or "/" in path[len(site) + 1 :]:
-        return False
-    name = path[len(site) + 1 :]
-    return name.endswith(".pth") or name in ("sitecustomize.py", "usercustomize.py")
 
 
 def _host_libc() -> str:

@@ -3,9 +3,7 @@ and the glibc / macOS floors, judged for the target platform from any host."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 from collections.abc import Iterable
@@ -14,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import runenv
+from runenv.cache import tool_versions
 from runenv.files import write_text_atomic
 from runenv.platforms import Platform
 from runenv.verify.binaries import Format, NativeFile, read_native
@@ -22,18 +21,6 @@ from runenv.verify.policy import DEFAULT_MACOSX, ManylinuxPolicy, is_system_libr
 from runenv.verify.report import Failure
 
 PARSED_FORMAT = 1  # bump when read_native reads more or other facts
-
-
-@functools.cache
-def parsers() -> str:
-    """The parsers' versions: an upgrade that reads a file differently parses it again."""
-    found = []
-    for name in ("pyelftools", "macholib", "pefile"):
-        try:
-            found.append(f"{name}-{importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{name}-missing")
-    return " ".join(found)
 
 
 ARCH_NAMES = {"x86_64": {"linux": "x86-64", "macos": "x86_64", "windows": "AMD64"}, "aarch64": {"macos": "arm64"}}
@@ -189,7 +176,8 @@ class ParsedFiles:
         digest = self.digests.get(candidate.relative)
         if digest is None:
             return None
-        facts = f"{PARSED_FORMAT} {runenv.__version__} {parsers()} {digest} {expected} {arch}"
+        parsers = tool_versions("pyelftools", "macholib", "pefile")  # another version may read files otherwise
+        facts = f"{PARSED_FORMAT} {runenv.__version__} {parsers} {digest} {expected} {arch}"
         key = hashlib.sha256(facts.encode()).hexdigest()
         return self.directory / f"{key}.json"
 

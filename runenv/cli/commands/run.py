@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from runenv.artifact_names import TARBALL_SUFFIXES, require_artifact
+from runenv.artifact_names import built_tarballs, require_artifact
 from runenv.cache import default_cache_dir
 from runenv.cli.app import Options, app, options
 from runenv.errors import UsageError
@@ -32,8 +32,7 @@ def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) 
 def _built_tarball(ws: Workspace, runtime: Runtime, platform: str) -> Path:
     """The runtime's tarball in dist/. The config (a good part of a start-up) is read only when it decides:
     both compressions built, or none (the error then says how to build it)."""
-    stem = runtime.artifact_stem(platform)
-    built = [path for suffix in TARBALL_SUFFIXES.values() if (path := ws.dist_dir / (stem + suffix)).is_file()]
+    built = built_tarballs(ws.dist_dir, runtime.artifact_stem(platform))
     if len(built) == 1:
         return built[0]
     from runenv.config import load_runtime_config
