@@ -4,6 +4,7 @@ straight from the entries into the same bytes as a from-scratch build, and never
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -152,3 +153,22 @@ def test_each_tree_is_packed_once_and_a_damaged_packed_run_is_packed_again(
     assert fresh["sha256"] == cold["sha256"]
     with tarfile.open(ws / "dist" / f"{STEM}.tar.gz") as tar:  # one gzip stream of several members
         assert f"{STEM}/{SITE}/tool_a/__init__.py" in tar.getnames()
+
+
+def test_the_default_cache_dir_holds_every_entry_a_build_makes(
+    index, build_workspace, run_cli, sandbox, monkeypatch
+) -> None:
+    """Without RUNENV_CACHE_DIR (as users run it), trees, packed runs, parsed native files, import results and
+    the artifact land in the platform's user cache directory, and a rebuild from there is the same bytes."""
+    monkeypatch.delenv("RUNENV_CACHE_DIR")
+    default = Path(os.environ["XDG_CACHE_HOME"]) / "runenv"  # platformdirs' user cache dir on Linux
+    ws = build_workspace(runtimes={VERSION: PACKAGES})
+    [cold] = _build(run_cli, ws, VERSION)
+    for entry in ("trees", "packed", "verified", "verified-imports", "artifacts", "sha256"):
+        assert any((default / entry).iterdir()), entry
+    assert not (sandbox / "runenv-cache").exists()
+    [again] = _build(run_cli, ws, VERSION, "--rebuild")
+    assert again["sha256"] == cold["sha256"]
+    ran = run_cli("-w", ws, "run", VERSION, "--", "python", "-c", "import tool_a")
+    assert ran.code == 0, ran.stderr
+    assert any((default / "runtimes").iterdir())
