@@ -1,4 +1,7 @@
-"""Build one runtime for one platform: provision the interpreter, check it, pack it with its manifest."""
+"""Build one runtime for one platform, stage by stage: lock and downloads (in the background), interpreter,
+install and byte-compile, the beforePack hook, pack, verify; then into dist/ and the artifact cache.
+
+Each stage is a function taking the `BuildContext` and the values earlier stages returned."""
 
 from __future__ import annotations
 
@@ -46,11 +49,10 @@ from runenv.pack import (
     source_date_epoch,
 )
 from runenv.plan import RuntimePlan, build_plan
-from runenv.platforms import Platform, get_platform, host_platform_key, is_host_runnable
+from runenv.platforms import Platform, RuntimeLayout, get_platform, host_platform_key, is_host_runnable
 from runenv.redact import redact
-from runenv.resolve import index_args
 from runenv.scratch import scratch_dir, scratch_root
-from runenv.sdist import handle_sdist, handle_vcs
+from runenv.sdist import SourceBuild, handle_sdist, handle_vcs
 from runenv.trees import InstalledTree, TreeBuilder
 from runenv.vcs import repository_key
 from runenv.verify import VerifySettings, settings_for, verify_tarball
@@ -71,9 +73,9 @@ class BuildOptions:
     reuse: bool = True  # take an artifact built before from the same inputs from the cache (`--rebuild`: False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildContext:
-    """One (runtime, platform) being built; each step reads and extends it."""
+    """One (runtime, platform) being built: what every stage reads. Stages hand their results on as values."""
 
     workspace: Workspace
     loaded: LoadedConfig
@@ -83,11 +85,7 @@ class BuildContext:
     cache: Cache
     sums: SumsSource
     options: BuildOptions
-    manifest: Manifest | None = None
-    mtime: int = 0
-    packages: Future[LockedArtifacts] | None = None  # the lock, made while the interpreter lands
     stop_downloads: threading.Event = field(default_factory=threading.Event)  # set when the build fails
-    layers: list[Layer] = field(default_factory=list)  # laid over `prefix` when packing (installed trees, written)
 
     @property
     def stem(self) -> str:
@@ -102,23 +100,27 @@ class BuildContext:
     def version(self) -> str:
         return self.loaded.runtime.version
 
-    def started_manifest(self) -> Manifest:
-        """The manifest the interpreter step started, which every later step extends."""
-        if self.manifest is None:
-            raise BuildError(f"internal error: {self.stem}: a build step ran before the interpreter step")
-        return self.manifest
-
-    def lock_future(self) -> Future[LockedArtifacts]:
-        """The lock and its downloads, made beside the interpreter step."""
-        if self.packages is None:
-            raise BuildError(f"internal error: {self.stem}: packages installed before the lock was started")
-        return self.packages
+    @property
+    def layout(self) -> RuntimeLayout:
+        return RuntimeLayout(self.prefix, self.platform, self.version)
 
     @property
     def downloader(self) -> Downloader:
         """This build's downloads: its cache, its config's timeout and parallelism, `--offline`, its stop flag."""
         build = self.loaded.config.build
         return Downloader(self.cache, build.timeout, self.options.offline, build.parallel_downloads, self.stop)
+
+    def source_build(self, plan: RuntimePlan) -> SourceBuild:
+        """How this build makes wheels from sdists and git checkouts."""
+        build = self.loaded.config.build
+        return SourceBuild(
+            self.layout,
+            index=plan.index_options(),
+            timeout=build.timeout,
+            manylinux=build.manylinux,
+            package_root=self.loaded.runtime.directory,
+            warn=self.options.warn,
+        )
 
 
 @dataclass(frozen=True)
@@ -147,21 +149,115 @@ class Artifact:
         }
 
 
-Step = Callable[[BuildContext], None]
+@dataclass(frozen=True)
+class Provisioned:
+    """The interpreter prefix in place: the manifest it starts (every later stage extends it), and the
+    timestamp every packed entry gets."""
+
+    manifest: Manifest
+    mtime: int
+
+    @property
+    def origin(self) -> str:
+        """Where the interpreter came from, for messages: the PBS archive or the local prefix."""
+        return self.manifest.interpreter.archive or self.manifest.interpreter.path or "the interpreter"
 
 
-def provision_interpreter(ctx: BuildContext) -> None:
-    """Put the interpreter prefix in place (PBS archive or local prefix) and start the manifest."""
+@dataclass(frozen=True)
+class Staged:
+    """Everything up to packing: the prefix (in the context), the layers laid over it, the manifest so far."""
+
+    manifest: Manifest
+    mtime: int
+    layers: list[Layer]  # laid over the prefix when packing (installed trees, then what the build wrote)
+
+
+class Arrivals:
+    """The files the download stage puts in the cache, each waited for by sha256 as it lands, or its error."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._files: dict[str, Future[Path]] = {}
+        self._error: BaseException | None = None
+
+    def _future(self, sha256: str) -> Future[Path]:
+        with self._guard:
+            future = self._files.get(sha256)
+            if future is None:
+                future = self._files[sha256] = Future()
+                if self._error is not None:
+                    future.set_exception(self._error)
+            return future
+
+    def landed(self, sha256: str, path: Path) -> None:
+        self._future(sha256).set_result(path)
+
+    def failed(self, error: BaseException) -> None:
+        """Every file not landed yet, now or later asked for, raises `error` (the download stage's first)."""
+        with self._guard:
+            self._error = error
+            pending = [future for future in self._files.values() if not future.done()]
+        for future in pending:
+            future.set_exception(error)
+
+    def wait(self, sha256: str) -> Path:
+        return self._future(sha256).result()
+
+
+def lock_packages(ctx: BuildContext) -> Lock:
+    """Stage "lock": reuse the fresh lock for this platform or make it (`--locked`/`--offline`: never make it)."""
+    with progress.phase("lock") as step:
+        result = ensure_lock(
+            ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
+        )
+        step.detail = f"{len(result.lock.packages)} packages" + ("" if result.written else ", fresh lock reused")
+        if not result.written:
+            progress.reused("lock")
+    return result.lock
+
+
+def fetch_packages(ctx: BuildContext, lock: Lock, arrivals: Arrivals) -> None:
+    """Stage "downloads": every file the lock names into the cache, in parallel, each announced as it lands."""
+    try:
+        files = [p.sha256 for p in lock.packages if p.kind != "vcs"]
+        with progress.phase("downloads", unit="B") as step:
+            cached = sum(ctx.cache.has(sha) for sha in files)
+            step.detail = f"{len(files)} files, {cached} cached" if files else "nothing to download"
+            if cached:
+                progress.reused(f"{cached}/{len(files)} downloads")
+            ctx.downloader.fetch(
+                lock.downloads(),
+                on_done=arrivals.landed,
+                auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
+            )
+    except BaseException as exc:  # the first error, once every other download has finished
+        arrivals.failed(exc)
+        raise
+
+
+def _fetch_locked(ctx: BuildContext, locking: Future[Lock], arrivals: Arrivals) -> None:
+    """The download stage, once the lock stage (running beside it) has its lock."""
+    try:
+        lock = locking.result()
+    except BaseException as exc:
+        arrivals.failed(exc)
+        raise
+    fetch_packages(ctx, lock, arrivals)
+
+
+def provision_interpreter(ctx: BuildContext) -> Provisioned:
+    """Stage "interpreter": put the interpreter prefix in place (PBS archive or local prefix), start the manifest."""
     with progress.phase("interpreter", unit="B") as step:
-        _provision(ctx)
-        manifest = ctx.started_manifest()
-        step.detail = manifest.interpreter.archive or manifest.interpreter.path or ""
-        if manifest.interpreter.archive and not step.done:
+        provisioned = _provision(ctx)
+        interpreter = provisioned.manifest.interpreter
+        step.detail = interpreter.archive or interpreter.path or ""
+        if interpreter.archive and not step.done:
             step.detail += ", cached"
             progress.reused("interpreter archive")
+    return provisioned
 
 
-def _provision(ctx: BuildContext) -> None:
+def _provision(ctx: BuildContext) -> Provisioned:
     python = ctx.loaded.config.python
     if python.source == "local":
         src = relocate.provision_local(
@@ -169,16 +265,16 @@ def _provision(ctx: BuildContext) -> None:
         )
         exe = src / "bin" / f"python{ctx.loaded.runtime.minor}"
         info = InterpreterInfo("local", sha256_file(exe), path=str(src))
-        ctx.mtime = source_date_epoch(None)
+        mtime = source_date_epoch(None)
     else:
         pbs, path = fetch_pbs_archive(ctx.loaded, ctx.platform, ctx.sums, ctx.downloader)
         archive.extract(path, ctx.prefix, label=pbs.name)
         info = InterpreterInfo(
             "pbs", pbs.sha256, url=redact(pbs.url), release=pbs.release, flavor=pbs.flavor, archive=pbs.name
         )
-        ctx.mtime = source_date_epoch(pbs.release)
+        mtime = source_date_epoch(pbs.release)
     build = ctx.loaded.config.build
-    ctx.manifest = Manifest(
+    manifest = Manifest(
         runtime=ctx.loaded.runtime.name,
         python=ctx.version,
         platform=ctx.platform.key,
@@ -186,13 +282,12 @@ def _provision(ctx: BuildContext) -> None:
         config_digest=ctx.loaded.digest,
         build={"compression": build.compression, "manylinux": build.manylinux, "distutils-shim": build.distutils_shim},
     )
+    return Provisioned(manifest, mtime)
 
 
-def verify_interpreter(ctx: BuildContext) -> None:
+def check_interpreter(ctx: BuildContext, provisioned: Provisioned) -> None:
     """The prefix has the platform's layout; on a host that can run it, it reports the runtime's version."""
-    exe = ctx.prefix / ctx.platform.python_exe(ctx.version)
-    manifest = ctx.started_manifest()
-    origin = manifest.interpreter.archive or manifest.interpreter.path or "the interpreter"
+    exe, origin = ctx.layout.python, provisioned.origin
     if not (exe.is_file() or exe.is_symlink()):
         raise BuildError(f"{origin} has no {ctx.platform.python_exe(ctx.version)} for {ctx.platform.key}")
     stdlib = ctx.prefix / ctx.platform.stdlib(ctx.version)
@@ -205,67 +300,20 @@ def verify_interpreter(ctx: BuildContext) -> None:
         check_version(exe, ctx.version, origin, local=ctx.loaded.config.python.source == "local")
 
 
-@dataclass(frozen=True)
-class LockedArtifacts:
-    """The lock for one (runtime, platform), and each artifact it names as it lands in the cache."""
-
-    lock: Lock
-    blobs: dict[str, Future[Path]]  # by sha256
-
-
-def lock_and_fetch(ctx: BuildContext, ready: Future[LockedArtifacts]) -> None:
-    """Reuse or make the lock and hand it to `ready`, then download what it names, each blob announced as it lands.
-
-    Needs no interpreter, so it runs beside provisioning; installing starts with the first blob.
-    """
-    try:
-        with progress.phase("lock") as step:
-            result = ensure_lock(
-                ctx.loaded, ctx.plan, locked=ctx.options.locked, offline=ctx.options.offline, warn=ctx.options.warn
-            )
-            step.detail = f"{len(result.lock.packages)} packages" + ("" if result.written else ", fresh lock reused")
-            if not result.written:
-                progress.reused("lock")
-        lock = result.lock
-    except BaseException as exc:
-        ready.set_exception(exc)
-        return
-    blobs: dict[str, Future[Path]] = {p.sha256: Future() for p in lock.packages if p.kind != "vcs"}
-    ready.set_result(LockedArtifacts(lock, blobs))
-    try:
-        with progress.phase("downloads", unit="B") as step:
-            cached = sum(ctx.cache.has(sha) for sha in blobs)
-            step.detail = f"{len(blobs)} files, {cached} cached" if blobs else "nothing to download"
-            if cached:
-                progress.reused(f"{cached}/{len(blobs)} downloads")
-            ctx.downloader.fetch(
-                lock.downloads(),
-                on_done=lambda sha, path: blobs[sha].set_result(path),
-                auth_for=IndexCredentials.for_indexes(ctx.plan.registries).auth_for,
-            )
-    except BaseException as exc:  # the first error, once every other download has finished
-        for blob in blobs.values():
-            if not blob.done():
-                blob.set_exception(exc)
-
-
-def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage) -> Path:
+def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage, sources: SourceBuild) -> Path:
     """The wheel of a locked git package, fetched with the configured URL (which may hold credentials)."""
+    if package.vcs is None:
+        raise BuildError(
+            f"{ctx.loaded.runtime.lock_path(plan.platform)}: {package.name} is a git package without a commit"
+        )
     configured = [p for p in plan.packages if p.vcs and repository_key(p.vcs.url) == repository_key(package.url)]
     return handle_vcs(
         package,
-        ctx.platform,
-        ctx.prefix,
-        ctx.version,
-        ctx.cache.root,
+        package.vcs,
+        sources,
+        ctx.downloader,
         fetch_url=configured[0].vcs.url if configured and configured[0].vcs else package.url,
         spec=configured[0].build_wheel if configured else None,
-        index=index_args(plan.registries, plan.uses_machine_index),
-        timeout=ctx.loaded.config.build.timeout,
-        offline=ctx.options.offline,
-        package_root=ctx.loaded.runtime.directory,
-        manylinux=ctx.loaded.config.build.manylinux,
-        warn=ctx.options.warn,
     )
 
 
@@ -277,44 +325,35 @@ def _shim_over_layers(ctx: BuildContext, trees: list[InstalledTree], overlay: Pa
         shutil.copy2(below[-1], overlay / rel)
 
 
-def install_packages(ctx: BuildContext) -> None:
-    """Build sdists, install wheels (each as soon as it is downloaded, as installed-tree cache entries), copy files,
-    add the distutils shim, byte-compile what the build wrote; the layers to pack go to `ctx.layers`."""
-    manifest, locked_future = ctx.started_manifest(), ctx.lock_future()
-    build, version = ctx.loaded.config.build, ctx.version
-    locked = locked_future.result()
-    lock, blobs = locked.lock, locked.blobs
+def install_packages(ctx: BuildContext, provisioned: Provisioned, lock: Lock, arrivals: Arrivals) -> Staged:
+    """Stages "install" and "byte-compile": build sdists, install wheels (each as soon as it is downloaded, as
+    installed-tree cache entries), copy files, add the distutils shim, byte-compile what the build wrote."""
+    manifest, build, version = provisioned.manifest, ctx.loaded.config.build, ctx.version
     # Bare git dependencies under the names the lock learned from their metadata.
     plan = build_plan(ctx.loaded, ctx.platform.key, vcs_names=lock.vcs_names) if lock.vcs_names else ctx.plan
     requested = {p.name for p in plan.installable}
     shipped: list[PackageEntry] = []
     built_dir = ctx.prefix.parent / "wheels"
+    sources = ctx.source_build(plan)
 
     def arriving() -> Iterator[WheelToInstall]:
-        """The wheels to install in lock order, each once its blob is in the cache (sdists built or shipped)."""
+        """The wheels to install in lock order, each once its file is in the cache (sdists built or shipped)."""
         for package in lock.packages:
             if package.kind == "vcs":
-                wheel = _vcs_wheel(ctx, plan, package)
+                wheel = _vcs_wheel(ctx, plan, package, sources)
                 yield WheelToInstall(wheel, wheel.name, package, "built-from-vcs")
                 continue
-            blob = blobs[package.sha256].result()
+            blob = arrivals.wait(package.sha256)
             if package.kind == "wheel":
                 yield WheelToInstall(blob, package.filename, package)
                 continue
             outcome = handle_sdist(
                 blob,
                 package,
-                ctx.platform,
-                ctx.prefix,
-                version,
+                sources,
                 built_dir,
                 ship_sdists=build.ship_sdists,
                 spec=plan.build_spec(package.name),
-                index=plan.index_options(),
-                timeout=build.timeout,
-                package_root=ctx.loaded.runtime.directory,
-                manylinux=build.manylinux,
-                warn=ctx.options.warn,
             )
             if outcome.wheel is not None:
                 yield WheelToInstall(outcome.wheel, outcome.wheel.name, package, "built-from-sdist")
@@ -361,9 +400,9 @@ def install_packages(ctx: BuildContext) -> None:
             interpreter_files.exclude(ctx.prefix / rel for rel in shadowed)
             interpreter_files.finish()
             overlay_files.finish(rewritten=written)
-    ctx.layers = [*(tree.layer() for tree in trees), Layer(overlay)]
+    layers = [*(tree.layer() for tree in trees), Layer(overlay)]
     check_closure(
-        [layer.root / site for layer in [Layer(ctx.prefix), *ctx.layers]],
+        [layer.root / site for layer in [Layer(ctx.prefix), *layers]],
         plan,
         ctx.platform.marker_environment(version),
         shipped=[Distribution(e.name, e.version) for e in shipped],
@@ -378,17 +417,19 @@ def install_packages(ctx: BuildContext) -> None:
     )
     manifest.skipped.extend(lock.skipped)
     manifest.kept.extend(lock.kept)
+    return Staged(manifest, provisioned.mtime, layers)
 
 
-def materialise_for_hook(ctx: BuildContext) -> None:
-    """Copy the layers into the prefix when a beforePack hook is to see (and may change) the finished runtime."""
-    if ctx.layers and ctx.loaded.config.build.hooks.before_pack_for(ctx.platform.key) is not None:
-        materialise(ctx.prefix, ctx.layers)
-        ctx.layers = []
-
-
-# The pipeline for one artifact, up to packing; the beforePack hook sees the finished prefix.
-STEPS: list[Step] = [provision_interpreter, verify_interpreter, install_packages, materialise_for_hook, run_before_pack]
+def before_pack(ctx: BuildContext, staged: Staged) -> Staged:
+    """Stage "beforePack hook": the platform's hook runs on the finished runtime, the layers first copied into
+    the prefix so the hook sees (and may change) all of it; without a hook the layers stay as they are."""
+    command = ctx.loaded.config.build.hooks.before_pack_for(ctx.platform.key)
+    if command is None:
+        return staged
+    materialise(ctx.prefix, staged.layers)
+    run_before_pack(command, ctx.workspace.root, ctx.prefix, ctx.platform.key, ctx.loaded.runtime.name)
+    staged.manifest.build["before-pack-hook"] = command
+    return replace(staged, layers=[])
 
 
 def check_interpreter_config(loaded: LoadedConfig) -> None:
@@ -454,9 +495,10 @@ def _build_one(
     with outgoing_dir(options.out_dir, stem) as outgoing:
         with scratch_dir(scratch / "build", stem) as staging:
             ctx = BuildContext(ws, loaded, plan, platform, staging / stem, cache, sums, options)
-            manifest = stage(ctx)
-            packed = pack_staged(ctx, manifest, outgoing)
+            staged = stage(ctx)
+            packed = pack_staged(ctx, staged, outgoing)
         verify = verify_packed(ctx, packed, settings, scratch) if settings is not None else None
+        manifest = staged.manifest
         manifest.verify = verify
         # What the artifact was made from goes beside it only: the tarball's bytes stay content-only.
         manifest.inputs = current_inputs(ws.root, loaded, platform_key)
@@ -507,37 +549,48 @@ def from_cache(
     )
 
 
-def stage(ctx: BuildContext) -> Manifest:
-    """Every step up to packing, with the lock and downloads running beside them; the manifest so far."""
-    with ThreadPoolExecutor(max_workers=1) as background:
-        ctx.packages = Future()
-        background.submit(progress.carry(lock_and_fetch), ctx, ctx.packages)
+def stage(ctx: BuildContext) -> Staged:
+    """The stages up to packing, in order. The lock and then its downloads run in background threads beside the
+    interpreter stage; installing takes each wheel as soon as it has landed."""
+    arrivals = Arrivals()
+    with ThreadPoolExecutor(max_workers=2) as background:
+        locking = background.submit(progress.carry(lock_packages), ctx)
+        fetching = background.submit(progress.carry(_fetch_locked), ctx, locking, arrivals)
         try:
-            for step in STEPS:
-                if ctx.options.cancel.is_set():
-                    raise Cancelled()
-                step(ctx)
+            _go_on(ctx)
+            provisioned = provision_interpreter(ctx)
+            _go_on(ctx)
+            check_interpreter(ctx, provisioned)
+            _go_on(ctx)
+            staged = install_packages(ctx, provisioned, locking.result(), arrivals)
+            _go_on(ctx)
+            staged = before_pack(ctx, staged)
         except BaseException:
             ctx.stop_downloads.set()  # the error is not kept waiting for downloads nobody needs
             raise
-    if ctx.manifest is None:
-        raise BuildError(f"{ctx.stem}: the build steps made no manifest")
-    return ctx.manifest
+    fetching.result()  # every download landed: installing waited for each
+    return staged
 
 
-def pack_staged(ctx: BuildContext, manifest: Manifest, outgoing: Path) -> PackedArtifact:
-    """The staged prefix and its layers as the tarball (with .sha256 and sidecar) in `outgoing`."""
+def _go_on(ctx: BuildContext) -> None:
+    """Between stages: stop when every build is being cancelled."""
+    if ctx.options.cancel.is_set():
+        raise Cancelled()
+
+
+def pack_staged(ctx: BuildContext, staged: Staged, outgoing: Path) -> PackedArtifact:
+    """Stage "pack": the staged prefix and its layers as the tarball (with .sha256 and sidecar) in `outgoing`."""
     with progress.phase("pack", unit="B") as packing:
         packed = pack(
             ctx.prefix,
             outgoing,
             ctx.stem,
-            manifest,
-            mtime=ctx.mtime,
+            staged.manifest,
+            mtime=staged.mtime,
             threads=ctx.options.pack_threads,
             cancel=ctx.options.cancel,
             compression=ctx.loaded.config.build.compression,
-            layers=ctx.layers,
+            layers=staged.layers,
             kept=KeptRuns(ctx.cache.root),
         )
         packing.advance(packed.size)
@@ -545,7 +598,8 @@ def pack_staged(ctx: BuildContext, manifest: Manifest, outgoing: Path) -> Packed
 
 
 def verify_packed(ctx: BuildContext, packed: PackedArtifact, settings: VerifySettings, scratch: Path) -> dict[str, Any]:
-    """Verify the packed tarball (a report of these bytes under these checks is reused); its report as JSON."""
+    """Stage "verify": the packed tarball (a report of these bytes under these checks is reused); its report as
+    JSON."""
     with progress.phase("verify") as checking:
         report = verify_tarball(
             packed.path,

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from runenv.errors import BuildError
 from runenv.proc import NotRun, output_tail, run_captured
-
-if TYPE_CHECKING:
-    from runenv.build import BuildContext
 
 HOOK_PATH = "build.hooks.beforePack"
 
@@ -18,27 +15,15 @@ def _describe(command: str | list[str]) -> str:
     return command if isinstance(command, str) else " ".join(command)
 
 
-def run_before_pack(ctx: BuildContext) -> None:
-    """Run the platform's beforePack command in the workspace root with RUNENV_PREFIX/PLATFORM/RUNTIME set.
-
-    A non-zero exit fails the build; the command that ran is recorded in the manifest.
-    """
-    command = ctx.loaded.config.build.hooks.before_pack_for(ctx.platform.key)
-    if command is None:
-        return
-    manifest = ctx.started_manifest()
-    env = {
-        **os.environ,
-        "RUNENV_PREFIX": str(ctx.prefix),
-        "RUNENV_PLATFORM": ctx.platform.key,
-        "RUNENV_RUNTIME": ctx.loaded.runtime.name,
-    }
-    where = f"{HOOK_PATH} for {ctx.platform.key} ({_describe(command)!r})"
+def run_before_pack(command: str | list[str], workspace_root: Path, prefix: Path, platform: str, runtime: str) -> None:
+    """Run a beforePack command in the workspace root with RUNENV_PREFIX/PLATFORM/RUNTIME set; a non-zero exit
+    fails the build."""
+    env = {**os.environ, "RUNENV_PREFIX": str(prefix), "RUNENV_PLATFORM": platform, "RUNENV_RUNTIME": runtime}
+    where = f"{HOOK_PATH} for {platform} ({_describe(command)!r})"
     try:
-        proc = run_captured(command, cwd=ctx.workspace.root, env=env, merge_stderr=True)
+        proc = run_captured(command, cwd=workspace_root, env=env, merge_stderr=True)
     except NotRun as exc:
         raise BuildError(f"{where} could not start: {exc}") from None
     if proc.returncode != 0:
         tail = output_tail(proc.stdout)
         raise BuildError(f"{where} failed with exit code {proc.returncode}" + (f": {tail}" if tail else ""))
-    manifest.build["before-pack-hook"] = command

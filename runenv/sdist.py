@@ -9,7 +9,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runenv.assemble import PACKAGES_DIR, place_in_packages_dir
@@ -17,13 +17,14 @@ from runenv.budget import UnpackBudget
 from runenv.compat import tomllib
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError
+from runenv.fetch import Downloader
 from runenv.files import move_into_place
 from runenv.lock import LockedPackage
-from runenv.platforms import DEFAULT_MANYLINUX, Platform, is_host_runnable
+from runenv.platforms import DEFAULT_MANYLINUX, RuntimeLayout, is_host_runnable
 from runenv.proc import NotRun, output_tail, run_captured
 from runenv.repair import repair_wheel
 from runenv.resolve import uv_bin
-from runenv.vcs import cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
+from runenv.vcs import VcsPin, cached_wheel, checkout, is_pure, store_wheel, strip_credentials, wheel_cache_dir
 
 PACKAGE_ROOT = "{packageRoot}"  # the runtime's directory (python-<runtime>/), as in the seed system
 SDIST_ROOT = "{sdistRoot}"  # the unpacked sdist being built
@@ -153,100 +154,104 @@ def _declared_build_requires(root: Path) -> list[str]:
     return list(data.get("build-system", {}).get("requires", ["setuptools>=40.8.0"]))
 
 
+@dataclass(frozen=True)
+class SourceBuild:
+    """How one build makes wheels from sdists and git checkouts: for which runtime (its layout), with uv's index
+    options, the build timeout, the manylinux floor wheels built on Linux are repaired for."""
+
+    layout: RuntimeLayout
+    index: list[str] = field(default_factory=list)
+    timeout: int = 1800
+    manylinux: str = DEFAULT_MANYLINUX
+    package_root: Path | None = None  # the runtime's directory: `{packageRoot}` in configSettings
+    warn: Callable[[str], None] = lambda _message: None
+
+    @property
+    def native(self) -> bool:
+        """Whether the runtime's own interpreter builds here: the host runs the platform and the prefix has it."""
+        return is_host_runnable(self.layout.platform.key) and self.layout.python.exists()
+
+    def repaired(self, wheel: Path, package: LockedPackage) -> Path:
+        """The built wheel after auditwheel; one that cannot meet the floor is installed as built, with a warning,
+        and verify's static checks fail it naming the file and the library or symbol."""
+        repaired = repair_wheel(wheel, self.layout.platform, self.layout.version, self.manylinux)
+        if repaired.problem:
+            self.warn(f"{package.name} {package.version}: {repaired.problem}")
+        return repaired.wheel
+
+
 def handle_sdist(
     sdist: Path,
     package: LockedPackage,
-    platform: Platform,
-    prefix: Path,
-    python_version: str,
+    build: SourceBuild,
     out_dir: Path,
     *,
     ship_sdists: bool = False,
     spec: BuildWheelSpec | None = None,
-    index: list[str] = (),  # type: ignore[assignment]
-    timeout: int = 1800,
-    package_root: Path | None = None,
-    manylinux: str = DEFAULT_MANYLINUX,
-    warn: Callable[[str], None] = lambda _message: None,
 ) -> SdistOutcome:
     """Build on a native host with the runtime's interpreter (on Linux repaired for the `manylinux` floor);
     elsewhere ship the sdist or fail naming it."""
-    python = prefix / platform.python_exe(python_version)
-    if is_host_runnable(platform.key) and python.exists():
+    layout = build.layout
+    if build.native:
         wheel = build_wheel(
-            sdist, package, python, out_dir, spec=spec, index=index, timeout=timeout, package_root=package_root
+            sdist,
+            package,
+            layout.python,
+            out_dir,
+            spec=spec,
+            index=build.index,
+            timeout=build.timeout,
+            package_root=build.package_root,
         )
-        return SdistOutcome(package, wheel=_repaired(wheel, package, platform, python_version, manylinux, warn))
+        return SdistOutcome(package, wheel=build.repaired(wheel, package))
     if ship_sdists:
-        return SdistOutcome(package, shipped=place_in_packages_dir(prefix, sdist, package.filename))
+        return SdistOutcome(package, shipped=place_in_packages_dir(layout.prefix, sdist, package.filename))
+    key = layout.platform.key
     raise BuildError(
-        f"{package.name} {package.version} needs a build from source for {platform.key}, which this host cannot run",
-        hint=f"build on a {platform.key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
+        f"{package.name} {package.version} needs a build from source for {key}, which this host cannot run",
+        hint=f"build on a {key} machine, or set build.shipSdists to ship it in {PACKAGES_DIR}/",
     )
-
-
-def _repaired(
-    wheel: Path,
-    package: LockedPackage,
-    platform: Platform,
-    python_version: str,
-    manylinux: str,
-    warn: Callable[[str], None],
-) -> Path:
-    """The built wheel after auditwheel; one that cannot meet the floor is installed as built, with a warning,
-    and verify's static checks fail it naming the file and the library or symbol."""
-    repaired = repair_wheel(wheel, platform, python_version, manylinux)
-    if repaired.problem:
-        warn(f"{package.name} {package.version}: {repaired.problem}")
-    return repaired.wheel
 
 
 def handle_vcs(
     package: LockedPackage,
-    platform: Platform,
-    prefix: Path,
-    python_version: str,
-    cache_root: Path,
+    pin: VcsPin,
+    build: SourceBuild,
+    checkouts: Downloader,
     *,
     fetch_url: str,
     spec: BuildWheelSpec | None = None,
-    index: list[str] = (),  # type: ignore[assignment]
-    timeout: int = 1800,
-    offline: bool = False,
-    package_root: Path | None = None,
-    manylinux: str = DEFAULT_MANYLINUX,
-    warn: Callable[[str], None] = lambda _message: None,
 ) -> Path:
-    """The wheel of a locked git package, built once per (commit, Python, target, floor, build settings) and cached.
+    """The wheel of a locked git package (`pin`: its commit), built once per (commit, Python, target, floor, build
+    settings) and cached in the downloader's cache.
 
     Built with the runtime's interpreter where the host runs it (on Linux repaired for the `manylinux` floor); for
     another platform with runenv's own interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may
     carry the config's credentials.
     """
-    assert package.vcs is not None
-    pin = package.vcs
-    python = prefix / platform.python_exe(python_version)
-    native = is_host_runnable(platform.key) and python.exists()
+    layout, native = build.layout, build.native
+    platform, version = layout.platform, layout.version
     key = {
-        "python": python_version,
+        "python": version,
         "target": platform.key if native else "pure",
-        "manylinux": manylinux if native and platform.os == "linux" else None,
+        "manylinux": build.manylinux if native and platform.os == "linux" else None,
         "subdirectory": pin.subdirectory,
         "build": spec.model_dump(mode="json") if spec else None,
     }
+    cache_root = checkouts.cache.root
     entry = wheel_cache_dir(cache_root, pin.url, pin.commit, key)
     wheel = cached_wheel(entry)
     if wheel is not None:
         return wheel
     source = f"git {strip_credentials(pin.url)}@{pin.commit[:12]}"
-    tree = checkout(cache_root, fetch_url, pin.commit, offline=offline, timeout=timeout)
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".vcs-") as tmp:  # in the owned staging dir
+    tree = checkout(checkouts, fetch_url, pin.commit)
+    with tempfile.TemporaryDirectory(dir=layout.prefix.parent, prefix=".vcs-") as tmp:  # in the owned staging dir
         src = Path(tmp) / "src"
         shutil.copytree(tree, src, symlinks=True)  # the build writes into its tree; the cached checkout stays clean
         root = src / pin.subdirectory if pin.subdirectory else src
         what = f"building {package.name} {package.version} from {source}"
-        options = [*index, "--offline"] if offline else list(index)
-        builder = python if native else Path(sys.executable)
+        options = [*build.index, "--offline"] if checkouts.offline else list(build.index)
+        builder = layout.python if native else Path(sys.executable)
         built = build_tree(
             root,
             what,
@@ -254,15 +259,15 @@ def handle_vcs(
             Path(tmp) / "dist",
             spec=spec,
             index=options,
-            timeout=timeout,
-            package_root=package_root,
+            timeout=build.timeout,
+            package_root=build.package_root,
         )
-        if not native and not is_pure(built, python_version):
+        if not native and not is_pure(built, version):
             raise BuildError(
                 f"{package.name} {package.version} ({source}) builds a platform-specific wheel ({built.name}); "
                 f"it needs a build on {platform.key}, which this host cannot run",
                 hint=f"build on a {platform.key} machine, or skip {package.name} on {platform.key}",
             )
         if native:
-            built = _repaired(built, package, platform, python_version, manylinux, warn)
+            built = build.repaired(built, package)
         return store_wheel(entry, built)

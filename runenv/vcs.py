@@ -17,6 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from runenv.errors import BuildError, FetchError
+from runenv.fetch import Downloader
 from runenv.files import publish_dir
 from runenv.owner import discard, owned_dir
 from runenv.platforms import major_minor
@@ -102,7 +103,7 @@ def repository_key(url: str) -> str:
     return strip_credentials(url).rstrip("/").removesuffix(".git")
 
 
-def _git(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _git(args: list[str], what: str, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}  # never wait for a password
     try:
         return run_captured(["git", *args], cwd=cwd, env=env, timeout=timeout)
@@ -112,23 +113,25 @@ def _git(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> s
         raise FetchError(f"{what}: git is not installed", hint="install git") from None
 
 
-def _git_ok(args: list[str], what: str, timeout: int, cwd: Path | None = None) -> str:
+def _git_ok(args: list[str], what: str, timeout: float, cwd: Path | None = None) -> str:
     proc = _git(args, what, timeout, cwd)
     if proc.returncode != 0:
         raise FetchError(f"{what}: {output_tail(proc.stderr) or 'git failed'}")
     return proc.stdout.strip()
 
 
-def _head_is(tree: Path, commit: str, timeout: int) -> bool:
+def _head_is(tree: Path, commit: str, timeout: float) -> bool:
     proc = _git(["rev-parse", "HEAD"], "checking a cached checkout", timeout, cwd=tree)
     return proc.returncode == 0 and proc.stdout.strip() == commit
 
 
-def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, timeout: int = 300) -> Path:
-    """The tree of `url` at `commit`, from `<cache>/vcs/<sha1 of url>/<commit>` or fetched there atomically.
+def checkout(downloader: Downloader, url: str, commit: str) -> Path:
+    """The tree of `url` at `commit`, from `<cache>/vcs/<sha1 of url>/<commit>` or fetched there atomically (git
+    runs with the downloader's timeout; offline, only a cached checkout is found).
 
     `url` may carry credentials (from the config); they are used by git and never written down.
     """
+    cache_root, timeout = downloader.cache.root, downloader.timeout
     shown = f"{strip_credentials(url)}@{commit[:12]}"
     what = f"fetching {shown}"
     base = cache_root / "vcs" / hashlib.sha1(repository_key(url).encode()).hexdigest()
@@ -137,7 +140,7 @@ def checkout(cache_root: Path, url: str, commit: str, *, offline: bool = False, 
         if _head_is(final, commit, timeout):
             return final
         discard(final, cache_root / "tmp", "vcs-damaged-")  # not the commit it claims: never trusted
-    if offline:
+    if downloader.offline:
         raise FetchError(f"offline, and the checkout of {shown} is not cached", hint="run the build once while online")
     tmp_root = cache_root / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)

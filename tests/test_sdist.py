@@ -13,9 +13,9 @@ from runenv.assemble import WheelToInstall, install_wheels
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError, IntegrityError
 from runenv.lock import LockedPackage
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from runenv.resolve import index_args
-from runenv.sdist import handle_sdist, unpack_sdist
+from runenv.sdist import SourceBuild, handle_sdist, unpack_sdist
 from tests.helpers.bombs import tar_gz_bomb, zip_bomb
 from tests.helpers.index import TestIndex
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
@@ -27,22 +27,18 @@ def sdist_package(index: TestIndex) -> tuple[Path, LockedPackage]:
     return path, LockedPackage("sdistonly", "2.0", f"{index.url}/files/{path.name}", sha, "sdist", index.simple)
 
 
+def windows_build(prefix):
+    return SourceBuild(RuntimeLayout(prefix, get_platform("windows-x64"), "3.12.10"))
+
+
 def test_sdist_builds_on_host_with_isolated_build_requires(index, tmp_path):
     index.require("setuptools", "wheel")
     sdist, pkg = sdist_package(index)
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
     spec = BuildWheelSpec(buildRequires=["setuptools", "wheel"])
-    outcome = handle_sdist(
-        sdist,
-        pkg,
-        platform,
-        prefix,
-        HOST_VERSION,
-        tmp_path / "built",
-        spec=spec,
-        index=index_args([index.simple], False),
-    )
+    build = SourceBuild(RuntimeLayout(prefix, platform, HOST_VERSION), index=index_args([index.simple], False))
+    outcome = handle_sdist(sdist, pkg, build, tmp_path / "built", spec=spec)
     assert outcome.wheel is not None and outcome.wheel.name.startswith("sdistonly-2.0-")
     site = prefix / platform.site_packages(HOST_VERSION)
     assert not list(site.glob("setuptools*")) and not list(site.glob("wheel*"))
@@ -58,17 +54,12 @@ def test_config_settings_reach_the_backend_with_package_and_sdist_root(index, tm
     sdist, pkg = sdist_package(index)
     spec = BuildWheelSpec(configSettings=["mode=fast", "root={packageRoot}/win-compat", "src={sdistRoot}/sub"])
     runtime_dir = tmp_path / "ws" / "python-3.12.10-atls"
-    outcome = handle_sdist(
-        sdist,
-        pkg,
-        host_runtime_platform(),
-        host_prefix(tmp_path / "rt"),
-        HOST_VERSION,
-        tmp_path / "built",
-        spec=spec,
+    build = SourceBuild(
+        RuntimeLayout(host_prefix(tmp_path / "rt"), host_runtime_platform(), HOST_VERSION),
         index=index_args([index.simple], False),
         package_root=runtime_dir,
     )
+    outcome = handle_sdist(sdist, pkg, build, tmp_path / "built", spec=spec)
     with zipfile.ZipFile(outcome.wheel) as zf:
         settings = zf.read("sdistonly_settings.py").decode()
     received = eval(settings.split("=", 1)[1])  # the backend wrote repr(config_settings)
@@ -81,15 +72,13 @@ def test_foreign_platform_sdist_is_an_error_naming_package_and_platform(index, t
     sdist, pkg = sdist_package(index)
     prefix = windows_prefix(tmp_path / "win")
     with pytest.raises(BuildError, match="sdistonly 2.0 .*windows-x64"):
-        handle_sdist(sdist, pkg, get_platform("windows-x64"), prefix, "3.12.10", tmp_path / "built")
+        handle_sdist(sdist, pkg, windows_build(prefix), tmp_path / "built")
 
 
 def test_foreign_platform_ships_the_sdist_when_configured(index, tmp_path):
     sdist, pkg = sdist_package(index)
     prefix = windows_prefix(tmp_path / "win")
-    outcome = handle_sdist(
-        sdist, pkg, get_platform("windows-x64"), prefix, "3.12.10", tmp_path / "built", ship_sdists=True
-    )
+    outcome = handle_sdist(sdist, pkg, windows_build(prefix), tmp_path / "built", ship_sdists=True)
     assert outcome.shipped == prefix / "packages" / "sdistonly-2.0.tar.gz"
     assert outcome.shipped.read_bytes() == sdist.read_bytes()
 
