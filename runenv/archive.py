@@ -247,7 +247,7 @@ def extract(
                     raise IntegrityError(f"{label}: refusing member {member.name!r}: {exc}") from None
                 if member.isfile():
                     budget.take(member.name, member.size)
-                digest = _write_member(tar, member, root, rel, label, verified, digests is not None)
+                digest = _write_member(tar, stream, member, root, rel, label, verified, digests is not None)
                 if digests is not None and member.islnk() and member.linkname in digests:
                     digests[rel] = digests[member.linkname]  # the bytes of the file it links to
                 elif digests is not None and digest is not None:
@@ -273,6 +273,7 @@ def extract(
 
 def _write_member(
     tar: tarfile.TarFile,
+    stream: ReadAhead,
     member: tarfile.TarInfo,
     root: str,
     rel: str,
@@ -323,7 +324,7 @@ def _write_member(
         fd = _create(target, lambda path: os.open(path, CREATE_FILE, mode), member, label)
         hasher = hashlib.sha256() if hashed and member.sparse is None else None
         try:
-            _copy_data(tar, member, fd, hasher)
+            _copy_data(tar, stream, member, fd, hasher)
         finally:
             os.close(fd)
         os.chmod(target, mode)  # exactly this mode, whatever the umask
@@ -342,10 +343,11 @@ def _create(target: str, make: Callable[[str], T], member: tarfile.TarInfo, labe
         return make(target)
 
 
-def _copy_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int, hasher: Hasher | None = None) -> None:
-    """Write the member's bytes to `fd` (and to `hasher`, for a member that is not sparse)."""
-    stream = tar.fileobj
-    assert isinstance(stream, ReadAhead)
+def _copy_data(
+    tar: tarfile.TarFile, stream: ReadAhead, member: tarfile.TarInfo, fd: int, hasher: Hasher | None = None
+) -> None:
+    """Write the member's bytes to `fd` (and to `hasher`, for a member that is not sparse) from `stream`, the
+    archive `tar` reads."""
     if member.sparse is None:
         stream.seek(member.offset_data)
         stream.write_to(fd, member.size, hasher)

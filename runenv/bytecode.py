@@ -142,7 +142,7 @@ class ByteCompiler:
         )
         self._submitted.update(batch)
         for start in range(0, len(batch), self.batch_files):
-            self._jobs.append(self._pool.submit(self._compile, batch[start : start + self.batch_files]))
+            self._jobs.append(self._pool.submit(self._compile, self.python, batch[start : start + self.batch_files]))
 
     def wait(self) -> None:
         """Wait for the batches submitted so far (before anything overwrites their sources)."""
@@ -167,19 +167,18 @@ class ByteCompiler:
             raise BuildError(f"byte-compiling {self.site} failed: {errors[0]}{more}")
         return True
 
-    def _compile(self, batch: list[Path]) -> list[str]:
-        assert self.python is not None
+    def _compile(self, python: Path, batch: list[Path]) -> list[str]:
         items = [[str(path), path.relative_to(self.strip).as_posix()] for path in batch]
         try:
             proc = run_captured(
-                [str(self.python), "-s", "-S", "-B", "-c", worker_code()],
+                [str(python), "-s", "-S", "-B", "-c", worker_code()],
                 input=json.dumps(items),
                 env=isolated_env(),
                 log=False,
             )
         except NotRun as exc:
-            return [f"cannot run {self.python}: {exc}"]
+            return [f"cannot run {python}: {exc}"]
         if proc.returncode != 0:
             last = output_tail(proc.stderr, lines=1) or "no output"
-            return [f"{self.python} exited {proc.returncode} compiling {batch[0].name} and others: {last}"]
+            return [f"{python} exited {proc.returncode} compiling {batch[0].name} and others: {last}"]
         return list(json.loads(proc.stdout))

@@ -209,7 +209,8 @@ class _Encoder:
             del self.pending[:GZIP_BLOCK]
 
     def _submit(self, block: bytes) -> None:
-        assert self.pool is not None
+        if self.pool is None:
+            raise ValueError(f"a {self.compression} run is not written as deflate blocks")
         self.jobs.append((self.pool.submit(_deflate_block, block, self.before), len(block)))
         self.before = block[-DICTIONARY:]
         while len(self.jobs) > 2 * self.threads:  # bounded: a few blocks in flight, whatever the run's size

@@ -51,6 +51,10 @@ class PublishReport:
     def of(self, *actions: Action) -> list[PublishItem]:
         return [i for i in self.items if i.action in actions]
 
+    def uploads(self) -> list[tuple[PublishItem, LocalArtifact]]:
+        """The items to upload (new or replacing), each with its local artifact."""
+        return [(i, i.artifact) for i in self.of("upload", "replace") if i.artifact is not None]
+
     @property
     def refused(self) -> list[PublishItem]:
         return self.of("refuse")
@@ -118,7 +122,7 @@ def publish(
     items: list[PublishItem],
     *,
     dry_run: bool,
-    progress: Callable[[PublishItem], Progress],
+    progress: Callable[[LocalArtifact], Progress],
 ) -> PublishReport:
     """Upload every item that needs it, then list everything in place in the catalogue.
 
@@ -128,16 +132,15 @@ def publish(
     if dry_run or report.refused:
         return report
     target.read_catalogue()  # an unreadable catalogue fails before anything is uploaded
-    for item in report.of("upload", "replace"):
-        assert item.artifact is not None
-        with phase("upload", total=item.artifact.size, unit="B") as step:
-            step.detail = item.artifact.filename
-            remote = target.upload(item.artifact, _both(progress(item), step.advance))
-        if (remote.size, remote.sha256) != (item.artifact.size, item.artifact.sha256):
+    for item, artifact in report.uploads():
+        with phase("upload", total=artifact.size, unit="B") as step:
+            step.detail = artifact.filename
+            remote = target.upload(artifact, _both(progress(artifact), step.advance))
+        if (remote.size, remote.sha256) != (artifact.size, artifact.sha256):
             raise PublishError(
-                f"{item.artifact.filename} on {target.display} does not match after upload: remote "
-                f"{remote.size} bytes sha256 {remote.sha256}, local {item.artifact.size} bytes sha256 "
-                f"{item.artifact.sha256}"
+                f"{artifact.filename} on {target.display} does not match after upload: remote "
+                f"{remote.size} bytes sha256 {remote.sha256}, local {artifact.size} bytes sha256 "
+                f"{artifact.sha256}"
             )
         report.uploaded.append(item)
     published = now_utc()

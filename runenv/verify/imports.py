@@ -181,8 +181,7 @@ def served_imports(launcher: Launcher, layout: RuntimeLayout, plan: ImportPlan, 
 
 def _read_answers(server: subprocess.Popen[str], plan: ImportPlan, lines: list[str], meter: progress.Phase) -> None:
     """Collect the fork server's answer lines until it closes its stdout, counting each planned module."""
-    assert server.stdout is not None
-    for line in server.stdout:
+    for line in server.stdout or ():
         lines.append(line.rstrip("\n"))
         answer = _ANSWER.fullmatch(lines[-1])
         if answer and answer[1] in plan.owner:

@@ -14,7 +14,7 @@ from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.platforms import get_platform
 from runenv.publish import PublishItem, PublishReport, not_built, open_target, plan_item, publish
-from runenv.publish.artifacts import built_platforms
+from runenv.publish.artifacts import LocalArtifact, built_platforms
 from runenv.publish.targets.base import Progress
 from runenv.publish.targets.registry import choose_target
 from runenv.workspace import Runtime
@@ -26,12 +26,11 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def _progress(opts: Options, target: str) -> Callable[[PublishItem], Progress]:
+def _progress(opts: Options, target: str) -> Callable[[LocalArtifact], Progress]:
     """Per-item progress: a line as each upload starts (the bytes go to the running `upload` phase)."""
 
-    def start(item: PublishItem) -> Progress:
-        assert item.artifact is not None
-        opts.info(f"uploading {item.artifact.filename} ({_megabytes(item.artifact.size)}) to {target}")
+    def start(artifact: LocalArtifact) -> Progress:
+        opts.info(f"uploading {artifact.filename} ({_megabytes(artifact.size)}) to {target}")
         return lambda _n: None
 
     return start

@@ -51,7 +51,8 @@ class DirectoryTarget:
         for source in artifact.files():
             self._write(self._path(artifact, source.name), source, progress if source == artifact.tarball else None)
         remote = self.lookup(artifact)
-        assert remote is not None  # just written
+        if remote is None:
+            raise PublishError(f"{artifact.filename} is not in {self.root} after it was written")
         return remote
 
     def location(self, artifact: LocalArtifact) -> dict[str, str]:

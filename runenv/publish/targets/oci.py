@@ -212,10 +212,11 @@ class OciTarget:
     def lookup(self, artifact: LocalArtifact) -> RemoteFile | None:
         what = f"checking {artifact.filename}"
         found = self._get_manifest(artifact.runtime, what)
-        layer = self._layer_of(found[0], artifact.platform, what) if found else None
+        if found is None:
+            return None
+        layer = self._layer_of(found[0], artifact.platform, what)
         if layer is None:
             return None
-        assert found is not None
         entry = next(
             m for m in found[0]["manifests"] if m.get("annotations", {}).get(PLATFORM_KEY) == artifact.platform
         )
