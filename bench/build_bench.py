@@ -40,9 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from runenv.build.interpreter.pbs import SUMS_NAME, archive_name, interpreter_version  # noqa: E402
+from runenv.build.pack import write_tar  # noqa: E402
 from runenv.cache import HashingWriter  # noqa: E402
-from runenv.interpreter import SUMS_NAME, archive_name, interpreter_version  # noqa: E402
-from runenv.pack import write_tar  # noqa: E402
 from runenv.platforms import get_platform  # noqa: E402
 from tests.helpers.http import StaticServer  # noqa: E402
 from tests.helpers.pbs import FLAVOR, make_tar_gz, stage_host_prefix  # noqa: E402

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from runenv.build.pack import FALLBACK_EPOCH, write_tar  # noqa: E402
 from runenv.cache import HashingWriter  # noqa: E402
-from runenv.pack import FALLBACK_EPOCH, write_tar  # noqa: E402
 
 
 def tree_size(root: Path) -> tuple[int, int]:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from runenv.build.verify import check_prefix  # noqa: E402
+from runenv.build.verify import imports as verify_imports  # noqa: E402
 from runenv.compat import tomllib  # noqa: E402
 from runenv.platforms import get_platform  # noqa: E402
-from runenv.verify import check_prefix  # noqa: E402
-from runenv.verify import imports as verify_imports  # noqa: E402
 
 SERVED = verify_imports.served_imports
 

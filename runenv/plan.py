@@ -10,13 +10,13 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from runenv.build.packages.resolve import index_args
+from runenv.build.packages.vcs import VcsRequirement, parse_vcs, strip_credentials
 from runenv.config.load import LoadedConfig
 from runenv.config.models import BuildWheelSpec, CopyFile, ResolutionPolicy
 from runenv.errors import ConfigError
 from runenv.platforms import PlatformKey, get_platform, host_platform_key
 from runenv.redact import redact
-from runenv.resolve import index_args
-from runenv.vcs import VcsRequirement, parse_vcs, strip_credentials
 
 Action = Literal["wheel", "source", "build-wheel", "skip"]
 Fallback = Literal["source", "error", "skip"]

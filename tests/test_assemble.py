@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from runenv.assemble import WheelToInstall, copy_files, install_wheels
+from runenv.build.packages.assemble import WheelToInstall, copy_files, install_wheels
+from runenv.build.packages.lock import LockedPackage
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError, IntegrityError
-from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
 from tests.helpers.bombs import zip_bomb
 from tests.helpers.index import wheel_item

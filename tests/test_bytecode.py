@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runenv.assemble import install_wheels
-from runenv.bytecode import ByteCompiler
+from runenv.build.packages.assemble import install_wheels
+from runenv.build.packages.bytecode import ByteCompiler
 from runenv.errors import BuildError
 from runenv.platforms import Platform, get_platform
 from tests.helpers.index import wheel_item

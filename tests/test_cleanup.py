@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runenv.cleanup import guard_root
 from runenv.errors import UsageError
+from runenv.ops.cleanup import guard_root
 from runenv.owner import mark
 from tests.conftest import run_runenv, write_json
 

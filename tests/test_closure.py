@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runenv.closure import Distribution, missing_requirements
+from runenv.build.packages.closure import Distribution, missing_requirements
 from runenv.platforms import get_platform
 from tests.helpers.built import dist_files, leftovers, read_manifest
 from tests.helpers.pbs import RELEASE, VERSION

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from runenv.assemble import WheelToInstall, install_wheels
+from runenv.build.interpreter.pbs import archive_name
+from runenv.build.packages.assemble import WheelToInstall, install_wheels
+from runenv.build.packages.distutils_shim import MARKER, shim_enabled, write_shim
+from runenv.build.packages.lock import LockedPackage
 from runenv.config.models import RuntimeConfig
-from runenv.distutils_shim import MARKER, shim_enabled, write_shim
-from runenv.interpreter import archive_name
-from runenv.lock import LockedPackage
 from runenv.platforms import get_platform
 from tests.helpers.built import tar_names, unpack
 from tests.helpers.http import StaticServer

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.packages.lock import lock_runtime
 from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import StepError
-from runenv.lock import lock_runtime
 from runenv.plan import build_plan
 from runenv.workspace import find_workspace
 from tests.helpers import HOST

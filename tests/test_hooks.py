@@ -1,4 +1,4 @@
-"""`build.hooks.beforePack`: a command run on the staged prefix before packing (runenv/hooks.py)."""
+"""`build.hooks.beforePack`: a command run on the staged prefix before packing (runenv/build/hooks.py)."""
 
 from __future__ import annotations
 

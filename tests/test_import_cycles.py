@@ -99,7 +99,7 @@ def test_the_cycle_finder_sees_a_cycle_through_from_imports(tmp_path):
     """The check above can fail: a two-module cycle written with `from pkg import sub` is reported."""
     graph = {"runenv.a": {"runenv.b"}, "runenv.b": {"runenv.c"}, "runenv.c": {"runenv.a"}, "runenv.d": set()}
     assert find_cycle(graph) == ["runenv.a", "runenv.b", "runenv.c", "runenv.a"]
-    tree = ast.parse("from runenv.publish import targets\nif TYPE_CHECKING:\n    import runenv.build\n")
+    tree = ast.parse("from runenv.publish import targets\nif TYPE_CHECKING:\n    import runenv.build.pipeline\n")
     assert [type(n).__name__ for n in module_level_imports(tree)] == ["ImportFrom"]
 
 

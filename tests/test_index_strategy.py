@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.packages.lock import lock_is_fresh, lock_runtime
+from runenv.build.packages.resolve import index_args
 from runenv.config import load_runtime_config
 from runenv.errors import StepError
-from runenv.lock import lock_is_fresh, lock_runtime
 from runenv.plan import build_plan
-from runenv.resolve import index_args
 from runenv.workspace import find_workspace
 from tests.helpers import HOST
 from tests.helpers.http import StaticServer

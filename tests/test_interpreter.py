@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.interpreter.pbs import DEFAULT_MIRROR, archive_name, check_version, choose_mirror, parse_sums
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError
-from runenv.interpreter import DEFAULT_MIRROR, archive_name, check_version, choose_mirror, parse_sums
 from runenv.platforms import get_platform
 from tests.helpers.pbs import VERSION
 

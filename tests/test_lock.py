@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from runenv.build.packages.lock import ensure_lock, lock_is_fresh, lock_runtime, pick_artifact, read_lock
+from runenv.build.packages.lockcheck import file_roots
 from runenv.cache import Cache
 from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import ConfigError, IntegrityError, StepError
 from runenv.fetch import fetch_all
-from runenv.lock import ensure_lock, lock_is_fresh, lock_runtime, pick_artifact, read_lock
-from runenv.lockcheck import file_roots
 from runenv.plan import build_plan
 from runenv.workspace import find_workspace
 from tests.helpers import HOST

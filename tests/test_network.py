@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
+from runenv.build.packages.lock import lock_runtime, read_lock
 from runenv.config import load_runtime_config
-from runenv.lock import lock_runtime, read_lock
 from runenv.plan import build_plan
 from runenv.platforms import PLATFORM_KEYS
 from runenv.workspace import Workspace

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from runenv.archive import open_compressed
+from runenv.build.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
+from runenv.build.pack import FALLBACK_EPOCH, KeptRuns, pack, source_date_epoch
+from runenv.build.packages.layers import Layer
 from runenv.compat import tomllib
 from runenv.errors import BuildError, UsageError
-from runenv.layers import Layer
-from runenv.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
-from runenv.pack import FALLBACK_EPOCH, KeptRuns, pack, source_date_epoch
 
 
 def make_tree(root: Path) -> Path:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.interpreter.catalogue import BUILTIN_CATALOGUE, load_catalogue
+from runenv.build.interpreter.pbs import runtime_release
 from runenv.config import load_runtime_config
 from runenv.errors import ConfigError
-from runenv.interpreter import runtime_release
-from runenv.pbs_catalogue import BUILTIN_CATALOGUE, load_catalogue
 from runenv.platforms import PLATFORMS
 from runenv.workspace import Workspace
 from tests.conftest import REPO, write_json

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.interpreter.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
 from runenv.platforms import host_platform_key
-from runenv.relocate import SYSTEM_LIBS, TRAMPOLINE, rewrite_shebangs
 from tests.helpers.index import uv_env
 from tests.helpers.pbs import VERSION, stage_host_prefix
 

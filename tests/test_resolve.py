@@ -12,9 +12,7 @@ import subprocess
 
 import pytest
 
-from runenv.compat import tomllib
-from runenv.redact import register_secret
-from runenv.resolve import (
+from runenv.build.packages.resolve import (
     error_summary,
     no_wheel_names,
     parse_annotations,
@@ -23,7 +21,9 @@ from runenv.resolve import (
     uv_bin,
     vcs_names,
 )
-from runenv.vcs import parse_vcs
+from runenv.build.packages.vcs import parse_vcs
+from runenv.compat import tomllib
+from runenv.redact import register_secret
 
 NAME_DEV_RANGE = """\
 error: No solution found when resolving dependencies

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from runenv.assemble import WheelToInstall, install_wheels
+from runenv.build.packages.assemble import WheelToInstall, install_wheels
+from runenv.build.packages.lock import LockedPackage
+from runenv.build.packages.resolve import index_args
+from runenv.build.packages.sdist import SourceBuild, handle_sdist, unpack_sdist
 from runenv.config.models import BuildWheelSpec
 from runenv.errors import BuildError, IntegrityError
-from runenv.lock import LockedPackage
 from runenv.platforms import RuntimeLayout, get_platform
-from runenv.resolve import index_args
-from runenv.sdist import SourceBuild, handle_sdist, unpack_sdist
 from tests.helpers.bombs import tar_gz_bomb, zip_bomb
 from tests.helpers.index import TestIndex
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix

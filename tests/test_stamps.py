@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-import runenv.stamps as stamps
-from runenv.stamps import known_sha256
+import runenv.ops.stamps as stamps
+from runenv.ops.stamps import known_sha256
 
 
 def _counting(monkeypatch) -> list[str]:

@@ -12,11 +12,11 @@ import tarfile
 import time
 from pathlib import Path
 
-from runenv.bytecode import ByteCompiler, Compiler, pyc_path
+from runenv.build.packages.bytecode import ByteCompiler, Compiler, pyc_path
+from runenv.build.packages.layers import TREE_TOP, retarget_pyc
+from runenv.build.packages.trees import ENTRY, find_tree
 from runenv.cache import Cache
-from runenv.layers import TREE_TOP, retarget_pyc
 from runenv.platforms import get_platform
-from runenv.trees import ENTRY, find_tree
 from tests.conftest import start_runenv
 from tests.helpers import HOST
 from tests.helpers.built import tar_names

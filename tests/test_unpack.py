@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from runenv.errors import IntegrityError
-from runenv.unpack import extract_tarball, unpack_cached
+from runenv.ops.unpack import extract_tarball, unpack_cached
 
 
 def _tar(path, members):

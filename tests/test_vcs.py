@@ -1,5 +1,5 @@
-"""Git dependencies (runenv/vcs.py): the requirement forms, the plan, the PEP 751 vcs entry, and builds end to end
-against real repositories served over smart HTTP on loopback (`git http-backend`)."""
+"""Git dependencies (runenv/build/packages/vcs.py): the requirement forms, the plan, the PEP 751 vcs entry, and builds
+end to end against real repositories served over smart HTTP on loopback (`git http-backend`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.packages.lock import read_lock
+from runenv.build.packages.vcs import git_failure, parse_vcs, strip_credentials
 from runenv.compat import tomllib
 from runenv.config.load import load_runtime_config
 from runenv.errors import ConfigError
-from runenv.lock import read_lock
 from runenv.plan import build_plan
-from runenv.vcs import git_failure, parse_vcs, strip_credentials
 from runenv.workspace import find_workspace
 from tests.conftest import REPO
 from tests.helpers import HOST

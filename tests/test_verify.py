@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.verify import (
+    VerifyError,
+    VerifySettings,
+    allowances,
+    check_prefix,
+    find_distributions,
+    verify_tarball,
+)
+from runenv.build.verify import imports as verify_imports
+from runenv.build.verify.allowlist import load_allowances
+from runenv.build.verify.imports import ImportPlan, served_imports
+from runenv.build.verify.launcher import Launcher
 from runenv.errors import BuildError, ConfigError
 from runenv.platforms import RuntimeLayout, get_platform
-from runenv.verify import VerifyError, VerifySettings, allowances, check_prefix, find_distributions, verify_tarball
-from runenv.verify import imports as verify_imports
-from runenv.verify.allowlist import load_allowances
-from runenv.verify.imports import ImportPlan, served_imports
-from runenv.verify.launcher import Launcher
 from tests.helpers.built import leftovers
 from tests.helpers.runtime_prefix import (
     EXT_SUFFIX,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.verify import VerifySettings, check_prefix
 from runenv.platforms import get_platform
-from runenv.verify import VerifySettings, check_prefix
 from tests.helpers.aarch64 import DEBIAN_VERSION, aarch64_files, numpy_wheel, stage_debian_prefix
 from tests.helpers.built import dist_files, read_manifest
 from tests.helpers.http import StaticServer

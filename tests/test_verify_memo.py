@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from runenv.verify.proven import source_of, top_level_name
+from runenv.build.verify.proven import source_of, top_level_name
 from tests.helpers import HOST
 from tests.helpers.pbs import VERSION
 from tests.helpers.runtime_prefix import (
@@ -108,7 +108,7 @@ def test_a_built_runtime_is_verified_once(build_workspace, run_cli):
     assert rebuilt.code == 0 and "reused" not in rebuilt.json()[0]["verify"]  # --rebuild checks again too
 
 
-# Import results kept per distribution (runenv/verify/proven.py): a new tarball imports only what changed.
+# Import results kept per distribution (runenv/build/verify/proven.py): a new tarball imports only what changed.
 
 
 def _runtime_with(template: Path, where: Path, ws: Path, wheels: list[Path], edits: dict[str, str]) -> None:

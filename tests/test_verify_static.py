@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.verify import VerifySettings, allowances, check_prefix
+from runenv.build.verify.allowlist import names_distribution
+from runenv.build.verify.binaries import NativeFile
+from runenv.build.verify.closure import check_closure
+from runenv.build.verify.discovery import Distribution, NativeCandidate
+from runenv.build.verify.static import Floors, ParsedFiles
 from runenv.cache import sha256_file
 from runenv.platforms import get_platform
-from runenv.verify import VerifySettings, allowances, check_prefix
-from runenv.verify.allowlist import names_distribution
-from runenv.verify.binaries import NativeFile
-from runenv.verify.closure import check_closure
-from runenv.verify.discovery import Distribution, NativeCandidate
-from runenv.verify.static import Floors, ParsedFiles
 from tests.helpers import HOST
 from tests.helpers.index import build_wheel
 from tests.helpers.native import (

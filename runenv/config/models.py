@@ -12,10 +12,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from runenv.pbs_catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
+from runenv.build.interpreter.catalogue import RELEASE_TAG_HINT, RELEASE_TAG_RE, is_release_tag
+from runenv.build.packages.vcs import is_vcs_text, parse_vcs_url
 from runenv.platforms import DEFAULT_MANYLINUX, PLATFORM_KEYS, PlatformKey
 from runenv.redact import redact
-from runenv.vcs import is_vcs_text, parse_vcs_url
 
 MAX_TIMEOUT = 86400  # seconds: a day per network operation; more is a typo (and overflows timers)
 

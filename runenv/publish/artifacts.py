@@ -19,7 +19,7 @@ from runenv.cache import sha256_file
 from runenv.compat import tomllib
 from runenv.config import load_runtime_config
 from runenv.errors import PublishError
-from runenv.freshness import changed_inputs, current_inputs, recorded_inputs
+from runenv.ops.freshness import changed_inputs, current_inputs, recorded_inputs
 from runenv.workspace import Runtime, Workspace
 
 # Archive suffix → OCI layer media type; the packer writes gzip by default, zstd when configured.

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.interpreter.relocate import patchelf
+from runenv.build.verify.launcher import find_launcher
 from runenv.platforms import get_platform
-from runenv.relocate import patchelf
-from runenv.verify.launcher import find_launcher
 
 ENV = "RUNENV_TEST_AARCH64_DIR"
 DEBIAN_VERSION = "3.11.2"  # Debian 12's python3.11: the numpy wheel's cp311 tag fits it

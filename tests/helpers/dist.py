@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runenv.manifest import InterpreterInfo, Manifest
+from runenv.build.manifest import InterpreterInfo, Manifest
 from runenv.platforms import get_platform
 
 RELEASE, FLAVOR = "20250517", "install_only_stripped"  # make_workspace's default python.release
@@ -73,7 +73,7 @@ def built_manifest(runtime: str, platform: str, *, inputs: dict[str, str] | None
 def recorded_inputs(ws: Path, runtime: str, platform: str) -> dict[str, str]:
     """The manifest's `[inputs]` as `runenv build` records them for the workspace as it is now."""
     from runenv.config import load_runtime_config
-    from runenv.freshness import current_inputs
+    from runenv.ops.freshness import current_inputs
     from runenv.workspace import Workspace
 
     workspace = Workspace(ws)

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from runenv.assemble import WheelToInstall
-from runenv.lock import LockedPackage
+from runenv.build.packages.assemble import WheelToInstall
+from runenv.build.packages.lock import LockedPackage
 from tests.helpers.http import StaticServer
 
 # What the session index holds (name: what it is for).

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pytest
 
+from runenv.build.interpreter.pbs import SUMS_NAME, archive_name
+from runenv.build.interpreter.relocate import patchelf
 from runenv.cache import sha256_file
-from runenv.interpreter import SUMS_NAME, archive_name
 from runenv.platforms import get_platform
-from runenv.relocate import patchelf
 from tests.helpers import HOST
 from tests.helpers.http import StaticServer
 from tests.helpers.native import macho, pe_file

@@ -234,8 +234,8 @@ def place_artifact(tarball: Path, workspace: Path) -> Path:
 @pytest.fixture
 def runtime_workspace(make_workspace, runtime_tarball: Path) -> Path:
     """A workspace whose runtime `<this Python's version>` is built for linux-x64 (only)."""
+    from runenv.build.packages.lock import lock_runtime
     from runenv.config import load_runtime_config
-    from runenv.lock import lock_runtime
     from runenv.plan import build_plan
     from runenv.workspace import Workspace
 

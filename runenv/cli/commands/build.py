@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from runenv import progress
-from runenv.build import Artifact, BuildOptions, build_one, check_buildable
+from runenv.build.interpreter.pbs import SumsSource
+from runenv.build.pipeline import Artifact, BuildOptions, build_one, check_buildable
 from runenv.cache import Cache
 from runenv.cli.app import app, options, target_platforms
 from runenv.cli.progress_ui import duration
@@ -16,7 +17,6 @@ from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
 from runenv.fetch import Downloader
 from runenv.files import usable_dir
-from runenv.interpreter import SumsSource
 from runenv.redact import redact
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from runenv.ci_github import render_workflow
 from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.files import write_text_atomic
-from runenv.matrix import Job, github_matrix, render_table, runtime_jobs
+from runenv.ops.ci_github import render_workflow
+from runenv.ops.matrix import Job, github_matrix, render_table, runtime_jobs
 
 ci_app = typer.Typer(help="Write CI configuration that builds and publishes the workspace.", no_args_is_help=True)
 app.add_typer(ci_app, name="ci")

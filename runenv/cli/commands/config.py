@@ -7,14 +7,14 @@ from typing import Any
 
 import typer
 
-from runenv.build import check_interpreter_config
+from runenv.build.pipeline import check_interpreter_config
+from runenv.build.verify.allowlist import checks_files, read_checks_file
 from runenv.cli.app import app, options
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan, configured_platforms
 from runenv.platforms import PLATFORM_KEYS, get_platform
 from runenv.redact import redact
-from runenv.verify.allowlist import checks_files, read_checks_file
 
 config_app = typer.Typer(help="Show, validate and describe configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -7,9 +7,9 @@ from typing import Any
 import typer
 
 from runenv import progress
+from runenv.build.packages.lock import LockedPackage, lock_runtime
 from runenv.cli.app import app, options, target_platforms
 from runenv.config import load_runtime_config
-from runenv.lock import LockedPackage, lock_runtime
 from runenv.plan import build_plan
 
 

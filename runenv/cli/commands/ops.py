@@ -9,17 +9,17 @@ import typer
 
 from runenv import progress
 from runenv.artifact_names import require_artifact
+from runenv.build.verify import VerifyError, VerifyReport, settings_for, verify_tarball
 from runenv.cache import default_cache_dir
-from runenv.cleanup import CleanupPlan, execute, plan_cleanup
 from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
+from runenv.ops.cleanup import CleanupPlan, execute, plan_cleanup
+from runenv.ops.scaffold import scaffold_runtime
+from runenv.ops.status import ArtifactStatus, artifact_status
 from runenv.plan import configured_platforms
 from runenv.platforms import get_platform, host_platform_key
-from runenv.scaffold import scaffold_runtime
 from runenv.scratch import scratch_root
-from runenv.status import ArtifactStatus, artifact_status
-from runenv.verify import VerifyError, VerifyReport, settings_for, verify_tarball
 from runenv.workspace import Workspace
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import typer
 
+from runenv.build.interpreter.catalogue import PbsCatalogue, load_catalogue
+from runenv.build.interpreter.pbs import SumsSource, pin_runtime
 from runenv.cache import Cache
 from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.fetch import Downloader
-from runenv.interpreter import SumsSource, pin_runtime
-from runenv.pbs_catalogue import PbsCatalogue, load_catalogue
 from runenv.platforms import PLATFORMS, get_platform
 
 python_app = typer.Typer(help="Manage the runtimes' interpreters.", no_args_is_help=True)

@@ -11,9 +11,9 @@ from runenv.artifact_names import built_tarballs, require_artifact
 from runenv.cache import default_cache_dir
 from runenv.cli.app import Options, app, options
 from runenv.errors import UsageError
+from runenv.ops.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
+from runenv.ops.unpack import unpack_cached
 from runenv.platforms import RuntimeLayout
-from runenv.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
-from runenv.unpack import unpack_cached
 from runenv.workspace import Runtime, Workspace
 
 PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")

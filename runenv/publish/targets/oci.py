@@ -30,7 +30,7 @@ from runenv.redact import redact
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
-CONFIG = "application/vnd.runenv.manifest.v1+toml"
+CONFIG = "application/vnd.runenv.build.manifest.v1+toml"
 CATALOGUE_LAYER = "application/vnd.runenv.catalogue.v1+json"
 CATALOGUE_ARTIFACT = "application/vnd.runenv.catalogue.v1"
 EMPTY = "application/vnd.oci.empty.v1+json"

@@ -1,0 +1,1 @@
+"""The interpreter stage: python-build-standalone archives (pbs.py, catalogue.py) or a local prefix (relocate.py)."""

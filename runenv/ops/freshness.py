@@ -1,0 +1,65 @@
+"""Whether a built artifact is fresh: the input digests its manifest recorded against the current ones.
+
+File times never decide: a lock rewritten with the same content, a touched config or a `dist/` restored
+from a CI cache stay fresh; a changed byte in any input makes the artifact stale, naming that input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from runenv.build.packages.lock import inputs_digest
+from runenv.compat import tomllib
+from runenv.config.load import LoadedConfig
+from runenv.plan import build_plan
+
+# Manifest key → what a user is told changed.
+INPUT_NAMES = {
+    "config-digest": "config",
+    "lock-inputs-digest": "lock inputs",
+    "lock-sha256": "lock",
+    "allowlist-sha256": "verify allowlist",
+}
+ABSENT = "none"
+UNRECORDED = "unknown (the manifest records no inputs)"
+
+
+def allowlist_path(workspace_root: Path, platform: str) -> Path:
+    """The seed-format verify allowlist of one platform: `checks/<platform>.json`."""
+    return workspace_root / "checks" / f"{platform}.json"
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ABSENT
+
+
+def current_inputs(workspace_root: Path, loaded: LoadedConfig, platform: str) -> dict[str, str]:
+    """The digest of every input an artifact of (runtime, platform) is made from, as they are now."""
+    return {
+        "config-digest": loaded.digest,
+        "lock-inputs-digest": inputs_digest(loaded, build_plan(loaded, platform)),
+        "lock-sha256": _file_digest(loaded.runtime.lock_path(platform)),
+        "allowlist-sha256": _file_digest(allowlist_path(workspace_root, platform)),
+    }
+
+
+def recorded_inputs(manifest: Path) -> dict[str, str] | None:
+    """The `[inputs]` table of a sidecar manifest; None when the file is unreadable or records none."""
+    try:
+        data: dict[str, Any] = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    inputs = data.get("inputs")
+    return {str(k): str(v) for k, v in inputs.items()} if isinstance(inputs, dict) else None
+
+
+def changed_inputs(recorded: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Names of the inputs whose digest differs from the recorded one (every input when nothing was recorded)."""
+    if recorded is None:
+        return [UNRECORDED]
+    return [INPUT_NAMES[key] for key, value in current.items() if recorded.get(key) != value]
