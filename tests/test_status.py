@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from tests.conftest import write_json
+from tests.helpers import HOST
+from tests.helpers.dist import make_artifact
+from tests.helpers.pbs import VERSION
 from tests.helpers.runtime_prefix import PLATFORM, PY_VERSION, STEM
 
 
@@ -94,3 +99,38 @@ def test_a_tarball_built_before_the_compression_changed_is_built_but_stale(runti
     [row] = result.json()["artifacts"]
     assert row["built"] and row["path"] == str(runtime_workspace / "dist" / f"{STEM}.tar.gz")
     assert not row["fresh"] and "config" in row["changedInputs"]
+
+
+def test_a_changed_local_interpreter_makes_the_artifact_stale(make_workspace, run_cli, tmp_path):
+    """The manifest records the local interpreter's executable by content: other bytes there, and `check` (and so
+    `publish`) name the interpreter, though no config or lock byte changed."""
+    prefix = tmp_path / "prefix"
+    exe = prefix / "bin" / "python3.12"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\necho 3.12.10\n")
+    ws = make_workspace(
+        shared={"build": {"platforms": [HOST]}},
+        runtimes={"3.12.10": {"python": {"source": "local", "path": str(prefix)}}},
+    )
+    make_artifact(ws, "3.12.10", HOST)
+    [row] = run_cli("-w", ws, "-o", "json", "check").json()["artifacts"]
+    assert row["built"] and row["changedInputs"] == []
+    exe.write_text("#!/bin/sh\necho 3.12.10  # rebuilt\n")
+    [row] = run_cli("-w", ws, "-o", "json", "check").json()["artifacts"]
+    assert not row["fresh"] and row["changedInputs"] == ["interpreter"]
+    assert "changed: interpreter" in run_cli("-w", ws, "check").stdout
+    exe.unlink()  # gone: a build would fail, so nothing built from it is fresh
+    assert run_cli("-w", ws, "-o", "json", "check").json()["artifacts"][0]["changedInputs"] == ["interpreter"]
+
+
+def test_another_catalogue_release_makes_an_unpinned_runtime_stale(make_workspace, run_cli, pbs_mirror, tmp_path):
+    """A runtime without python.release takes the catalogue's release: a catalogue (or runenv upgrade) that
+    picks another release changes the interpreter, not the config."""
+    ws = make_workspace(shared={"python": {}, "build": {"platforms": [HOST]}}, runtimes={VERSION: {}})
+    make_artifact(ws, VERSION, HOST)
+    assert run_cli("-w", ws, "-o", "json", "check").json()["artifacts"][0]["changedInputs"] == []
+    catalogue = pbs_mirror.write_catalogue(tmp_path / "catalogue.json")  # the mirror's one release only
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RUNENV_PBS_CATALOGUE", str(catalogue))
+        [row] = run_cli("-w", ws, "-o", "json", "check").json()["artifacts"]
+    assert row["changedInputs"] == ["interpreter"]

@@ -10,10 +10,15 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from runenv.build.interpreter.pbs import archive_name, runtime_release
+from runenv.build.interpreter.relocate import local_interpreter
 from runenv.build.packages.lock import inputs_digest
+from runenv.cache import sha256_file
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
+from runenv.errors import ConfigError
 from runenv.plan import build_plan
+from runenv.platforms import get_platform
 
 # Manifest key → what a user is told changed.
 INPUT_NAMES = {
@@ -21,6 +26,7 @@ INPUT_NAMES = {
     "lock-inputs-digest": "lock inputs",
     "lock-sha256": "lock",
     "allowlist-sha256": "verify allowlist",
+    "interpreter": "interpreter",
 }
 ABSENT = "none"
 UNRECORDED = "unknown (the manifest records no inputs)"
@@ -38,6 +44,21 @@ def _file_digest(path: Path) -> str:
         return ABSENT
 
 
+def interpreter_identity(loaded: LoadedConfig, platform: str) -> str:
+    """What names the interpreter a build would use now, without fetching anything: a local prefix's executable
+    by its sha256 (as the manifest records it); a PBS archive by its release and file name (a release's archives
+    never change; a `python.sha256` pin is part of the config digest)."""
+    python, runtime = loaded.config.python, loaded.runtime
+    try:
+        if python.source == "local":
+            exe = local_interpreter(python.path, runtime.config_path, runtime.minor)
+            return f"local {sha256_file(exe)}"
+        release = runtime_release(loaded)
+    except (ConfigError, OSError):
+        return ABSENT  # no interpreter can be found now: a build would fail, so nothing is fresh
+    return f"pbs {archive_name(runtime.version, release, get_platform(platform), python.flavor)}"
+
+
 def current_inputs(workspace_root: Path, loaded: LoadedConfig, platform: str) -> dict[str, str]:
     """The digest of every input an artifact of (runtime, platform) is made from, as they are now."""
     return {
@@ -45,6 +66,7 @@ def current_inputs(workspace_root: Path, loaded: LoadedConfig, platform: str) ->
         "lock-inputs-digest": inputs_digest(loaded, build_plan(loaded, platform)),
         "lock-sha256": _file_digest(loaded.runtime.lock_path(platform)),
         "allowlist-sha256": _file_digest(allowlist_path(workspace_root, platform)),
+        "interpreter": interpreter_identity(loaded, platform),
     }
 
 
