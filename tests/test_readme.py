@@ -94,3 +94,32 @@ def test_the_readme_states_the_test_command_ci_runs() -> None:
     assert f"```sh\n{command}\n```" in README.read_text()
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == command
+
+
+def _local_prefix() -> Path | None:
+    """The prefix of the interpreter running the tests, when it is a CPython prefix of its own (pyenv), not /usr."""
+    prefix = Path(sys.base_prefix)
+    return prefix if (prefix / "bin" / "python3").exists() and prefix != Path("/usr") else None
+
+
+@pytest.mark.skipif(host_platform_key() != HOST, reason="the recipe builds linux-x64 as its host platform")
+@pytest.mark.skipif(_local_prefix() is None, reason="the running interpreter is the system's (/usr), not a prefix")
+def test_the_local_interpreter_recipe_runs_as_written(tmp_path: Path) -> None:
+    """A reader with an installed CPython and no GitHub: the README's block, unchanged, in an empty directory."""
+    recipe = marked_block("local-interpreter")
+    assert '"source": "local"' in recipe and "shared-config.json" in recipe
+    prefix = _local_prefix()
+    env = dict(os.environ)
+    env.update(PATH=f"{runenv_on_path(tmp_path)}{os.pathsep}{env['PATH']}", PREFIX=str(prefix))
+    home = tmp_path / "reader"
+    home.mkdir()
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", recipe], cwd=home, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    version = ".".join(map(str, sys.version_info[:3]))
+    tarball = home / "my-local-runtimes" / "dist" / f"python-{version}-{HOST}.tar.gz"
+    assert tarball.is_file() and tarball.with_name(tarball.name + ".sha256").is_file()
+    assert re.search(rf"{version}\s+{HOST}\s.*fresh", proc.stdout), proc.stdout  # `runenv check`
+    assert "local interpreter" in proc.stderr  # check's note: the host platform only
+    assert proc.stdout.rstrip().splitlines()[-1].startswith(version)  # the runtime's own `python -c`
