@@ -128,3 +128,12 @@ def test_version_imports_no_command_and_help_imports_every_one() -> None:
     assert _command_modules_after(["-q", "--version"]) == ("0", [])
     code, modules = _command_modules_after(["--help"])
     assert code == "0" and modules == sorted({f"runenv.cli.commands.{m}" for m in COMMAND_MODULES.values()})
+
+
+@pytest.mark.parametrize("args", [[], ["config"], ["python"], ["ci"]])
+def test_a_bare_group_shows_its_help_not_an_error_line(args: list[str], run_cli) -> None:
+    """`runenv` or `runenv config` alone: the group's help (its commands listed), exit 2 as click does."""
+    result = run_cli(*args)
+    assert result.code == 2
+    assert result.stderr.startswith(f"Usage: runenv{''.join(' ' + a for a in args)} ")
+    assert "error:" not in result.stderr and "Commands" in result.stderr

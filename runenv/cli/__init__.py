@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> None:
             exit_code = getattr(exc, "exit_code", None)
             if not (hasattr(exc, "format_message") and isinstance(exit_code, int)):
                 raise
-            print(_usage_error(exc), file=sys.stderr)
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `runenv`, `runenv config`: the help
+                print(ctx.get_help(), file=sys.stderr)
+            else:
+                print(_usage_error(exc), file=sys.stderr)
             sys.exit(exit_code)
         if code == 130:  # typer turns Ctrl-C inside a command into this return value
             signals.interrupted()
