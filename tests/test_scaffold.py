@@ -52,3 +52,18 @@ def test_new_refuses_to_overwrite_and_bad_names(make_workspace, run_cli):
 
 def test_schema_pointer_resolves_in_this_repository():
     assert (REPO / "python-3.12.10" / "../schema/runenv-config.schema.json").resolve().is_file()
+
+
+def test_new_writes_the_schema_its_config_points_at_once(make_workspace, run_cli):
+    """The `$schema` pointer resolves in a user's workspace: the first `new` writes the schema, later ones keep it."""
+    ws = make_workspace(runtimes={})
+    first = run_cli("-w", ws, "-o", "json", "new", "3.13.5")
+    schema = ws / "schema" / "runenv-config.schema.json"
+    assert first.code == 0 and first.json()["schema"] == str(schema)
+    pointed = (ws / "python-3.13.5" / json.loads((ws / "python-3.13.5" / "config.json").read_text())["$schema"])
+    assert pointed.resolve() == schema.resolve()
+    assert json.loads(schema.read_text()) == json.loads(run_cli("config", "schema").stdout)
+    schema.write_text('{"title": "edited by the user"}')
+    second = run_cli("-w", ws, "-o", "json", "new", "3.12.10")
+    assert second.code == 0 and second.json()["schema"] is None
+    assert schema.read_text() == '{"title": "edited by the user"}'

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from runenv.build.interpreter.catalogue import RELEASE_TAG_HINT, is_release_tag, load_catalogue
+from runenv.config import config_schema
 from runenv.errors import UsageError
 from runenv.files import atomic_file
 from runenv.workspace import RUNTIME_CONFIG, RUNTIME_NAME_HINT, Workspace, parse_runtime_dir
 
-SCHEMA_POINTER = "../schema/runenv-config.schema.json"
+SCHEMA_FILE = "schema/runenv-config.schema.json"  # in the workspace, for editors to complete keys
+SCHEMA_POINTER = f"../{SCHEMA_FILE}"  # from python-<runtime>/config.json
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Scaffold:
     config_path: Path
     release: str
     catalogued: bool
+    schema: Path | None = None  # the JSON Schema the config points at, when this run wrote it
 
 
 def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None) -> Scaffold:
@@ -57,4 +60,18 @@ def scaffold_runtime(workspace: Workspace, name: str, release: str | None = None
             fh.write((json.dumps(config, indent=2) + "\n").encode("utf-8"))
     except FileExistsError:
         raise UsageError(f"{config_path} already exists; not overwriting it") from None
-    return Scaffold(name, config_path, release or releases[0], release is None or release in releases)
+    schema = _write_schema(workspace.root / SCHEMA_FILE)
+    return Scaffold(name, config_path, release or releases[0], release is None or release in releases, schema)
+
+
+def _write_schema(path: Path) -> Path | None:
+    """The schema the `$schema` pointer names, written when the workspace has none yet (never replaced)."""
+    if path.exists() or path.is_symlink():
+        return None
+    path.parent.mkdir(exist_ok=True)
+    try:
+        with atomic_file(path, exclusive=True) as fh:
+            fh.write((json.dumps(config_schema(), indent=2) + "\n").encode("utf-8"))
+    except FileExistsError:
+        return None
+    return path
