@@ -18,7 +18,8 @@ def _describe(command: str | list[str]) -> str:
 def run_before_pack(command: str | list[str], workspace_root: Path, prefix: Path, platform: str, runtime: str) -> None:
     """Run a beforePack command in the workspace root with RUNENV_PREFIX/PLATFORM/RUNTIME set; a non-zero exit
     fails the build."""
-    env = {**os.environ, "RUNENV_PREFIX": str(prefix), "RUNENV_PLATFORM": platform, "RUNENV_RUNTIME": runtime}
+    given = {"RUNENV_PREFIX": str(prefix), "RUNENV_PLATFORM": platform, "RUNENV_RUNTIME": runtime}  # what it reads
+    env = {**os.environ, **given}
     where = f"{HOOK_PATH} for {platform} ({_describe(command)!r})"
     try:
         proc = run_captured(command, cwd=workspace_root, env=env, merge_stderr=True)

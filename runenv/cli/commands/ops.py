@@ -224,5 +224,5 @@ def new(
         "schema": str(made.schema) if made.schema else None,
     }
     if made.schema:
-        opts.info(f"wrote {made.schema} (the JSON Schema its \"$schema\" key points at, for editors)")
+        opts.info(f'wrote {made.schema} (the JSON Schema its "$schema" key points at, for editors)')
     opts.emit(data, f"created {made.config_path} (python-build-standalone release {made.release})")
