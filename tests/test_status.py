@@ -109,12 +109,12 @@ def test_a_changed_local_interpreter_makes_the_artifact_stale(make_workspace, ru
     exe.parent.mkdir(parents=True)
     exe.write_text("#!/bin/sh\necho 3.12.10\n")
     ws = make_workspace(
-        shared={"build": {"platforms": [HOST]}},
+        shared={"build": {"platforms": [HOST, "windows-x64"]}},  # a local runtime counts on the host only
         runtimes={"3.12.10": {"python": {"source": "local", "path": str(prefix)}}},
     )
     make_artifact(ws, "3.12.10", HOST)
     [row] = run_cli("-w", ws, "-o", "json", "check").json()["artifacts"]
-    assert row["built"] and row["changedInputs"] == []
+    assert row["built"] and row["changedInputs"] == [] and "local interpreter" in row["note"]
     exe.write_text("#!/bin/sh\necho 3.12.10  # rebuilt\n")
     [row] = run_cli("-w", ws, "-o", "json", "check").json()["artifacts"]
     assert not row["fresh"] and row["changedInputs"] == ["interpreter"]

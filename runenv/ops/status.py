@@ -34,6 +34,7 @@ class ArtifactStatus:
     age_seconds: float | None = None
     changed_inputs: list[str] = field(default_factory=list)
     lock_fresh: bool | None = None
+    note: str = ""  # why only some platforms count (a local interpreter: the host only)
 
     @property
     def fresh(self) -> bool:
@@ -51,6 +52,7 @@ class ArtifactStatus:
             "changedInputs": self.changed_inputs,
             "lockFresh": self.lock_fresh,
             "fresh": self.fresh,
+            **({"note": self.note} if self.note else {}),
         }
 
 

@@ -169,20 +169,20 @@ class VerifyReport:
         if self.checks[imports].ran:
             reused = self.count(imports, "reusedModules")
             parts.append(
-                f"{self.count(imports, 'modules')} modules ({self.count(imports, 'extensionModules')} native"
+                f"{counted(self.count(imports, 'modules'), 'module')} ({self.count(imports, 'extensionModules')} native"
                 + (f"; {reused} of them passed before with the same bytes" if reused else "")
                 + "), "
-                f"{self.count(imports, 'scripts')} console scripts"
+                f"{counted(self.count(imports, 'scripts'), 'console script')}"
                 + (" under emulation" if imports == "emulatedImports" else "")
             )
         if self.checks["static"].ran:
-            parts.append(f"{self.count('static', 'nativeFiles')} native files")
+            parts.append(counted(self.count("static", "nativeFiles"), "native file"))
         if self.checks["closure"].ran:
-            parts.append(f"{self.count('closure', 'requirements')} requirements")
+            parts.append(counted(self.count("closure", "requirements"), "requirement"))
         only = "" if self.checks[imports].ran else f" (static checks only: {self.checks['imports'].note})"
-        allowed = f", {len(self.allowed)} allowed failures" if self.allowed else ""
+        allowed = f", {counted(len(self.allowed), 'allowed failure')}" if self.allowed else ""
         return (
-            f"{', '.join(parts) or 'nothing'} of {self.distributions} distributions ok on {self.platform}"
+            f"{', '.join(parts) or 'nothing'} of {counted(self.distributions, 'distribution')} ok on {self.platform}"
             f"{only}{allowed}{' (reused: these bytes passed these checks before)' if self.reused else ''}"
             if ran
             else f"nothing checked on {self.platform}"
@@ -199,3 +199,8 @@ class VerifyError(BuildError):
             "{wheel glob or distribution: {module: error substring}}",
         )
         self.report = report
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 requirement`, `3 requirements`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -156,7 +157,7 @@ def check(
         keys, note = configured_platforms(loaded)
         if note:
             opts.note(note)
-        rows += [artifact_status(ws, loaded, key) for key in keys]
+        rows += [replace(artifact_status(ws, loaded, key), note=note or "") for key in keys]
     ok = all(row.fresh for row in rows)
     opts.emit({"ok": ok, "artifacts": [row.as_json() for row in rows]}, lambda: _check_text(rows, ws.root))
     if not ok:
