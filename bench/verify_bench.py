@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from runenv.build.verify import check_prefix  # noqa: E402
 from runenv.build.verify import imports as verify_imports  # noqa: E402
 from runenv.compat import tomllib  # noqa: E402
-from runenv.platforms import get_platform  # noqa: E402
+from runenv.platforms import RuntimeLayout, get_platform  # noqa: E402
 
 SERVED = verify_imports.served_imports
 
@@ -35,7 +35,7 @@ def one_run(prefix: Path, platform_key: str, version: str, workers: int | None, 
     verify_imports.served_imports = SERVED if served else lambda *args: verify_imports.Served({}, {})
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    report = check_prefix(prefix, get_platform(platform_key), version, workers=workers)
+    report = check_prefix(RuntimeLayout(prefix, get_platform(platform_key), version), workers=workers)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not report.ok:
@@ -58,7 +58,7 @@ def main() -> None:
     for _ in range(args.runs):
         for name, served in ways:
             times[name].append(one_run(prefix, platform_key, version, args.workers, served))
-    report = check_prefix(prefix, get_platform(platform_key), version, workers=args.workers)
+    report = check_prefix(RuntimeLayout(prefix, get_platform(platform_key), version), workers=args.workers)
     print(
         f"{prefix}: {report.count('imports', 'modules')} modules "
         f"({report.count('imports', 'extensionModules')} extension modules), "

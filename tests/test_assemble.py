@@ -13,7 +13,7 @@ from runenv.build.packages.assemble import WheelToInstall, copy_files, install_w
 from runenv.build.packages.lock import LockedPackage
 from runenv.config.models import CopyFile
 from runenv.errors import BuildError, IntegrityError
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from tests.helpers.bombs import zip_bomb
 from tests.helpers.index import wheel_item
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
@@ -23,7 +23,7 @@ def test_install_writes_record_installer_data_and_relocatable_scripts(package_in
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
     items = [wheel_item(package_index, n) for n in ("tool-a", "helper-lib", "datascripts")]
-    installed = install_wheels(prefix, platform, HOST_VERSION, items)
+    installed = install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), items)
     assert [(p.name, p.how, p.index) for p in installed] == [
         ("tool-a", "wheel", package_index.simple),
         ("helper-lib", "wheel", package_index.simple),
@@ -56,7 +56,7 @@ def test_install_writes_record_installer_data_and_relocatable_scripts(package_in
 def test_script_reached_through_a_symlink_still_finds_its_interpreter(package_index, tmp_path):
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
-    install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+    install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [wheel_item(package_index, "tool-a")])
     link = tmp_path / "tool-link"
     link.symlink_to(prefix / "bin" / "tool-a")
     out = subprocess.run([str(link)], capture_output=True, text=True, check=True).stdout
@@ -66,7 +66,7 @@ def test_script_reached_through_a_symlink_still_finds_its_interpreter(package_in
 def test_windows_layout_gets_launchers_that_find_python_exe_beside_them(package_index, tmp_path):
     platform = get_platform("windows-x64")
     prefix = windows_prefix(tmp_path / "win")
-    install_wheels(prefix, platform, "3.12.10", [wheel_item(package_index, "tool-a")])
+    install_wheels(RuntimeLayout(prefix, platform, "3.12.10"), [wheel_item(package_index, "tool-a")])
     console = (prefix / "Scripts" / "tool-a.exe").read_bytes()
     gui = (prefix / "Scripts" / "tool-a-gui.exe").read_bytes()
     assert console.startswith(b"MZ") and gui.startswith(b"MZ")
@@ -78,7 +78,9 @@ def test_windows_layout_gets_launchers_that_find_python_exe_beside_them(package_
 def test_wheelhouse_copies_each_wheel_into_packages(package_index, tmp_path):
     prefix = host_prefix(tmp_path / "rt")
     install_wheels(
-        prefix, host_runtime_platform(), HOST_VERSION, [wheel_item(package_index, "helper-lib")], wheelhouse=True
+        RuntimeLayout(prefix, host_runtime_platform(), HOST_VERSION),
+        [wheel_item(package_index, "helper-lib")],
+        wheelhouse=True,
     )
     shipped = prefix / "packages" / package_index.files["helper-lib"].name
     assert shipped.read_bytes() == package_index.files["helper-lib"].read_bytes()
@@ -90,10 +92,18 @@ def test_copy_files_expands_site_packages_and_rejects_missing_source(tmp_path):
     (ws / "assets" / "x.py").write_text("X = 1\n")
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
-    copy_files(ws, prefix, platform, HOST_VERSION, [CopyFile(**{"from": "assets/x.py", "to": "{site-packages}/x.py"})])
+    copy_files(
+        ws,
+        RuntimeLayout(prefix, platform, HOST_VERSION),
+        [CopyFile(**{"from": "assets/x.py", "to": "{site-packages}/x.py"})],
+    )
     assert (prefix / platform.site_packages(HOST_VERSION) / "x.py").read_text() == "X = 1\n"
     with pytest.raises(BuildError, match="assets/missing.txt"):
-        copy_files(ws, prefix, platform, HOST_VERSION, [CopyFile(**{"from": "assets/missing.txt", "to": "etc/m"})])
+        copy_files(
+            ws,
+            RuntimeLayout(prefix, platform, HOST_VERSION),
+            [CopyFile(**{"from": "assets/missing.txt", "to": "etc/m"})],
+        )
 
 
 def bomb_wheel(tmp_path, declared=None):
@@ -115,7 +125,7 @@ def test_a_wheel_declaring_far_more_than_it_holds_is_refused_before_installing(t
     wheel = bomb_wheel(tmp_path)
     assert wheel.path.stat().st_size < 1_000_000
     with pytest.raises(IntegrityError, match=r"bomb-1\.0-py3-none-any\.whl: refusing member 'bomb/huge\.bin'"):
-        install_wheels(prefix, platform, HOST_VERSION, [wheel])
+        install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [wheel])
     assert not (prefix / platform.site_packages(HOST_VERSION) / "bomb").exists()
 
 
@@ -124,7 +134,7 @@ def test_a_wheel_whose_data_outgrows_its_declared_size_writes_no_more_than_decla
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
     with pytest.raises(BuildError, match=r"cannot install bomb-1\.0-py3-none-any\.whl .*CRC") as failed:
-        install_wheels(prefix, platform, HOST_VERSION, [bomb_wheel(tmp_path, declared=4096)])
+        install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [bomb_wheel(tmp_path, declared=4096)])
     assert "\n" not in str(failed.value)
     written = prefix / platform.site_packages(HOST_VERSION) / "bomb" / "huge.bin"
     assert not written.exists() or written.stat().st_size <= 4096

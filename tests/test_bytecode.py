@@ -12,7 +12,7 @@ import pytest
 from runenv.build.packages.assemble import install_wheels
 from runenv.build.packages.bytecode import ByteCompiler
 from runenv.errors import BuildError
-from runenv.platforms import Platform, get_platform
+from runenv.platforms import Platform, RuntimeLayout, get_platform
 from tests.helpers.index import wheel_item
 from tests.helpers.runtime_prefix import HOST_VERSION, host_prefix, host_runtime_platform, windows_prefix
 
@@ -26,7 +26,7 @@ def pycs(prefix: Path) -> dict[str, bytes]:
 
 def byte_compile(prefix: Path, platform: Platform, python_version: str) -> bool:
     """All of site-packages compiled after the fact, as a build does when nothing was submitted earlier."""
-    with ByteCompiler(prefix, platform, python_version) as compiler:
+    with ByteCompiler(RuntimeLayout(prefix, platform, python_version)) as compiler:
         return compiler.finish()
 
 
@@ -35,15 +35,17 @@ def installing_tool_a(index, tmp_path: Path) -> Iterator[tuple[Path, Path, ByteC
     """tool-a installed into a fresh host prefix with the compiler beside it: (prefix, site-packages, compiler)."""
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
-    with ByteCompiler(prefix, platform, HOST_VERSION) as compiler:
-        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(index, "tool-a")], on_installed=compiler.submit)
+    with ByteCompiler(RuntimeLayout(prefix, platform, HOST_VERSION)) as compiler:
+        install_wheels(
+            RuntimeLayout(prefix, platform, HOST_VERSION), [wheel_item(index, "tool-a")], on_installed=compiler.submit
+        )
         yield prefix, prefix / platform.site_packages(HOST_VERSION), compiler
 
 
 def test_byte_compile_with_the_runtime_interpreter(package_index, tmp_path):
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
-    install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+    install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [wheel_item(package_index, "tool-a")])
     tests = prefix / platform.site_packages(HOST_VERSION) / "tool_a" / "tests"
     tests.mkdir()
     (tests / "test_tool.py").write_text("def test_it():\n    pass\n")
@@ -57,7 +59,7 @@ def test_byte_compiled_files_do_not_depend_on_the_staging_path(package_index, tm
     found = []
     for staging in ("one", "two"):
         prefix = host_prefix(tmp_path / staging / "rt")
-        install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+        install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [wheel_item(package_index, "tool-a")])
         byte_compile(prefix, platform, HOST_VERSION)
         found.append(pycs(prefix))
     assert found[0] and found[0] == found[1]
@@ -70,13 +72,15 @@ def test_compiling_beside_the_installer_gives_the_same_bytes_as_afterwards(packa
     platform = host_runtime_platform()
     items = [wheel_item(package_index, name) for name in WHEELS]
     after = host_prefix(tmp_path / "after" / "rt")
-    install_wheels(after, platform, HOST_VERSION, items)
-    with ByteCompiler(after, platform, HOST_VERSION, batch_files=batch_files) as compiler:
+    install_wheels(RuntimeLayout(after, platform, HOST_VERSION), items)
+    with ByteCompiler(RuntimeLayout(after, platform, HOST_VERSION), batch_files=batch_files) as compiler:
         compiler.finish()
     for workers in (1, 3):
         beside = host_prefix(tmp_path / f"beside-{workers}" / "rt")
-        with ByteCompiler(beside, platform, HOST_VERSION, workers=workers, batch_files=batch_files) as compiler:
-            install_wheels(beside, platform, HOST_VERSION, items, on_installed=compiler.submit)
+        with ByteCompiler(
+            RuntimeLayout(beside, platform, HOST_VERSION), workers=workers, batch_files=batch_files
+        ) as compiler:
+            install_wheels(RuntimeLayout(beside, platform, HOST_VERSION), items, on_installed=compiler.submit)
             assert compiler.finish() is True
         assert pycs(beside) == pycs(after) and pycs(after)
 
@@ -91,7 +95,7 @@ def test_files_added_after_the_wheels_are_compiled_too(package_index, tmp_path):
 def test_a_file_that_does_not_compile_fails_naming_it_and_the_rest_is_compiled(package_index, tmp_path):
     platform = host_runtime_platform()
     prefix = host_prefix(tmp_path / "rt")
-    install_wheels(prefix, platform, HOST_VERSION, [wheel_item(package_index, "tool-a")])
+    install_wheels(RuntimeLayout(prefix, platform, HOST_VERSION), [wheel_item(package_index, "tool-a")])
     site = prefix / platform.site_packages(HOST_VERSION)
     (site / "broken_mod.py").write_text("def broken(:\n")
     with pytest.raises(BuildError, match=r"byte-compiling .* failed: .*broken_mod\.py"):

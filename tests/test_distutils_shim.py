@@ -18,7 +18,7 @@ from runenv.build.packages.assemble import WheelToInstall, install_wheels
 from runenv.build.packages.distutils_shim import MARKER, shim_enabled, write_shim
 from runenv.build.packages.lock import LockedPackage
 from runenv.config.models import RuntimeConfig
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from tests.helpers.built import tar_names, unpack
 from tests.helpers.http import StaticServer
 from tests.helpers.index import TestIndex, uv_env, write_simple_index
@@ -68,7 +68,7 @@ def test_import_distutils_works_in_a_312_runtime_with_the_shim(package_index: Te
     pkg = LockedPackage(
         "setuptools", wheel.name.split("-")[1], wheel.as_uri(), hashlib.sha256(wheel.read_bytes()).hexdigest(), "wheel"
     )
-    install_wheels(prefix, platform, version, [WheelToInstall(wheel, wheel.name, pkg)])
+    install_wheels(RuntimeLayout(prefix, platform, version), [WheelToInstall(wheel, wheel.name, pkg)])
     runtime_python = str(prefix / "bin" / "python3")
     probe = [runtime_python, "-c", "import distutils, os; print(os.environ['SETUPTOOLS_USE_DISTUTILS'])"]
     assert subprocess.run(probe, capture_output=True, text=True).returncode != 0

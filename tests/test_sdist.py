@@ -43,7 +43,8 @@ def test_sdist_builds_on_host_with_isolated_build_requires(index, tmp_path):
     site = prefix / platform.site_packages(HOST_VERSION)
     assert not list(site.glob("setuptools*")) and not list(site.glob("wheel*"))
     install_wheels(
-        prefix, platform, HOST_VERSION, [WheelToInstall(outcome.wheel, outcome.wheel.name, pkg, "built-from-sdist")]
+        RuntimeLayout(prefix, platform, HOST_VERSION),
+        [WheelToInstall(outcome.wheel, outcome.wheel.name, pkg, "built-from-sdist")],
     )
     out = subprocess.run([str(prefix / "bin" / "sdistonly")], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "sdistonly"

@@ -16,7 +16,7 @@ from runenv.build.packages.bytecode import ByteCompiler, Compiler, pyc_path
 from runenv.build.packages.layers import TREE_TOP, retarget_pyc
 from runenv.build.packages.trees import ENTRY, find_tree
 from runenv.cache import Cache
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from tests.conftest import start_runenv
 from tests.helpers import HOST
 from tests.helpers.built import tar_names
@@ -49,7 +49,7 @@ def test_a_pyc_retargeted_to_another_top_directory_is_the_pyc_compiled_there(tmp
         module = prefix / platform.site_packages(compiler.version) / "pkg" / "mod.py"
         module.parent.mkdir(parents=True)
         module.write_text(source, encoding="utf-8")
-        with ByteCompiler(prefix, platform, compiler.version, compiler=compiler) as bytecode:
+        with ByteCompiler(RuntimeLayout(prefix, platform, compiler.version), compiler=compiler) as bytecode:
             assert bytecode.finish()
         pycs[top] = pyc_path(module, compiler.version).read_bytes()
     (tree, tree_pyc), (other, other_pyc) = pycs.items()

@@ -71,7 +71,7 @@ def allow(data: dict[str, dict[str, str]]) -> VerifySettings:
 
 
 def _dists(prefix: Path):
-    return {d.name: d for d in find_distributions(prefix, LINUX, PY_VERSION)}
+    return {d.name: d for d in find_distributions(RuntimeLayout(prefix, LINUX, PY_VERSION))}
 
 
 def _served(prefix: Path, modules: dict[str, str]) -> dict[str, str]:
@@ -102,7 +102,7 @@ def test_top_level_names_that_are_not_installed_are_not_imported(runtime_prefix,
 
 
 def test_checker_catches_import_time_error_and_broken_extension(runtime_prefix):
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION))
     failed = {(f.kind, f.distribution, f.module): f for f in report.failures}
     assert set(failed) == {
         ("import", "raisepkg", "raisepkg"),
@@ -137,7 +137,7 @@ def test_fork_server_reports_each_crash_and_hides_no_other_module(crashing_prefi
     served = _served(crashing_prefix, owner)
     assert set(served) == set(owner)  # the server answered for every module: nothing fell back
     assert served["sysexitpkg"] == "sysexitpkg: no config found" and served["goodpkg"] == ""
-    report = check_prefix(crashing_prefix, LINUX, PY_VERSION, allow({"segvpkg": {"segvpkg": "SIGSEGV"}}))
+    report = check_prefix(RuntimeLayout(crashing_prefix, LINUX, PY_VERSION), allow({"segvpkg": {"segvpkg": "SIGSEGV"}}))
     assert [(f.distribution, f.module, f.error) for f in report.allowed] == [
         ("segvpkg", "segvpkg", "killed by signal SIGSEGV")
     ]
@@ -157,7 +157,7 @@ def _processes_running(prefix: Path) -> list[str]:
 def test_every_module_gets_its_own_interpreter_when_the_server_cannot_start(crashing_prefix, monkeypatch):
     monkeypatch.setattr(verify_imports, "server_code", lambda: "raise SystemExit(1)")
     assert _served(crashing_prefix, {"goodpkg": "goodpkg"}) == {}
-    report = check_prefix(crashing_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(crashing_prefix, LINUX, PY_VERSION))
     assert _crash_errors(report.failures) == CRASH_ERRORS
     assert report.count("imports", "modules") == 3 + len(CRASHING)
 
@@ -173,21 +173,25 @@ def test_modules_the_server_leaves_unanswered_get_their_own_interpreter(runtime_
     monkeypatch.setattr(verify_imports, "server_code", lambda: head + future_line + "\n" + cut + rest)
     owner = {"brokenext": "brokenext", "goodpkg": "goodpkg", "raisepkg": "raisepkg"}
     assert set(_served(runtime_prefix, owner)) == {"brokenext"}
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION))
     imports = [f for f in report.failures if f.kind == "import"]
     assert [f.module for f in imports] == ["brokenext", "raisepkg"]
     assert imports[1].error == "RuntimeError: raisepkg refuses to import"
 
 
 def test_whitelist_lets_exactly_the_named_failure_through(runtime_prefix):
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow({"raisepkg": {"raisepkg": "REFUSES to import"}}))
+    report = check_prefix(
+        RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), allow({"raisepkg": {"raisepkg": "REFUSES to import"}})
+    )
     assert [(f.distribution, f.module) for f in report.allowed] == [("raisepkg", "raisepkg")]
     assert {(f.distribution, f.module) for f in report.failures} == {("brokenext", "brokenext")}
     # The substring must match the error: an allow entry for another error does not hide this one.
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow({"raisepkg": {"raisepkg": "SyntaxError"}}))
+    report = check_prefix(
+        RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), allow({"raisepkg": {"raisepkg": "SyntaxError"}})
+    )
     assert {f.module for f in report.failures} == {"raisepkg", "brokenext"}
     assert [(u.key, u.module) for u in report.unused] == [("raisepkg", "raisepkg")]
-    assert check_prefix(runtime_prefix, LINUX, PY_VERSION, allow(BOTH_BROKEN)).ok
+    assert check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), allow(BOTH_BROKEN)).ok
 
 
 def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path):
@@ -199,7 +203,7 @@ def test_console_script_failing_both_flags_is_reported(runtime_prefix, tmp_path)
         console_scripts={"badcli": "badcli:main"},
     )
     install_wheel(runtime_prefix, wheel)
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, allow(BOTH_BROKEN))
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), allow(BOTH_BROKEN))
     assert [(f.distribution, f.module, f.kind) for f in report.failures] == [("badcli", "badcli", "script")]
     assert report.count("imports", "scripts") == 2
 
@@ -210,7 +214,7 @@ def test_host_python_environment_does_not_leak_in(runtime_prefix, tmp_path, monk
     (fake / "raisepkg.py").write_text("")  # would shadow the broken package if PYTHONPATH leaked in
     monkeypatch.setenv("PYTHONPATH", str(fake))
     monkeypatch.setenv("PYTHONHOME", "/nonexistent")
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION))
     assert {f.module for f in report.failures if f.kind == "import"} == {"raisepkg", "brokenext"}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runenv.build.verify import VerifySettings, check_prefix
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from tests.helpers.aarch64 import DEBIAN_VERSION, aarch64_files, numpy_wheel, stage_debian_prefix
 from tests.helpers.built import dist_files, read_manifest
 from tests.helpers.http import StaticServer
@@ -89,7 +89,7 @@ def test_without_an_emulator_only_the_static_checks_run(tmp_path, monkeypatch):
     prefix = tmp_path / "rt"
     (prefix / "lib/python3.11/site-packages").mkdir(parents=True)
     monkeypatch.setenv("PATH", str(tmp_path))  # no qemu on it
-    report = check_prefix(prefix, ARM, DEBIAN_VERSION, VerifySettings())
+    report = check_prefix(RuntimeLayout(prefix, ARM, DEBIAN_VERSION), VerifySettings())
     assert not report.checks["imports"].ran and not report.checks["emulatedImports"].ran
     assert report.checks["static"].ran and "no qemu-aarch64" in report.checks["imports"].note
     assert "static checks only: no qemu-aarch64" in report.summary()

@@ -16,7 +16,7 @@ from runenv.build.verify.closure import check_closure
 from runenv.build.verify.discovery import Distribution, NativeCandidate
 from runenv.build.verify.static import Floors, ParsedFiles
 from runenv.cache import sha256_file
-from runenv.platforms import get_platform
+from runenv.platforms import RuntimeLayout, get_platform
 from tests.helpers import HOST
 from tests.helpers.index import build_wheel
 from tests.helpers.native import (
@@ -62,7 +62,7 @@ def test_every_extension_module_is_imported_and_a_broken_submodule_names_module_
         f"deeppkg/sub/_ext{EXT_SUFFIX}": b"garbage, not a shared object\n" * 8,
     }
     _install(runtime_prefix, tmp_path, "deeppkg", files, tag=TAG)
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION))
     imports = [f for f in report.failures if f.distribution == "deeppkg" and f.kind == "import"]
     assert [(f.module, f.file) for f in imports] == [
         ("deeppkg.sub._ext", f"lib/python{PY_MINOR}/site-packages/deeppkg/sub/_ext{EXT_SUFFIX}")
@@ -91,7 +91,7 @@ def test_extension_modules_of_a_package_that_runs_threads_or_fails_each_report_t
     )
     broken = {"failpkg/__init__.py": "raise RuntimeError('failpkg init')\n", f"failpkg/_fine{EXT_SUFFIX}": ext}
     _install(runtime_prefix, tmp_path, "failpkg", broken, tag=TAG)
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION))
     failed = {f.module: f.error for f in report.failures if f.kind == "import"}
     assert failed["failpkg"] == failed["failpkg._fine"] == "RuntimeError: failpkg init"
     assert "threadedpkg" not in failed and "threadedpkg._fine" not in failed
@@ -111,7 +111,7 @@ def test_missing_library_and_too_new_glibc_symbol_fail_and_the_floor_or_allowlis
         "newglibc.libs/libnew.so": new,
     }
     _install(runtime_prefix, tmp_path, "needsmissing", {"needsmissing/__init__.py": "", **_read(built)}, tag=TAG)
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, STATIC_ONLY)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), STATIC_ONLY)
     static = {f.module: f.error.split(": ", 1)[1] for f in report.failures}
     assert static["needsmissing._ext"].startswith("needs libmissing.so, which is neither in the runtime (no RUNPATH)")
     assert "manylinux_2_28 system library" in static["needsmissing._ext"]
@@ -120,7 +120,9 @@ def test_missing_library_and_too_new_glibc_symbol_fail_and_the_floor_or_allowlis
     )
     assert "newglibc._ext" not in static  # its libnew.so resolves through $ORIGIN/../newglibc.libs
     assert not report.checks["imports"].ran and report.checks["imports"].note == "not asked for"
-    newer = check_prefix(runtime_prefix, LINUX, PY_VERSION, VerifySettings(floors=Floors("2_34"), run=False))
+    newer = check_prefix(
+        RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), VerifySettings(floors=Floors("2_34"), run=False)
+    )
     assert {f.module for f in newer.failures} == {"needsmissing._ext", "brokenext"}
     allow = allowances(
         {
@@ -129,7 +131,7 @@ def test_missing_library_and_too_new_glibc_symbol_fail_and_the_floor_or_allowlis
         },
         "checks/linux-x64.json",
     )
-    allowed = check_prefix(runtime_prefix, LINUX, PY_VERSION, VerifySettings(allow, run=False))
+    allowed = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), VerifySettings(allow, run=False))
     assert allowed.ok and len(allowed.allowed) == 3 and allowed.unused == []
     assert allowed.as_json()["static"]["allowed"][0].startswith("brokenext: brokenext: ")
 
@@ -147,7 +149,7 @@ def test_an_x86_64_library_in_a_linux_aarch64_runtime_fails_naming_file_distribu
     (prefix / f"lib/python{PY_MINOR}/site-packages").mkdir()
     ext = build_extension(tmp_path / "n", "armpkg._ext").read_bytes()
     _install(prefix, tmp_path, "armpkg", {"armpkg/__init__.py": "", f"armpkg/_ext{EXT_SUFFIX}": ext}, tag=TAG)
-    report = check_prefix(prefix, get_platform("linux-aarch64"), PY_VERSION, STATIC_ONLY)
+    report = check_prefix(RuntimeLayout(prefix, get_platform("linux-aarch64"), PY_VERSION), STATIC_ONLY)
     [failure] = report.failures
     assert (failure.distribution, failure.module, failure.kind) == ("armpkg", "armpkg._ext", "static")
     assert failure.error.endswith("architecture x86-64, expected aarch64 for linux-aarch64")
@@ -182,7 +184,7 @@ def test_windows_runtime_checks_pe_machine_format_and_dlls(tmp_path):
             "Lib/site-packages/okpkg/launcher-arm.exe": pe_file("t64-arm"),  # data inside a package: not checked
         },
     )
-    report = check_prefix(prefix, WINDOWS, "3.12.10")
+    report = check_prefix(RuntimeLayout(prefix, WINDOWS, "3.12.10"))
     errors = {f.module: f.error.split(": ", 1)[1] for f in report.failures}
     assert errors == {
         "okpkg._elf": "not a PE file (it is an ELF file)",
@@ -195,7 +197,7 @@ def test_windows_runtime_checks_pe_machine_format_and_dlls(tmp_path):
     assert (
         "static checks only"
         in check_prefix(
-            prefix, WINDOWS, "3.12.10", VerifySettings(allowances({"okpkg": {"okpkg._*": ""}}, "t"))
+            RuntimeLayout(prefix, WINDOWS, "3.12.10"), VerifySettings(allowances({"okpkg": {"okpkg._*": ""}}, "t"))
         ).summary()
     )
 
@@ -224,7 +226,7 @@ def test_macos_runtime_checks_slices_install_names_rpaths_and_the_deployment_flo
     )
     record = "".join(f"{p.relative_to(prefix / site).as_posix()},,\n" for p in (prefix / site / "macpkg").rglob("*"))
     (prefix / site / "macpkg-1.0.dist-info" / "RECORD").write_text(record)
-    report = check_prefix(prefix, MAC, f"{PY_MINOR}.0")
+    report = check_prefix(RuntimeLayout(prefix, MAC, f"{PY_MINOR}.0"))
     errors = sorted((f.module, f.error.split(": ", 1)[1]) for f in report.failures)
     assert errors == [
         ("macpkg._intel", "architecture x86_64, expected arm64 for macosx-aarch64"),
@@ -239,7 +241,7 @@ def test_macos_runtime_checks_slices_install_names_rpaths_and_the_deployment_flo
         ),
         ("macpkg._new", "needs macOS 14.0, above build.macosx 13.0"),
     ]
-    later = check_prefix(prefix, MAC, f"{PY_MINOR}.0", VerifySettings(floors=Floors("2_28", "14.0")))
+    later = check_prefix(RuntimeLayout(prefix, MAC, f"{PY_MINOR}.0"), VerifySettings(floors=Floors("2_28", "14.0")))
     assert "macpkg._new" not in {f.module for f in later.failures}
 
 
@@ -279,14 +281,14 @@ def test_closure_follows_markers_for_the_target_extras_and_versions():
 
 def test_a_broken_closure_in_a_runtime_fails_and_is_allowed_by_distribution_name(runtime_prefix, tmp_path):
     _install(runtime_prefix, tmp_path, "needy", {"needy.py": ""}, requires=("ghost-dep>=1",))
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, STATIC_ONLY)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), STATIC_ONLY)
     [closure] = [f for f in report.failures if f.kind == "closure"]
     assert closure.describe("linux-x64") == (
         "requirement 'ghost-dep' of distribution 'needy' failed on linux-x64: "
         "requires 'ghost-dep>=1' on linux-x64, but ghost-dep is not installed"
     )
     allow = allowances({"Needy": {"ghost-dep": "NOT INSTALLED"}, "other": {"x": "y"}}, "checks/linux-x64.json")
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, VerifySettings(allow, run=False))
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), VerifySettings(allow, run=False))
     assert [f.kind for f in report.allowed] == ["closure"]
     assert [(u.source, u.key, u.module) for u in report.unused] == [("checks/linux-x64.json", "other", "x")]
     assert "checks/linux-x64.json: 'other' 'x' allowed no failure on linux-x64" in report.notices()[0]
@@ -311,27 +313,29 @@ def test_allowlist_keys_are_wheel_globs_in_the_seed_forms_or_distribution_names(
 def test_wheel_names_come_from_the_manifest_else_the_wheel_tags(runtime_prefix, tmp_path):
     _install(runtime_prefix, tmp_path, "tagged", {"tagged.py": ""}, tag=TAG)
     settings = VerifySettings(allowances({f"tagged-1.0-{TAG}.whl": {"tagged": "nothing fails"}}, "t"), run=False)
-    assert check_prefix(runtime_prefix, LINUX, PY_VERSION, settings).unused  # matched the wheel, not a failure
+    assert check_prefix(
+        RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), settings
+    ).unused  # matched the wheel, not a failure
     settings = VerifySettings(allowances({"custom-name.whl": {"ghost": "not installed"}}, "t"), run=False)
     _install(runtime_prefix, tmp_path, "needy", {"needy.py": ""}, requires=("ghost",))
     manifest = {"packages": [{"name": "needy", "wheel": "custom-name.whl"}]}
     (runtime_prefix / "runenv-manifest.toml").write_text(
         "".join(f'[[packages]]\nname = "{p["name"]}"\nwheel = "{p["wheel"]}"\n' for p in manifest["packages"])
     )
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, settings)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), settings)
     assert [f.distribution for f in report.allowed] == ["needy"]
 
 
 def test_wheels_installing_start_up_hooks_are_warned_about(runtime_prefix, tmp_path):
     _install(runtime_prefix, tmp_path, "hooky", {"hooky.pth": "import os\n", "sitecustomize.py": "", "hooky.py": ""})
-    report = check_prefix(runtime_prefix, LINUX, PY_VERSION, STATIC_ONLY)
+    report = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION), STATIC_ONLY)
     assert len(report.warnings) == 2 and all("'hooky'" in w and "every start" in w for w in report.warnings)
     assert any("hooky.pth" in w for w in report.warnings) and any("sitecustomize.py" in w for w in report.warnings)
     assert report.as_json()["warnings"] == report.warnings
 
 
 def test_report_json_is_camel_case_and_says_what_ran(runtime_prefix):
-    data = check_prefix(runtime_prefix, LINUX, PY_VERSION).as_json()
+    data = check_prefix(RuntimeLayout(runtime_prefix, LINUX, PY_VERSION)).as_json()
     assert set(data) >= {"imports", "emulatedImports", "static", "closure", "failures", "allowedFailures"}
     assert data["imports"]["ran"] and data["imports"]["extensionModules"] == 1
     assert data["emulatedImports"] == {"ran": False, "note": "not needed", "failed": 0, "allowed": []}

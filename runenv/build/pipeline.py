@@ -364,7 +364,7 @@ def install_packages(ctx: BuildContext, provisioned: Provisioned, lock: Lock, ar
                     PackageEntry(package.name, package.version, package.sha256, "shipped-sdist", package.index)
                 )
 
-    compiler = compiler_for(ctx.prefix, ctx.platform, version)
+    compiler = compiler_for(ctx.layout)
     overlay = ctx.prefix.parent / "written" / ctx.stem  # what this build writes over the trees: same top name
     overlay.mkdir(parents=True)
     items: list[WheelToInstall] = []
@@ -382,7 +382,7 @@ def install_packages(ctx: BuildContext, provisioned: Provisioned, lock: Lock, ar
             step.detail = f"{len(trees)} packages"
     installed = [package_entry(item) for item in items]
     site = ctx.platform.site_packages(version)
-    written = copy_files(ctx.workspace.root, overlay, ctx.platform, version, plan.copy_files)
+    written = copy_files(ctx.workspace.root, RuntimeLayout(overlay, ctx.platform, version), plan.copy_files)
     if shim_enabled(ctx.loaded.config, version):
         (overlay / site).mkdir(parents=True, exist_ok=True)  # the overlay holds only what this build writes
         _shim_over_layers(ctx, trees, overlay)
@@ -393,8 +393,8 @@ def install_packages(ctx: BuildContext, provisioned: Provisioned, lock: Lock, ar
             ctx.options.warn(result.warning)
     with progress.phase("byte-compile"), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         with (
-            ByteCompiler(ctx.prefix, ctx.platform, version, compiler=compiler, pool=pool) as interpreter_files,
-            ByteCompiler(overlay, ctx.platform, version, compiler=compiler, pool=pool) as overlay_files,
+            ByteCompiler(ctx.layout, compiler=compiler, pool=pool) as interpreter_files,
+            ByteCompiler(RuntimeLayout(overlay, ctx.platform, version), compiler=compiler, pool=pool) as overlay_files,
         ):
             # The interpreter's own site-packages files, except those a tree or this build writes over.
             shadowed = [rel for tree in trees for rel in tree.files]

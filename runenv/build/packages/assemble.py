@@ -81,22 +81,19 @@ class RuntimeDestination(SchemeDictionaryDestination):
             return self.write_to_fs(Scheme("scripts"), name, stream, is_executable=True)
 
 
-def scheme_for(prefix: Path, platform: Platform, python_version: str) -> dict[str, str]:
+def scheme_for(layout: RuntimeLayout) -> dict[str, str]:
     """installer's scheme paths for the runtime prefix."""
-    layout = RuntimeLayout(prefix, platform, python_version)
     return {
         "purelib": str(layout.site_packages),
         "platlib": str(layout.site_packages),
         "headers": str(layout.include),
         "scripts": str(layout.scripts),
-        "data": str(prefix),
+        "data": str(layout.prefix),
     }
 
 
 def install_wheels(
-    prefix: Path,
-    platform: Platform,
-    python_version: str,
+    layout: RuntimeLayout,
     wheels: Iterable[WheelToInstall],
     *,
     wheelhouse: bool = False,
@@ -106,12 +103,13 @@ def install_wheels(
 
     `on_installed` gets the files of each wheel once it is installed (the byte-compiler's `submit`).
     """
+    prefix, platform, python_version = layout.prefix, layout.platform, layout.version
     if platform.is_windows:
         kind, shebang = "win-amd64", windows_launcher_shebang(platform, python_version)
     else:
         kind, shebang = "posix", posix_launcher_shebang(platform, python_version)
     destination = RuntimeDestination(
-        scheme_for(prefix, platform, python_version),
+        scheme_for(layout),
         interpreter=shebang,
         script_kind=kind,  # type: ignore[arg-type]
     )
@@ -163,15 +161,13 @@ def copy_source(workspace_root: Path, entry: CopyFile) -> Path:
     return workspace_root / entry.from_
 
 
-def copy_files(
-    workspace_root: Path, prefix: Path, platform: Platform, python_version: str, files: list[CopyFile]
-) -> list[Path]:
+def copy_files(workspace_root: Path, layout: RuntimeLayout, files: list[CopyFile]) -> list[Path]:
     """Copy `copyFiles` entries (sources relative to the workspace root once loaded); `{site-packages}` expands.
 
     Loading checked every source; a source gone or moved outside the workspace since then, or a target
     outside the runtime, is still refused here.
     """
-    site = platform.site_packages(python_version)
+    prefix, site = layout.prefix, layout.platform.site_packages(layout.version)
     written = []
     for entry in files:
         source = copy_source(workspace_root, entry)

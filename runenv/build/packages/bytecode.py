@@ -27,7 +27,7 @@ from typing import Literal
 
 from runenv.build.interpreter.pbs import isolated_env
 from runenv.errors import BuildError
-from runenv.platforms import Platform, is_host_runnable, major_minor
+from runenv.platforms import RuntimeLayout, is_host_runnable, major_minor
 from runenv.proc import NotRun, output_tail, run_captured
 
 # Files per worker process. A fixed number, so which files share a process (and so the bytes) does not
@@ -50,13 +50,12 @@ class Compiler:
     version: str
 
 
-def compiler_for(prefix: Path, platform: Platform, python_version: str) -> Compiler | None:
-    """The runtime's own interpreter in `prefix` when the host can run it, else the host's Python if it is the same
-    minor version, else None (nothing is compiled)."""
-    runtime_python = prefix / platform.python_exe(python_version)
-    if is_host_runnable(platform.key) and runtime_python.exists():
-        return Compiler(runtime_python, python_version)
-    if sys.version_info[:2] == major_minor(python_version):
+def compiler_for(layout: RuntimeLayout) -> Compiler | None:
+    """The runtime's own interpreter in the prefix when the host can run it, else the host's Python if it is the
+    same minor version, else None (nothing is compiled)."""
+    if is_host_runnable(layout.platform.key) and layout.python.exists():
+        return Compiler(layout.python, layout.version)
+    if sys.version_info[:2] == major_minor(layout.version):
         return Compiler(Path(sys.executable), ".".join(map(str, sys.version_info[:3])))
     return None
 
@@ -83,19 +82,17 @@ class ByteCompiler:
 
     def __init__(
         self,
-        prefix: Path,
-        platform: Platform,
-        python_version: str,
+        layout: RuntimeLayout,
         workers: int | None = None,
         batch_files: int = BATCH_FILES,
         *,
         compiler: Compiler | None | Literal["auto"] = "auto",
         pool: ThreadPoolExecutor | None = None,
     ) -> None:
-        self.site = prefix / platform.site_packages(python_version)
-        self.strip = prefix.parent
+        self.site = layout.site_packages
+        self.strip = layout.prefix.parent
         self.skip = re.compile(re.escape(str(self.site)) + r"[/\\](?:[^/\\]+[/\\])*tests?[/\\]")
-        chosen = compiler_for(prefix, platform, python_version) if compiler == "auto" else compiler
+        chosen = compiler_for(layout) if compiler == "auto" else compiler
         self.python: Path | None = chosen.python if chosen is not None else None
         self.batch_files = batch_files
         self._own_pool = pool is None

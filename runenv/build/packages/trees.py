@@ -27,7 +27,7 @@ from runenv.cache import Cache, sha256_file
 from runenv.errors import StepError
 from runenv.files import publish_dir
 from runenv.owner import discard, owned_dir
-from runenv.platforms import Platform
+from runenv.platforms import Platform, RuntimeLayout
 
 # Bump when the same wheel would install or compile to other files (installer options, compile flags, layout).
 TREE_FORMAT = 2  # 2: the compile worker became a module (its names can change marshal's FLAG_REF bits)
@@ -117,8 +117,9 @@ def make_tree(
             entry = staging / "entry"
             root = entry / TREE_TOP
             root.mkdir(parents=True)
-            with ByteCompiler(root, platform, python_version, compiler=compiler, pool=pool) as bytecode:
-                install_wheels(root, platform, python_version, [item], on_installed=bytecode.submit)
+            layout = RuntimeLayout(root, platform, python_version)  # the tree is laid out as the runtime's prefix
+            with ByteCompiler(layout, compiler=compiler, pool=pool) as bytecode:
+                install_wheels(layout, [item], on_installed=bytecode.submit)
                 bytecode.finish()
             pyc_sources = {}
             for source in bytecode.submitted:

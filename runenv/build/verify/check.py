@@ -24,7 +24,7 @@ from runenv.config.load import LoadedConfig
 from runenv.ops.stamps import known_sha256
 from runenv.ops.unpack import extract_tarball, single_top_dir
 from runenv.plan import build_plan
-from runenv.platforms import DEFAULT_MANYLINUX, Platform
+from runenv.platforms import DEFAULT_MANYLINUX, Platform, RuntimeLayout
 from runenv.scratch import scratch_dir
 
 
@@ -49,9 +49,7 @@ def settings_for(workspace_root: Path, loaded: LoadedConfig, platform_key: str, 
 
 
 def check_prefix(
-    prefix: Path,
-    platform: Platform,
-    python_version: str,
+    layout: RuntimeLayout,
     settings: VerifySettings | None = None,
     workers: int | None = None,
     launcher: Launcher | None = None,
@@ -59,13 +57,14 @@ def check_prefix(
     cache_root: Path | None = None,
     reuse: bool = True,
 ) -> VerifyReport:
-    """Every check of an unpacked runtime at `prefix`; the report holds failures and allowed failures. With
+    """Every check of an unpacked runtime laid out as `layout`; the report holds failures and allowed failures. With
     `files` (each file's sha256, as unpacked) and `cache_root`, import results are kept per distribution and
     reused (runenv.build.verify.proven) unless `reuse` is false, and native files are parsed once by content."""
     settings = settings or VerifySettings()
     started = time.monotonic()
+    platform, python_version = layout.platform, layout.version
     report = VerifyReport(platform.key)
-    dists = find_distributions(prefix, platform, python_version)
+    dists = find_distributions(layout)
     report.distributions = len(dists)
     report.warnings = startup_hooks(dists, platform, python_version)
     if launcher is None:
@@ -75,11 +74,9 @@ def check_prefix(
     imports: Check = "emulatedImports" if found is not None and found.argv else "imports"
     failures = []
     with ThreadPoolExecutor(max_workers=1) as pool:  # static checks read files while the imports run processes
-        candidates = native_files(prefix, platform, python_version, dists)
+        candidates = native_files(layout, dists)
         parsed = ParsedFiles(cache_root, files) if files is not None and cache_root is not None else None
-        static = pool.submit(
-            check_native_files, prefix, platform, python_version, candidates, settings.floors, parsed_files=parsed
-        )
+        static = pool.submit(check_native_files, layout, candidates, settings.floors, parsed_files=parsed)
         if found is not None and settings.run:
             run = report.checks[imports]
             run.ran, run.note = True, how
@@ -88,7 +85,7 @@ def check_prefix(
                 site = platform.site_packages(python_version)
                 digests = digests_of(files, dists, site, platform.key, python_version, how)
                 kept = ProvenImports(cache_root, digests, reuse=reuse)
-            failed, run.counts = run_imports(found, prefix, platform, python_version, dists, imports, workers, kept)
+            failed, run.counts = run_imports(found, layout, dists, imports, workers, kept)
             failures += failed
         else:
             report.checks["imports"].note = how if settings.run else "not asked for"
@@ -106,7 +103,7 @@ def check_prefix(
         dists,
         platform,
         python_version,
-        skipped={**dict.fromkeys(settings.excluded, "excluded"), **manifest_skipped(prefix)},
+        skipped={**dict.fromkeys(settings.excluded, "excluded"), **manifest_skipped(layout.prefix)},
         no_deps=settings.no_deps,
     )
     report.checks["closure"].ran = True
@@ -152,16 +149,11 @@ def verify_tarball(
         os.rename(top, relocated)
         shutil.rmtree(unpacked)
         runs = launcher is not None and settings.run
+        layout = RuntimeLayout(relocated, platform, python_version)
         with ThreadPoolExecutor(max_workers=1) as pool:  # the smoke test beside the other checks
-            smoke = (
-                pool.submit(smoke_test, launcher, relocated, platform, python_version)
-                if launcher is not None and settings.run
-                else None
-            )
+            smoke = pool.submit(smoke_test, launcher, layout) if launcher is not None and settings.run else None
             report = check_prefix(
-                relocated,
-                platform,
-                python_version,
+                layout,
                 settings,
                 launcher=launcher,
                 files=files,

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from runenv.build.manifest import MANIFEST_NAME
 from runenv.build.verify.binaries import Format, exports_symbol, sniff
 from runenv.compat import tomllib
-from runenv.platforms import Platform
+from runenv.platforms import Platform, RuntimeLayout
 
 INTERPRETER = "(interpreter)"  # owner of the interpreter's own files
 UNRECORDED = "(unrecorded)"  # owner of files in site-packages that no RECORD lists (copyFiles, …)
@@ -189,10 +189,10 @@ def _extensions(prefix: Path, site: str, files: list[str], platform: Platform) -
     return found
 
 
-def find_distributions(prefix: Path, platform: Platform, python_version: str) -> list[Distribution]:
+def find_distributions(layout: RuntimeLayout) -> list[Distribution]:
     """Every `*.dist-info` in the runtime's site-packages, sorted by name."""
-    site = platform.site_packages(python_version)
-    site_packages = prefix / site
+    prefix, site = layout.prefix, layout.platform.site_packages(layout.version)
+    site_packages = layout.site_packages
     wheels = manifest_wheels(prefix)
     found = []
     for dist_info in sorted(site_packages.glob("*.dist-info")):
@@ -211,7 +211,7 @@ def find_distributions(prefix: Path, platform: Platform, python_version: str) ->
                 tuple(f for f in files if not f.startswith("..")),
                 wheels.get(name) or wheel_name_from_tags(dist_info, name, version),
                 requires,
-                _extensions(prefix, site, files, platform),
+                _extensions(prefix, site, files, layout.platform),
             )
         )
     return sorted(found, key=lambda d: d.name)
@@ -249,12 +249,11 @@ class NativeCandidate:
     from_package: bool  # installed by a distribution (or into site-packages), not part of the interpreter
 
 
-def native_files(
-    prefix: Path, platform: Platform, python_version: str, dists: list[Distribution]
-) -> list[NativeCandidate]:
+def native_files(layout: RuntimeLayout, dists: list[Distribution]) -> list[NativeCandidate]:
     """Every file the target loads as native code: named like a shared library of its OS, executable files of its
     format, and on Windows `.exe` files outside site-packages (launchers inside packages are data)."""
-    site = platform.site_packages(python_version) + "/"
+    prefix, platform = layout.prefix, layout.platform
+    site = platform.site_packages(layout.version) + "/"
     owners = {file: dist.name for dist in dists for file in dist.files}
     names = _NATIVE_NAMES[platform.os]
     expected: Format = FORMAT_OF[platform.os]  # type: ignore[assignment]

@@ -22,7 +22,7 @@ from runenv.build.verify.proven import ProvenImports
 from runenv.build.verify.report import Check, Failure, Kind
 from runenv.errors import BuildError
 from runenv.owner import temp_dir
-from runenv.platforms import Platform, RuntimeLayout
+from runenv.platforms import RuntimeLayout
 from runenv.proc import NotRun, run_captured
 
 IMPORT_TIMEOUT = 300
@@ -209,9 +209,7 @@ def _script(launcher: Launcher, python: Path, script: Path, prefix: Path, dist: 
 
 def run_imports(
     launcher: Launcher,
-    prefix: Path,
-    platform: Platform,
-    python_version: str,
+    layout: RuntimeLayout,
     dists: list[Distribution],
     check: Check,
     workers: int | None = None,
@@ -220,8 +218,7 @@ def run_imports(
     """Import every top-level and extension module, each in its own process, and run one console script per
     distribution, in parallel; returns the failures and what was counted. With `kept`, the distributions it
     proved before are not imported again, and those whose every module imported now are kept."""
-    layout = RuntimeLayout(prefix, platform, python_version)
-    python = layout.python
+    prefix, platform, python = layout.prefix, layout.platform, layout.python
     proven = kept.proven(d.name for d in dists) if kept is not None else set()
     every = ImportPlan.of(dists)
     plan = ImportPlan.of([d for d in dists if d.name not in proven])
@@ -273,9 +270,9 @@ def _fresh(result: tuple[int, str]) -> str:
     return "" if code == 0 else output or "failed without output"
 
 
-def smoke_test(launcher: Launcher, prefix: Path, platform: Platform, python_version: str) -> None:
-    """The interpreter starts from `prefix` and knows it lives there."""
-    python = prefix / platform.python_exe(python_version)
+def smoke_test(launcher: Launcher, layout: RuntimeLayout) -> None:
+    """The interpreter starts from the layout's prefix and knows it lives there."""
+    prefix, platform, python = layout.prefix, layout.platform, layout.python
     try:
         proc = run_captured(
             launcher.python(python, "-I", "-c", _PREFIX),

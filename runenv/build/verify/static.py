@@ -24,7 +24,7 @@ from runenv.build.verify.policy import (
 from runenv.build.verify.report import Failure
 from runenv.cache import tool_versions
 from runenv.files import write_text_atomic
-from runenv.platforms import Platform
+from runenv.platforms import Platform, RuntimeLayout
 
 PARSED_FORMAT = 1  # bump when read_native reads more or other facts
 
@@ -205,19 +205,17 @@ class ParsedFiles:
 
 
 def check_native_files(
-    prefix: Path,
-    platform: Platform,
-    python_version: str,
+    layout: RuntimeLayout,
     candidates: list[NativeCandidate],
     floors: Floors,
     workers: int = 4,
     parsed_files: ParsedFiles | None = None,
 ) -> list[Failure]:
     """One failure per problem of every native file; files are parsed in parallel (or found in `parsed_files`)."""
+    platform, python = layout.platform, layout.python
     expected: Format = FORMAT_OF[platform.os]  # type: ignore[assignment]
     policy = manylinux_policy(floors.manylinux, platform.arch) if platform.os == "linux" else None
-    python = prefix / platform.python_exe(python_version)
-    resolver = Resolver(prefix, platform, python, policy)
+    resolver = Resolver(layout.prefix, platform, python, policy)
 
     def parse(candidate: NativeCandidate) -> NativeFile:
         if parsed_files is not None:
@@ -228,7 +226,7 @@ def check_native_files(
         parsed = list(pool.map(parse, candidates))
     by_path = dict(zip((c.path for c in candidates), parsed, strict=True))
     resolver.index((c.path for c in candidates), by_path.get(python.resolve()) or by_path.get(python))
-    site = platform.site_packages(python_version)
+    site = platform.site_packages(layout.version)
     failures = []
     for candidate, native in zip(candidates, parsed, strict=True):
         for problem in file_problems(candidate, native, platform, resolver, floors):
