@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 PACKAGE = REPO / "runenv"
@@ -121,3 +123,11 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", script, *names], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("module", ["runenv.config", "runenv.cli.commands.run"])
+def test_loading_a_config_or_running_a_runtime_loads_no_http_client(module: str) -> None:
+    """Parsing configs (and `runenv run`) never needs httpx: it loads only where something is downloaded."""
+    probe = f"import sys, {module}; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["False"]

@@ -12,17 +12,20 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from runenv.errors import BuildError, FetchError
-from runenv.fetch import Downloader
 from runenv.files import publish_dir
 from runenv.owner import discard, owned_dir
 from runenv.platforms import major_minor
 from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact
+
+if TYPE_CHECKING:  # the config models parse git URLs here: loading a config needs no HTTP client
+    from runenv.fetch import Downloader
 
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 _URL = re.compile(r"^git\+(https?|ssh|git|file)://\S+$")
