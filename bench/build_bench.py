@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runenv.build.interpreter.pbs import SUMS_NAME, archive_name, interpreter_version  # noqa: E402
+from runenv.build.interpreter.pbs import SUMS_NAME, archive_name  # noqa: E402
+from runenv.build.interpreter.version import interpreter_version  # noqa: E402
 from runenv.build.pack import write_tar  # noqa: E402
 from runenv.cache import HashingWriter  # noqa: E402
 from runenv.platforms import get_platform  # noqa: E402

@@ -3,6 +3,7 @@ auditwheel, patchelf, hooks, the runtime's own Python)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,3 +59,11 @@ def run_captured(
 def output_tail(text: str, lines: int = 3) -> str:
     """The last `lines` lines of a command's output on one line, `|` between them, secrets redacted."""
     return redact(" | ".join(line.strip() for line in text.strip().splitlines()[-lines:]))
+
+
+def isolated_env() -> dict[str, str]:
+    """The host environment without anything that points a runtime's Python at other code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env

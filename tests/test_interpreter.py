@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runenv.build.interpreter.pbs import DEFAULT_MIRROR, archive_name, check_version, choose_mirror, parse_sums
+from runenv.build.interpreter.pbs import DEFAULT_MIRROR, archive_name, choose_mirror, parse_sums
+from runenv.build.interpreter.version import check_version
 from runenv.config.models import PythonConfig
 from runenv.errors import BuildError
 from runenv.platforms import get_platform

@@ -19,14 +19,8 @@ from runenv.build import reuse
 from runenv.build.buildlog import build_log
 from runenv.build.hooks import run_before_pack
 from runenv.build.interpreter import relocate
-from runenv.build.interpreter.pbs import (
-    SumsSource,
-    check_version,
-    fetch_pbs_archive,
-    interpreter_version,
-    runtime_release,
-    version_fix,
-)
+from runenv.build.interpreter.pbs import SumsSource, fetch_pbs_archive, runtime_release
+from runenv.build.interpreter.version import check_version, interpreter_version, version_fix
 from runenv.build.manifest import InterpreterInfo, Manifest, PackageEntry, SkippedEntry
 from runenv.build.pack import (
     KeptRuns,

@@ -1,26 +1,21 @@
-"""Interpreter sources: python-build-standalone archives (naming, mirror, integrity, pinning) and version checks."""
+"""python-build-standalone archives: their names, the mirror they come from, their expected sha256 (a pin, the
+catalogue or the release's SHA256SUMS) and the download."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runenv import settings
 from runenv.build.interpreter.catalogue import PbsCatalogue, load_catalogue
-from runenv.config.load import LoadedConfig, read_json
+from runenv.config.load import LoadedConfig
 from runenv.config.models import PythonConfig
-from runenv.errors import BuildError, ConfigError, FetchError, IntegrityError, StepError
+from runenv.errors import ConfigError, FetchError, IntegrityError, StepError
 from runenv.fetch import Download, Downloader
-from runenv.files import write_text_atomic
 from runenv.platforms import Platform, get_platform
-from runenv.proc import NotRun, output_tail, run_captured
 from runenv.redact import redact, register_url
-from runenv.workspace import Runtime
 
 DEFAULT_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download"
 MIRROR_ENV = settings.MIRROR_ENV
@@ -148,15 +143,6 @@ class MissingArchive(FetchError):
     """The release lists no archive for a platform (its `SHA256SUMS` has no such name)."""
 
 
-@dataclass(frozen=True)
-class Pins:
-    """What `pin_runtime` wrote: the release, a sha256 per pinned platform, and why each other one was not."""
-
-    release: str
-    sha256: dict[str, str]
-    missing: dict[str, str]
-
-
 class SumsSource:
     """The `SHA256SUMS` of PBS releases, fetched once per release URL and reused from the cache.
 
@@ -250,90 +236,3 @@ def fetch_pbs_archive(
             raise
     archive = pbs_archive(loaded, platform, sums)
     return archive, fetch_archive(archive, downloader)
-
-
-def pin_runtime(loaded: LoadedConfig, sums: SumsSource, platforms: Sequence[str] | None = None) -> Pins:
-    """Write `python.sha256` for each platform into config.json, and `python.release` when it was the catalogue's
-    default. Hashes come from the catalogue when it knows the archive, else `SHA256SUMS`.
-
-    Platforms asked for by name must all have an archive; by default (`build.platforms`) those the release lacks
-    are left out and named in `missing`, and only a release with none of them is an error. Nothing is written
-    on error.
-    """
-    release = runtime_release(loaded)
-    pins: dict[str, str] = {}
-    missing: dict[str, str] = {}
-    first: MissingArchive | None = None
-    for key in platforms or list(loaded.config.build.platforms):
-        try:
-            pins[key] = pbs_archive(_unpinned(loaded, release), get_platform(key), sums).sha256
-        except MissingArchive as exc:
-            if platforms:
-                raise
-            missing[key], first = exc.message.split(";")[0], first or exc
-    if first is not None and not pins:
-        raise first
-    write_pins(loaded.runtime, pins, None if loaded.config.python.release else release)
-    return Pins(release, pins, missing)
-
-
-def _unpinned(loaded: LoadedConfig, release: str) -> LoadedConfig:
-    """The same config at `release` with its sha256 pins dropped, so pinning reads the release's hashes afresh."""
-    python = loaded.config.python.model_copy(update={"sha256": {}, "release": release})
-    config = loaded.config.model_copy(update={"python": python})
-    return LoadedConfig(loaded.runtime, config, loaded.sources, loaded.digest, loaded.registry_origins)
-
-
-def write_pins(runtime: Runtime, pins: dict[str, str], release: str | None = None) -> None:
-    """Set `python.sha256` (and `python.release` when given) in the runtime's config.json, keeping its other keys.
-
-    Pins of a defaulted release would go stale when a newer catalogue moves the default, so it is written with them.
-    """
-    path = runtime.config_path
-    data = read_json(path)
-    python = data.setdefault("python", {})
-    if not isinstance(python, dict):
-        raise ConfigError(f"{path}: python: expected an object")
-    if release:
-        python["release"] = release
-    python["sha256"] = {**python.get("sha256", {}), **pins}
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def isolated_env() -> dict[str, str]:
-    """The host environment without anything that points a runtime's Python at other code."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONNOUSERSITE"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def interpreter_version(executable: Path) -> str:
-    """`X.Y.Z` reported by running `executable` in isolated mode."""
-    code = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
-    env = isolated_env()
-    try:
-        proc = run_captured([str(executable), "-I", "-S", "-B", "-c", code], timeout=60, env=env, log=False)
-    except NotRun as exc:
-        raise BuildError(f"cannot run {executable}: {exc}") from None
-    if proc.returncode != 0:
-        detail = output_tail(proc.stderr, lines=1) or "no output"
-        raise BuildError(f"{executable} failed to start (exit {proc.returncode}): {detail}")
-    return proc.stdout.strip()
-
-
-def check_version(executable: Path, expected: str, origin: str, local: bool = False) -> None:
-    """Refuse an interpreter whose real version is not the runtime's (a local prefix's fix differs from a PBS one)."""
-    actual = interpreter_version(executable)
-    if actual != expected:
-        raise BuildError(
-            f"{origin} contains Python {actual}, but the runtime needs {expected}",
-            hint=version_fix(expected, actual, local),
-        )
-
-
-def version_fix(expected: str, actual: str, local: bool) -> str:
-    """What to change when the interpreter's version is not the runtime's: a local prefix has no release or archive."""
-    if local:
-        return f"point python.path at a Python {expected} prefix, or name the runtime directory python-{actual}"
-    return "check python.release and the mirror's archive, or the runtime directory's version"

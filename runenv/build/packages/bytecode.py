@@ -25,10 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from runenv.build.interpreter.pbs import isolated_env
 from runenv.errors import BuildError
 from runenv.platforms import RuntimeLayout, is_host_runnable, major_minor
-from runenv.proc import NotRun, output_tail, run_captured
+from runenv.proc import NotRun, isolated_env, output_tail, run_captured
 
 # Files per worker process. A fixed number, so which files share a process (and so the bytes) does not
 # depend on the CPU count; small enough that a large wheel (scipy: 546 files) spreads over every CPU

@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 
 from runenv import progress
-from runenv.build.interpreter.pbs import isolated_env
 from runenv.build.verify.discovery import Distribution
 from runenv.build.verify.launcher import Launcher
 from runenv.build.verify.proven import ProvenImports
@@ -23,7 +22,7 @@ from runenv.build.verify.report import Check, Failure, Kind
 from runenv.errors import BuildError
 from runenv.owner import temp_dir
 from runenv.platforms import RuntimeLayout
-from runenv.proc import NotRun, run_captured
+from runenv.proc import NotRun, isolated_env, run_captured
 
 IMPORT_TIMEOUT = 300
 SCRIPT_TIMEOUT = 120

@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from runenv.build.interpreter.catalogue import PbsCatalogue, load_catalogue
-from runenv.build.interpreter.pbs import SumsSource, pin_runtime
+from runenv.build.interpreter.pbs import SumsSource
+from runenv.build.interpreter.pins import pin_runtime
 from runenv.cache import Cache
 from runenv.cli.app import app, options
 from runenv.config import load_runtime_config
