@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -80,8 +81,11 @@ def test_local_prefix_is_copied_relocated_and_packed(make_workspace, run_cli, tm
     ws = make_workspace(
         runtimes={version: {"python": {"source": "local", "path": str(LOCAL)}, "build": {"distutilsShim": False}}}
     )
-    result = run_cli("-w", ws, "build", version, "-o", "json")
+    result = run_cli("-w", ws, "-v", "build", version, "-o", "json")
     assert result.code == 0, result.stderr
+    ran = re.compile(r"ran: \S*patchelf --set-rpath .* on \d+ ELF files of ")  # -v and the build log say what ran
+    assert ran.search(result.stderr), result.stderr
+    assert any(ran.search(log.read_text()) for log in (ws / ".runenv" / "logs").glob("*.log"))
     tarball = Path(result.json()[0]["path"])
     stem = f"python-{version}-linux-x64"
     assert tarball.name == f"{stem}.tar.gz"
