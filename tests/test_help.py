@@ -137,3 +137,10 @@ def test_a_bare_group_shows_its_help_not_an_error_line(args: list[str], run_cli)
     assert result.code == 2
     assert result.stderr.startswith(f"Usage: runenv{''.join(' ' + a for a in args)} ")
     assert "error:" not in result.stderr and "Commands" in result.stderr
+
+
+def test_an_unknown_option_suggests_only_close_names(run_cli) -> None:
+    typo = run_cli("build", "--platfrom", "linux-x64", "3.12.10")
+    assert typo.code == 2 and typo.stderr.startswith("error: no such option: --platfrom (did you mean --platform")
+    unknown = run_cli("build", "--bogus", "3.12.10")
+    assert unknown.code == 2 and unknown.stderr.splitlines()[0] == "error: no such option: --bogus"

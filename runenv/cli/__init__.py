@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
@@ -114,6 +115,9 @@ def register_commands(args: list[str]) -> None:
 def _usage_error(exc: Any) -> str:
     """click's usage errors in runenv's own form: `error: …` and a hint naming the command's help."""
     message = exc.format_message().replace("Value error, ", "").replace("Input should be ", "must be ")
+    if type(exc).__name__ == "NoSuchOption":  # click suggests loosely (`--bogus`: --jobs, --out); only close ones
+        close = difflib.get_close_matches(exc.option_name, list(exc.possibilities or ()), n=2, cutoff=0.7)
+        message = f"no such option: {exc.option_name}" + (f" (did you mean {' or '.join(close)}?)" if close else "")
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "runenv"
     return f"error: {message[:1].lower()}{message[1:]}\n  hint: see `{command} --help`"
