@@ -69,3 +69,15 @@ def test_unknown_shell_is_a_usage_error() -> None:
     result = run_runenv("completion", "tcsh")
     assert result.code == 2
     assert result.stderr.startswith("error: ") and "tcsh" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_platform_keys_and_the_workspace_s_runtime_names(make_workspace, tmp_path: Path) -> None:
+    ws = make_workspace(runtimes={"3.12.10": {}, "3.12.10-slim": {}, "3.11.9": {}})
+    script = run_runenv("completion", "bash").stdout
+    bin_dir = wrapper(tmp_path)
+    assert set(bash_complete(script, ["runenv", "build", "-p", "linux-"], bin_dir)) == {"linux-x64", "linux-aarch64"}
+    assert bash_complete(script, ["runenv", "lock", "3.11.9", "--platform", "win"], bin_dir) == ["windows-x64"]
+    named = bash_complete(script, ["runenv", "-w", str(ws), "build", "3.12"], bin_dir)
+    assert set(named) == {"3.12.10", "3.12.10-slim"}
+    assert bash_complete(script, ["runenv", "-w", str(ws), "run", "3.11"], bin_dir) == ["3.11.9"]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from runenv import __version__, progress
-from runenv.errors import UsageError
-from runenv.platforms import PlatformKey, get_platform, host_platform_key
+from runenv.errors import RunenvError, UsageError
+from runenv.platforms import PLATFORM_KEYS, PlatformKey, get_platform, host_platform_key
 from runenv.redact import redact
 from runenv.workspace import Workspace, find_workspace
 
@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 
 
 COMPLETE_VAR = "_RUNENV_COMPLETE"  # what click reads to answer a completion request
+
+
+def complete_platform(incomplete: str) -> list[str]:
+    """Shell completion of `--platform`: the platform keys."""
+    return [key for key in PLATFORM_KEYS if key.startswith(incomplete)]
+
+
+def complete_runtime(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of runtime names: those of the workspace (`-w`, or found from the current directory)."""
+    try:
+        workspace = find_workspace(explicit=ctx.find_root().params.get("workspace"))
+        return [rt.name for rt in workspace.runtimes() if rt.name.startswith(incomplete)]
+    except RunenvError:
+        return []
 
 
 class OutputFormat(str, Enum):

@@ -11,7 +11,7 @@ from runenv import progress
 from runenv.build.interpreter.pbs import SumsSource
 from runenv.build.pipeline import Artifact, BuildOptions, build_one, check_buildable
 from runenv.cache import Cache
-from runenv.cli.app import app, options, target_platforms
+from runenv.cli.app import app, complete_platform, complete_runtime, options, target_platforms
 from runenv.cli.progress_ui import duration
 from runenv.config import LoadedConfig, load_runtime_config
 from runenv.errors import RunenvError, UsageError
@@ -37,9 +37,13 @@ def artifact_summary(artifact: Artifact, task: progress.Task) -> str:
 @app.command()
 def build(
     ctx: typer.Context,
-    runtimes: list[str] = typer.Argument(None, help="Runtimes to build, e.g. 3.12.10 (or --all)."),
+    runtimes: list[str] = typer.Argument(
+        None, help="Runtimes to build, e.g. 3.12.10 (or --all).", autocompletion=complete_runtime
+    ),
     all_runtimes: bool = typer.Option(False, "--all", help="Build every runtime in the workspace."),
-    platform: list[str] = typer.Option([], "--platform", "-p", help="Target platform (repeatable; default: host)."),
+    platform: list[str] = typer.Option(
+        [], "--platform", "-p", help="Target platform (repeatable; default: host).", autocompletion=complete_platform
+    ),
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: <workspace>/dist)."),
     jobs: int = typer.Option(

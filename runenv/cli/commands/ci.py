@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from runenv.cli.app import app, options
+from runenv.cli.app import app, complete_runtime, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.files import write_text_atomic
@@ -18,7 +18,9 @@ app.add_typer(ci_app, name="ci")
 @app.command()
 def matrix(
     ctx: typer.Context,
-    runtimes: list[str] = typer.Argument(None, help="Runtimes to plan (default: every runtime)."),
+    runtimes: list[str] = typer.Argument(
+        None, help="Runtimes to plan (default: every runtime).", autocompletion=complete_runtime
+    ),
     all_runtimes: bool = typer.Option(False, "--all", help="Every runtime in the workspace (the default)."),
 ) -> None:
     """CI jobs: one native job per (runtime, platform) that needs its own runner, one cross job per runtime."""

@@ -9,7 +9,7 @@ import typer
 
 from runenv.build.pipeline import check_interpreter_config
 from runenv.build.verify.allowlist import checks_files, read_checks_file
-from runenv.cli.app import app, options
+from runenv.cli.app import app, complete_platform, complete_runtime, options
 from runenv.config import config_schema, load_runtime_config
 from runenv.errors import ConfigError
 from runenv.plan import RuntimePlan, build_plan, configured_platforms
@@ -59,8 +59,12 @@ def _plan_text(plan: RuntimePlan) -> str:
 @config_app.command("show")
 def show(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
-    platform: str | None = typer.Option(None, "--platform", "-p", help="Show the plan for this platform."),
+    runtime: str = typer.Argument(
+        ..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim.", autocompletion=complete_runtime
+    ),
+    platform: str | None = typer.Option(
+        None, "--platform", "-p", help="Show the plan for this platform.", autocompletion=complete_platform
+    ),
 ) -> None:
     """Show a runtime's merged config, or with --platform its plan."""
     opts = options(ctx)

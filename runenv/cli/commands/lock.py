@@ -8,7 +8,7 @@ import typer
 
 from runenv import progress
 from runenv.build.packages.lock import LockedPackage, lock_runtime
-from runenv.cli.app import app, options, target_platforms
+from runenv.cli.app import app, complete_platform, complete_runtime, options, target_platforms
 from runenv.config import load_runtime_config
 from runenv.plan import build_plan
 
@@ -23,8 +23,12 @@ def _package_json(p: LockedPackage) -> dict[str, str]:
 @app.command()
 def lock(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim."),
-    platform: list[str] | None = typer.Option(None, "--platform", "-p", help="Target platform (repeatable)."),
+    runtime: str = typer.Argument(
+        ..., help="Runtime name, e.g. 3.12.10 or 3.12.10-slim.", autocompletion=complete_runtime
+    ),
+    platform: list[str] | None = typer.Option(
+        None, "--platform", "-p", help="Target platform (repeatable).", autocompletion=complete_platform
+    ),
     all_platforms: bool = typer.Option(False, "--all-platforms", help="Every platform in build.platforms."),
 ) -> None:
     """Resolve a runtime's packages for each platform into python-<runtime>/pylock.<platform>.toml."""

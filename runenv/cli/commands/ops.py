@@ -12,7 +12,7 @@ from runenv import progress
 from runenv.artifact_names import require_artifact
 from runenv.build.verify import VerifyError, VerifyReport, settings_for, verify_tarball
 from runenv.cache import default_cache_dir
-from runenv.cli.app import app, options
+from runenv.cli.app import app, complete_platform, complete_runtime, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.ops.cleanup import CleanupPlan, execute, plan_cleanup
@@ -59,9 +59,13 @@ def _report_text(report: VerifyReport) -> str:
 @app.command()
 def verify(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10.", autocompletion=complete_runtime),
     platform: list[str] = typer.Option(
-        None, "--platform", "-p", help="Platform key, repeatable (default: this machine's)."
+        None,
+        "--platform",
+        "-p",
+        help="Platform key, repeatable (default: this machine's).",
+        autocompletion=complete_platform,
     ),
     all_platforms: bool = typer.Option(
         False, "--all-platforms", help="Every platform of build.platforms that is built."
@@ -145,7 +149,9 @@ def _check_text(rows: list[ArtifactStatus], root: Path) -> str:
 @app.command()
 def check(
     ctx: typer.Context,
-    runtimes: list[str] = typer.Argument(None, help="Runtime names (default: every runtime)."),
+    runtimes: list[str] = typer.Argument(
+        None, help="Runtime names (default: every runtime).", autocompletion=complete_runtime
+    ),
 ) -> None:
     """Status of each runtime × platform in build.platforms; exit 0 only when all are built and fresh."""
     opts = options(ctx)

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from runenv import progress, settings
-from runenv.cli.app import Options, app, options
+from runenv.cli.app import Options, app, complete_platform, complete_runtime, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.platforms import get_platform
@@ -68,10 +68,16 @@ def _merged_json(reports: list[PublishReport]) -> dict[str, Any]:
 @app.command("publish")
 def publish_cmd(
     ctx: typer.Context,
-    runtimes: list[str] | None = typer.Argument(None, help="Runtimes to publish, e.g. 3.12.10."),
+    runtimes: list[str] | None = typer.Argument(
+        None, help="Runtimes to publish, e.g. 3.12.10.", autocompletion=complete_runtime
+    ),
     all_runtimes: bool = typer.Option(False, "--all", help="Publish every runtime in the workspace."),
     platforms: list[str] | None = typer.Option(
-        None, "--platform", "-p", help="Platform to publish (repeatable; default: every built one)."
+        None,
+        "--platform",
+        "-p",
+        help="Platform to publish (repeatable; default: every built one).",
+        autocompletion=complete_platform,
     ),
     to: str | None = typer.Option(
         None, "--to", help="Target: directory, file://, http(s)://, s3://bucket/prefix, oci://host/repo."

@@ -11,7 +11,7 @@ from runenv.build.interpreter.catalogue import PbsCatalogue, load_catalogue
 from runenv.build.interpreter.pbs import SumsSource
 from runenv.build.interpreter.pins import pin_runtime
 from runenv.cache import Cache
-from runenv.cli.app import app, options
+from runenv.cli.app import app, complete_platform, complete_runtime, options
 from runenv.config import load_runtime_config
 from runenv.errors import UsageError
 from runenv.fetch import Downloader
@@ -95,9 +95,15 @@ def list_catalogue(
 @python_app.command("pin")
 def pin(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10."),
+    runtime: str = typer.Argument(
+        ..., help="Runtime whose interpreter hashes to pin, e.g. 3.12.10.", autocompletion=complete_runtime
+    ),
     platform: list[str] = typer.Option(
-        [], "--platform", "-p", help="Platform to pin (repeatable; default: build.platforms the release has)."
+        [],
+        "--platform",
+        "-p",
+        help="Platform to pin (repeatable; default: build.platforms the release has).",
+        autocompletion=complete_platform,
     ),
     offline: bool = typer.Option(False, "--offline", help="Use only a cached SHA256SUMS."),
 ) -> None:

@@ -9,14 +9,16 @@ import typer
 
 from runenv.artifact_names import built_tarballs, require_artifact
 from runenv.cache import default_cache_dir
-from runenv.cli.app import Options, app, options
+from runenv.cli.app import Options, app, complete_platform, complete_runtime, options
 from runenv.errors import UsageError
 from runenv.ops.runner import activation_lines, host_runnable_platform, resolve_command, runtime_env
 from runenv.ops.unpack import unpack_cached
 from runenv.platforms import RuntimeLayout
 from runenv.workspace import Runtime, Workspace
 
-PLATFORM_OPTION = typer.Option(None, "--platform", "-p", help="Platform key (default: this machine's).")
+PLATFORM_OPTION = typer.Option(
+    None, "--platform", "-p", help="Platform key (default: this machine's).", autocompletion=complete_platform
+)
 
 
 def _unpacked(opts: Options, runtime: str, platform_key: str | None, verb: str) -> RuntimeLayout:
@@ -43,7 +45,7 @@ def _built_tarball(ws: Workspace, runtime: Runtime, platform: str) -> Path:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10.", autocompletion=complete_runtime),
     command: list[str] = typer.Argument(None, help="Command after `--`: python …, or a console script."),
     platform: str | None = PLATFORM_OPTION,
 ) -> None:
@@ -62,7 +64,7 @@ def run(
 @app.command()
 def activate(
     ctx: typer.Context,
-    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10."),
+    runtime: str = typer.Argument(..., help="Runtime name, e.g. 3.12.10.", autocompletion=complete_runtime),
 ) -> None:
     """Print shell lines that put a built runtime first on PATH: eval "$(runenv activate 3.12.10)"."""
     opts = options(ctx)
