@@ -37,7 +37,7 @@ def complete_runtime(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
         workspace = find_workspace(explicit=ctx.find_root().params.get("workspace"))
         return [rt.name for rt in workspace.runtimes() if rt.name.startswith(incomplete)]
-    except RunenvError:
+    except (RunenvError, OSError):
         return []
 
 

@@ -16,7 +16,7 @@ from runenv.build.packages.lock import inputs_digest
 from runenv.cache import sha256_file
 from runenv.compat import tomllib
 from runenv.config.load import LoadedConfig
-from runenv.errors import ConfigError
+from runenv.errors import RunenvError
 from runenv.plan import build_plan
 from runenv.platforms import get_platform
 
@@ -29,6 +29,9 @@ INPUT_NAMES = {
     "interpreter": "interpreter",
 }
 ABSENT = "none"
+# Compared only when both the manifest and the current state know it: an artifact published from a machine
+# without the local prefix, or built before runenv recorded it, is not stale for that alone.
+KNOWN_ONLY = {"interpreter"}
 UNRECORDED = "unknown (the manifest records no inputs)"
 
 
@@ -44,18 +47,19 @@ def _file_digest(path: Path) -> str:
         return ABSENT
 
 
-def interpreter_identity(loaded: LoadedConfig, platform: str) -> str:
+def interpreter_identity(loaded: LoadedConfig, platform: str) -> str | None:
     """What names the interpreter a build would use now, without fetching anything: a local prefix's executable
     by its sha256 (as the manifest records it); a PBS archive by its release and file name (a release's archives
-    never change; a `python.sha256` pin is part of the config digest)."""
+    never change; a `python.sha256` pin is part of the config digest). None when it cannot be told here (no such
+    prefix on this machine, a host that cannot use it, a version no catalogue serves)."""
     python, runtime = loaded.config.python, loaded.runtime
     try:
         if python.source == "local":
             exe = local_interpreter(python.path, runtime.config_path, runtime.minor)
             return f"local {sha256_file(exe)}"
         release = runtime_release(loaded)
-    except (ConfigError, OSError):
-        return ABSENT  # no interpreter can be found now: a build would fail, so nothing is fresh
+    except (RunenvError, OSError):
+        return None
     return f"pbs {archive_name(runtime.version, release, get_platform(platform), python.flavor)}"
 
 
@@ -66,7 +70,7 @@ def current_inputs(workspace_root: Path, loaded: LoadedConfig, platform: str) ->
         "lock-inputs-digest": inputs_digest(loaded, build_plan(loaded, platform)),
         "lock-sha256": _file_digest(loaded.runtime.lock_path(platform)),
         "allowlist-sha256": _file_digest(allowlist_path(workspace_root, platform)),
-        "interpreter": interpreter_identity(loaded, platform),
+        **({"interpreter": identity} if (identity := interpreter_identity(loaded, platform)) else {}),
     }
 
 
@@ -84,4 +88,8 @@ def changed_inputs(recorded: dict[str, str] | None, current: dict[str, str]) -> 
     """Names of the inputs whose digest differs from the recorded one (every input when nothing was recorded)."""
     if recorded is None:
         return [UNRECORDED]
-    return [INPUT_NAMES[key] for key, value in current.items() if recorded.get(key) != value]
+    return [
+        INPUT_NAMES[key]
+        for key, value in current.items()
+        if recorded.get(key) != value and (key not in KNOWN_ONLY or key in recorded)
+    ]

@@ -68,10 +68,10 @@ def _write_schema(path: Path) -> Path | None:
     """The schema the `$schema` pointer names, written when the workspace has none yet (never replaced)."""
     if path.exists() or path.is_symlink():
         return None
-    path.parent.mkdir(exist_ok=True)
     try:
+        path.parent.mkdir(exist_ok=True)
         with atomic_file(path, exclusive=True) as fh:
             fh.write((json.dumps(config_schema(), indent=2) + "\n").encode("utf-8"))
-    except FileExistsError:
+    except OSError:  # written meanwhile, or no room for it (a file named schema): the config stands without it
         return None
     return path

