@@ -30,6 +30,11 @@ def artifact_dir(artifact: LocalArtifact) -> str:
     return f"{artifact.runtime}/{artifact.platform}"
 
 
+def file_location(artifact: LocalArtifact) -> dict[str, str]:
+    """The catalogue's `file` of an artifact kept under `artifact_dir` (directory, HTTP and S3 targets)."""
+    return {"file": f"{artifact_dir(artifact)}/{artifact.filename}"}
+
+
 class Target(Protocol):
     """A place artifacts are published to: directory, HTTP/WebDAV store or OCI registry."""
 

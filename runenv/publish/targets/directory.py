@@ -21,7 +21,7 @@ from runenv.publish.catalogue import (
     parse_catalogue,
     render_catalogue,
 )
-from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir
+from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir, file_location
 
 if sys.platform == "win32":
     import msvcrt
@@ -56,7 +56,7 @@ class DirectoryTarget:
         return remote
 
     def location(self, artifact: LocalArtifact) -> dict[str, str]:
-        return {"file": f"{artifact_dir(artifact)}/{artifact.filename}"}
+        return file_location(artifact)
 
     def read_catalogue(self) -> Catalogue | None:
         path = self.root / CATALOGUE_NAME

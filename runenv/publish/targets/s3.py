@@ -21,7 +21,7 @@ from runenv.publish.catalogue import (
     render_catalogue,
     with_entries,
 )
-from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir
+from runenv.publish.targets.base import Progress, RemoteFile, artifact_dir, file_location
 from runenv.redact import redact, register_secret
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # larger files go up in parts
@@ -188,7 +188,7 @@ class S3Target:
             raise
 
     def location(self, artifact: LocalArtifact) -> dict[str, str]:
-        return {"file": f"{artifact_dir(artifact)}/{artifact.filename}"}
+        return file_location(artifact)
 
     def _read_catalogue(self) -> tuple[Catalogue | None, str | None]:
         """The catalogue and its ETag (None, None when there is none yet)."""

@@ -19,7 +19,14 @@ from runenv.publish.catalogue import (
     parse_catalogue,
     render_catalogue,
 )
-from runenv.publish.targets.base import Credentials, Progress, RemoteFile, artifact_dir, refuse_plain_http
+from runenv.publish.targets.base import (
+    Credentials,
+    Progress,
+    RemoteFile,
+    artifact_dir,
+    file_location,
+    refuse_plain_http,
+)
 from runenv.publish.transport import Body, PublishClient
 from runenv.redact import strip_userinfo
 
@@ -77,7 +84,7 @@ class WebDavTarget:
         return remote
 
     def location(self, artifact: LocalArtifact) -> dict[str, str]:
-        return {"file": f"{artifact_dir(artifact)}/{artifact.filename}"}
+        return file_location(artifact)
 
     def read_catalogue(self) -> Catalogue | None:
         url = self._url(CATALOGUE_NAME)
