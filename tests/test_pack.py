@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -20,6 +22,7 @@ from runenv.build.pack import FALLBACK_EPOCH, KeptRuns, pack, source_date_epoch
 from runenv.build.packages.layers import Layer
 from runenv.compat import tomllib
 from runenv.errors import BuildError, UsageError
+from tests.conftest import REPO
 
 
 def make_tree(root: Path) -> Path:
@@ -243,3 +246,36 @@ def test_a_kept_run_is_not_reused_where_another_layer_hides_part_of_its_tree(tmp
     empty.mkdir()
     cached = packed(empty, [Layer(tree, key="t"), Layer(hiding)], "two", kept)
     assert cached == packed(empty, [Layer(tree, key="t"), Layer(hiding)], "three", None)
+
+
+def test_a_run_being_kept_leaves_nothing_when_the_build_fails_or_is_killed(tmp_path: Path) -> None:
+    """The copy a run keeps is written in an owned directory: a failed pack removes it, a killed one's is swept by
+    the next run kept, and only whole runs with their records stay in `<cache>/packed/`."""
+    packed = tmp_path / "cache" / "packed"
+    kill = (
+        "import io, os, sys\n"
+        "from pathlib import Path\n"
+        "from runenv.build.pack import KeptRuns\n"
+        "def write(sink):\n"
+        "    sink.write(b'x' * 4096)\n"
+        "    os._exit(9)  # killed mid-run\n"
+        "KeptRuns(Path(sys.argv[1])).keep('killed', io.BytesIO(), write)\n"
+    )
+    subprocess.run([sys.executable, "-c", kill, str(tmp_path / "cache")], cwd=REPO, check=False)
+    assert [p.name for p in packed.iterdir() if p.name.startswith(".part-")]  # what the killed run left
+
+    def failing(sink):
+        sink.write(b"y" * 4096)
+        raise BuildError("the tarball's side failed")
+
+    kept = KeptRuns(tmp_path / "cache")
+    with pytest.raises(BuildError):
+        kept.keep("failed", io.BytesIO(), failing)
+
+    def whole(sink):
+        sink.write(b"z" * 4096)
+        return 0, 4096
+
+    assert kept.keep("whole", io.BytesIO(), whole) == (0, 4096)
+    assert sorted(p.name for p in packed.iterdir()) == ["whole", "whole.json"]
+    assert kept.find("whole") is not None and kept.find("failed") is None

@@ -10,7 +10,6 @@ import os
 import stat
 import struct
 import tarfile
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +44,7 @@ DICTIONARY = 1 << 15  # deflate's window: each block starts with the end of the 
 # is read; gz runs are cut into GZIP_BLOCK blocks whatever the writes (_Encoder).
 TAR_BUFFER = 1 << 16
 ZSTD_LEVEL = 3
+KEPT_STAGING = ".part-"  # `<cache>/packed/.part-*/`: a run being kept (owned; a dead run's is swept)
 PACK_FORMAT = 2  # bump when the same layers would pack to other bytes (2: one gzip member of deflate runs)
 
 
@@ -307,30 +307,29 @@ class KeptRuns:
         return None
 
     def keep(self, key: str, out: Sink, write: Callable[[Sink], tuple[int, int]]) -> tuple[int, int]:
-        """`write(sink)` into `out`, keeping what it wrote under `key` when the cache takes it."""
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=PART_SUFFIX)
-        except OSError:
-            return write(out)
-        kept = os.fdopen(fd, "wb")
-        try:
+        """`write(sink)` into `out`, keeping what it wrote under `key` when the cache takes it.
+
+        The copy is written in an owned directory (`.part-*`), so a failed build leaves nothing and what a
+        killed one left is swept by the next; a cache that cannot be written only means nothing is kept."""
+        with contextlib.ExitStack() as stack:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                staging = stack.enter_context(owned_dir(self.directory, KEPT_STAGING))
+                kept = stack.enter_context(open(staging / key, "wb"))
+            except OSError:
+                return write(out)
             tee = _Tee(out, kept)
             result = write(tee)  # an error here is the build's: the tarball's side failed
             try:
                 kept.close()
                 if not tee.broken:
-                    os.replace(temp, self.directory / key)
+                    os.replace(staging / key, self.directory / key)
                     record = {"sha256": tee.digest.hexdigest(), "size": tee.size}
                     record |= {"crc32": result[0], "length": result[1]}
                     write_text_atomic(self.directory / f"{key}.json", json.dumps(record))
             except OSError:
                 pass  # not kept: the next build packs it again
-        finally:
-            kept.close()
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        return result
+            return result
 
 
 def _write_run(
