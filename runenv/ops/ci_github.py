@@ -12,6 +12,14 @@ WORKFLOW_PATH = Path(".github/workflows/runenv.yml")
 PYTHON = "3.12"  # the Python that runs runenv on the runners (not the runtimes' Python)
 DOWNLOADS = "runner-dist"  # where the publish job gathers the build jobs' artifacts
 
+# What every job does first: the repository, the Python that runs runenv, runenv.
+SETUP = """\
+      - uses: actions/checkout@v5
+      - uses: actions/setup-python@v6
+        with:
+          python-version: "{python}"
+      - run: python -m pip install "$RUNENV_INSTALL\""""
+
 TEMPLATE = """\
 # Written by `runenv ci github` (runenv {version}). The build matrix is not written here: the
 # `matrix` job computes it from the workspace's configs and locks on every run (`runenv matrix`).
@@ -39,11 +47,7 @@ jobs:
     outputs:
       matrix: ${{{{ steps.matrix.outputs.matrix }}}}
     steps:
-      - uses: actions/checkout@v5
-      - uses: actions/setup-python@v6
-        with:
-          python-version: "{python}"
-      - run: python -m pip install "$RUNENV_INSTALL"
+{setup}
       - id: matrix
         run: |
           {{
@@ -62,11 +66,7 @@ jobs:
     env:
       RUNENV_CACHE_DIR: ${{{{ github.workspace }}}}/.runenv-cache
     steps:
-      - uses: actions/checkout@v5
-      - uses: actions/setup-python@v6
-        with:
-          python-version: "{python}"
-      - run: python -m pip install "$RUNENV_INSTALL"
+{setup}
       - uses: actions/cache@v5
         with:
           path: .runenv-cache
@@ -93,11 +93,7 @@ jobs:
       group: runenv-publish
       cancel-in-progress: false
     steps:
-      - uses: actions/checkout@v5
-      - uses: actions/setup-python@v6
-        with:
-          python-version: "{python}"
-      - run: python -m pip install "$RUNENV_INSTALL"
+{setup}
       - uses: actions/download-artifact@v7
         with:
           pattern: dist-*
@@ -143,7 +139,7 @@ def render_workflow(ws: Workspace, *, install: str | None = None) -> WorkflowFil
     text = TEMPLATE.format(
         version=__version__,
         install=install or f"runenv[s3]=={__version__}",
-        python=PYTHON,
+        setup=SETUP.format(python=PYTHON),
         working_directory="" if rel == "." else f"\n    working-directory: {rel}",
         hashed=hashed,
         locked=" --locked" if locked else "",
