@@ -298,14 +298,9 @@ def check_interpreter(ctx: BuildContext, provisioned: Provisioned) -> None:
 
 def _vcs_wheel(ctx: BuildContext, plan: RuntimePlan, package: LockedPackage, sources: SourceBuild) -> Path:
     """The wheel of a locked git package, fetched with the configured URL (which may hold credentials)."""
-    if package.vcs is None:
-        raise BuildError(
-            f"{ctx.loaded.runtime.lock_path(plan.platform)}: {package.name} is a git package without a commit"
-        )
     configured = [p for p in plan.packages if p.vcs and repository_key(p.vcs.url) == repository_key(package.url)]
     return handle_vcs(
         package,
-        package.vcs,
         sources,
         ctx.downloader,
         fetch_url=configured[0].vcs.url if configured and configured[0].vcs else package.url,

@@ -18,7 +18,6 @@ from runenv.build.packages.lock import LockedPackage
 from runenv.build.packages.repair import repair_wheel
 from runenv.build.packages.resolve import uv_bin
 from runenv.build.packages.vcs import (
-    VcsPin,
     cached_wheel,
     checkout,
     is_pure,
@@ -198,20 +197,22 @@ def handle_sdist(
 
 def handle_vcs(
     package: LockedPackage,
-    pin: VcsPin,
     build: SourceBuild,
     checkouts: Downloader,
     *,
     fetch_url: str,
     spec: BuildWheelSpec | None = None,
 ) -> Path:
-    """The wheel of a locked git package (`pin`: its commit), built once per (commit, Python, target, floor, build
+    """The wheel of a locked git package (at its pinned commit), built once per (commit, Python, target, floor, build
     settings) and cached in the downloader's cache.
 
     Built with the runtime's interpreter where the host runs it (on Linux repaired for the `manylinux` floor); for
     another platform with runenv's own interpreter, and then only a pure-Python wheel is accepted. `fetch_url` may
     carry the config's credentials.
     """
+    pin = package.vcs
+    if pin is None:
+        raise BuildError(f"{package.name} {package.version}: a git package without a pinned commit in its lock")
     layout, native = build.layout, build.native
     platform, version = layout.platform, layout.version
     key = {
@@ -233,9 +234,9 @@ def handle_vcs(
         shutil.copytree(tree, src, symlinks=True)  # the build writes into its tree; the cached checkout stays clean
         root = src / pin.subdirectory if pin.subdirectory else src
         what = f"building {package.name} {package.version} from {source}"
-        offline = replace(build, index=[*build.index, "--offline"]) if checkouts.offline else build
+        tree_build = replace(build, index=[*build.index, "--offline"]) if checkouts.offline else build
         builder = layout.python if native else Path(sys.executable)
-        built = build_tree(root, what, builder, Path(tmp) / "dist", offline, spec)
+        built = build_tree(root, what, builder, Path(tmp) / "dist", tree_build, spec)
         if not native and not is_pure(built, version):
             raise BuildError(
                 f"{package.name} {package.version} ({source}) builds a platform-specific wheel ({built.name}); "
